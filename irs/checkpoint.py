@@ -1,0 +1,94 @@
+"""One save/load helper for model directories and tensor checkpoints (safetensors only).
+
+A model directory holds:
+  config.json        the Hugging Face model config (so the model is rebuilt exactly)
+  model.safetensors  the weights (shipped assets may be fp16/bf16; they load back as fp32)
+  tokenizer.json     the VocabTokenizer
+  meta.json          optional provenance: the command and data that produced it
+
+Nothing here unpickles: weights come from safetensors, everything else is JSON.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save
+
+from irs.io import atomic_write_bytes, atomic_write_json
+from irs.tokenizer import VocabTokenizer
+
+
+def save_tensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict | None = None) -> None:
+    """Atomically write a flat dict of tensors. Shared storage (tied weights) is cloned apart."""
+    seen, flat = set(), {}
+    for k, v in tensors.items():
+        v = v.detach().cpu()
+        ptr = (v.untyped_storage().data_ptr(), v.storage_offset(), tuple(v.shape))
+        flat[k] = v.clone().contiguous() if ptr in seen or not v.is_contiguous() else v
+        seen.add(ptr)
+    atomic_write_bytes(path, save(flat, metadata={k: str(v) for k, v in (metadata or {}).items()}))
+
+
+def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    p = Path(path)
+    if p.suffix != ".safetensors":
+        raise ValueError(f"refusing to load weights from {p.name}: only .safetensors files are accepted")
+    if not p.is_file():
+        raise FileNotFoundError(f"missing weights file {p}")
+    return load_file(str(p))
+
+
+def model_state(model: torch.nn.Module, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
+    """State dict without duplicated tied tensors (e.g. GPT-2's lm_head.weight is wte.weight)."""
+    state, seen = {}, set()
+    for name, t in model.state_dict().items():
+        key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape))
+        if key in seen:
+            continue
+        seen.add(key)
+        state[name] = t.to(dtype) if dtype is not None and t.is_floating_point() else t
+    return state
+
+
+def save_model_dir(model, tokenizer: VocabTokenizer, directory: str | os.PathLike,
+                   dtype: torch.dtype | None = None, meta: dict | None = None) -> Path:
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(d / "config.json", model.config.to_dict())
+    save_tensors(model_state(model, dtype), d / "model.safetensors")
+    tokenizer.save(d)
+    if meta is not None:
+        atomic_write_json(d / "meta.json", meta)
+    return d
+
+
+def load_state_into(model: torch.nn.Module, state: dict[str, torch.Tensor], strict: bool = True) -> None:
+    """Load a (possibly tie-deduplicated, possibly half-precision) state into `model` as fp32."""
+    own = model.state_dict()
+    state = {k: v.to(own[k].dtype) if k in own else v for k, v in state.items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    tied = set(getattr(model, "_tied_weights_keys", None) or [])
+    if isinstance(getattr(model, "_tied_weights_keys", None), dict):
+        tied = set(model._tied_weights_keys)
+    missing = [k for k in missing if k not in tied and not k.endswith("lm_head.weight")]
+    if strict and (missing or unexpected):
+        raise ValueError(f"checkpoint does not match the model: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    if hasattr(model, "tie_weights"):
+        model.tie_weights()
+
+
+def load_model_dir(directory: str | os.PathLike):
+    """Rebuild (model, tokenizer) from a model directory, weights in fp32."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    d = Path(directory)
+    if not (d / "config.json").is_file():
+        raise FileNotFoundError(f"{d} is not a model directory (no config.json)")
+    cfg_dict = json.loads((d / "config.json").read_text())
+    config = AutoConfig.for_model(**cfg_dict)
+    model = AutoModelForCausalLM.from_config(config)
+    load_state_into(model, load_tensors(d / "model.safetensors"))
+    return model, VocabTokenizer.load(d)

@@ -1,0 +1,39 @@
+"""The `irs` command: a root that only dispatches to one module per subcommand in irs/commands/.
+
+Each module exposes `add_parser(subparsers)` (returns its parser) and `run(args) -> int`.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# Subcommand name -> module under irs.commands. Keep this list explicit.
+COMMANDS: dict[str, str] = {
+    "pretrain": "pretrain",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="irs", description="IterativeRS: multi-objective fine-tuning by iterative reward soups.")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging (default: info)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, mod in COMMANDS.items():
+        importlib.import_module(f"irs.commands.{mod}").add_parser(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, FileExistsError, PermissionError) as e:
+        print(f"irs {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

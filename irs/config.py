@@ -1,0 +1,238 @@
+"""Run configuration: typed dataclasses whose fields are the paper's hyperparameters, TOML round-trip,
+and validation that names the bad field. Defaults follow the paper's Appendix B where it gives one.
+
+A config file looks like:
+
+    name = "qm9-equal"
+    domain = "molecules"
+    preset = "qm9"
+    method = "iterative_rs"          # iterative_rs | morlhf | rewarded_soups
+    seed = 0
+    [[objectives]]
+    name = "alpha"
+    weight = 1.0
+    [rl]
+    algo = "ppo"
+    [merge]
+    total_steps = 100
+    merge_every = 4
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import tomli_w
+
+METHODS = ("iterative_rs", "morlhf", "rewarded_soups", "ric")
+
+
+def _f(default, help: str, **kw):
+    """A dataclass field with help text (used by the CLI, the app's tooltips and the docs)."""
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help, **kw})
+    return field(default=default, metadata={"help": help, **kw})
+
+
+def help_of(cls, name: str) -> str:
+    return next(f.metadata.get("help", "") for f in fields(cls) if f.name == name)
+
+
+@dataclass
+class ObjectiveSpec:
+    name: str = _f("", "objective name from the domain preset")
+    weight: float = _f(1.0, "preference weight w_i > 0; weights are normalized to sum 1")
+
+
+@dataclass
+class RLConfig:
+    algo: str = _f("ppo", "update rule: 'ppo' (PPO-clip with a trained value head) or 'rloo' (leave-one-out baseline, paper Table 5)")
+    lr: float = _f(1.41e-5, "Adam learning rate (paper App. B: 1.41e-5)")
+    optimizer: str = _f("adam", "'adam' or 'sgd' (plain SGD, used by the m=1 == MORLHF equivalence test)")
+    batch_size: int = _f(64, "samples per expert step (paper: 128)")
+    minibatch_size: int = _f(0, "PPO minibatch size; 0 means the whole batch")
+    ppo_epochs: int = _f(4, "optimization epochs over each batch (paper App. B: 4)")
+    beta: float = _f(0.05, "KL coefficient beta of eq. 2 (paper App. B: 0.05)")
+    kl_estimator: str = _f("k1", "per-token KL estimator: 'k1' (log-ratio) or 'k3' (unbiased, non-negative)")
+    cliprange: float = _f(0.2, "PPO ratio clip epsilon (0.2)")
+    cliprange_value: float = _f(0.2, "PPO value clip (0.2)")
+    vf_coef: float = _f(0.1, "value loss coefficient (0.1)")
+    gamma: float = _f(1.0, "GAE discount gamma (1.0)")
+    lam: float = _f(0.95, "GAE lambda (0.95)")
+    rloo_k: int = _f(0, "RLOO group size for the leave-one-out baseline; 0 means the whole batch (one shared prompt)")
+    whiten_advantages: bool = _f(True, "normalize advantages to zero mean, unit std per batch")
+    max_grad_norm: float = _f(1.0, "gradient clipping norm; 0 disables")
+    max_new_tokens: int = _f(0, "longest generation; 0 means the domain's default")
+    temperature: float = _f(0.7, "sampling temperature (0.7)")
+    top_k: int = _f(0, "top-k filtering; 0 disables")
+    top_p: float = _f(1.0, "nucleus filtering; 1.0 disables")
+    bf16: str = _f("auto", "bf16 autocast: 'auto' (on where the CPU/GPU supports it), 'on' or 'off'; weights stay fp32")
+    invalid_reward: float = _f(0.0, "reward for invalid candidates during training")
+
+
+@dataclass
+class MergeConfig:
+    total_steps: int = _f(100, "T: total training steps")
+    merge_every: int = _f(4, "m: merge every m steps (1 = MORLHF-like, T = Rewarded Soups)")
+    subset_size: int = _f(0, "M: objectives drawn per round, uniformly without replacement; 0 means all N")
+    lambdas: str = _f("fixed", "merge weights: 'fixed' (eq. 10), 'selective' (best of a grid), 'monte_carlo' (best random simplex points)")
+    lambda_grid: list = _f([], "candidate lambda vectors for 'selective'; empty means the paper's 7-point grid (N=3) or equal weights plus one-hot-leaning points")
+    n_val_samples: int = _f(64, "samples used to score each candidate merge under 'selective'/'monte_carlo'")
+    n_candidates_mc: int = _f(8, "random lambda vectors tried by 'monte_carlo'")
+    optimizer_state: str = _f("keep", "optimizer state at a merge: 'keep', 'reset' or 'average'")
+
+
+@dataclass
+class RunConfig:
+    name: str = _f("run", "human-readable run name (the run id adds a timestamp)")
+    domain: str = _f("toy", "domain: toy | molecules")
+    preset: str = _f("", "objective preset of the domain; empty means the domain default")
+    model: str = _f("", "model directory or 'tiny:gpt2' / 'tiny:llama'; empty means the domain default")
+    method: str = _f("iterative_rs", f"one of {METHODS}")
+    seed: int = _f(0, "random seed for sampling, subsets and initialization")
+    objectives: list = _f([], "objective tables (name, weight); empty means every objective of the preset, equal weights")
+    aggregation: str = _f("weighted_sum", "MORLHF reward aggregation: 'weighted_sum' or 'geometric'")
+    n_final_samples: int = _f(256, "K: candidates sampled from the final policy at the end of the run")
+    rl: RLConfig = field(default_factory=RLConfig)
+    merge: MergeConfig = field(default_factory=MergeConfig)
+    notes: list = field(default_factory=list, metadata={"help": "messages from validation (e.g. weights normalized)"})
+
+    # ---- derived -----------------------------------------------------------------------------------
+    @property
+    def weights(self) -> list[float]:
+        return [o.weight for o in self.objectives]
+
+    @property
+    def objective_names(self) -> list[str]:
+        return [o.name for o in self.objectives]
+
+    @property
+    def effective_merge_every(self) -> int:
+        if self.method == "rewarded_soups":
+            return self.merge.total_steps
+        return self.merge.merge_every
+
+    # ---- I/O ---------------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d.pop("notes")
+        return d
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.to_dict())
+
+    def save(self, path: str | Path) -> None:
+        from irs.io import atomic_write_text
+
+        atomic_write_text(path, self.to_toml())
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        d = dict(d)
+        _no_unknown(cls, d, "")
+        rl = d.pop("rl", {}) or {}
+        mg = d.pop("merge", {}) or {}
+        _no_unknown(RLConfig, rl, "rl.")
+        _no_unknown(MergeConfig, mg, "merge.")
+        objs = []
+        for i, o in enumerate(d.pop("objectives", []) or []):
+            if not isinstance(o, dict):
+                raise ValueError(f"objectives[{i}] must be a table with 'name' and 'weight', got {o!r}")
+            _no_unknown(ObjectiveSpec, o, f"objectives[{i}].")
+            objs.append(ObjectiveSpec(**o))
+        try:
+            cfg = cls(**d, objectives=objs, rl=RLConfig(**rl), merge=MergeConfig(**mg))
+        except TypeError as e:
+            raise ValueError(f"bad config: {e}") from None
+        return cfg
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RunConfig":
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"config file {p} not found")
+        try:
+            d = tomllib.loads(p.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"config {p} is not valid TOML: {e}") from None
+        return cls.from_dict(d)
+
+
+def _no_unknown(cls, d: dict, prefix: str):
+    known = {f.name for f in fields(cls)} - {"notes"}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ValueError(f"unknown config key(s) {', '.join(prefix + k for k in unknown)}; "
+                         f"known: {', '.join(sorted(known))}")
+
+
+def _check(cond: bool, field_name: str, value, why: str):
+    if not cond:
+        raise ValueError(f"config field {field_name} = {value!r}: {why}")
+
+
+def validate(cfg: RunConfig, available: list[str] | None = None) -> RunConfig:
+    """Check every field; fill objectives from `available` (the preset's names) when empty; normalize
+    weights to sum 1 (noting it in cfg.notes). Raises ValueError naming the bad field."""
+    _check(cfg.method in METHODS, "method", cfg.method, f"must be one of {METHODS}")
+    r, m = cfg.rl, cfg.merge
+    if available is not None:
+        if not cfg.objectives:
+            cfg.objectives = [ObjectiveSpec(n, 1.0) for n in available]
+        for i, o in enumerate(cfg.objectives):
+            _check(o.name in available, f"objectives[{i}].name", o.name, f"unknown objective; preset has {available}")
+        names = [o.name for o in cfg.objectives]
+        _check(len(set(names)) == len(names), "objectives", names, "objective names repeat")
+    _check(len(cfg.objectives) >= 1, "objectives", [], "need at least one objective")
+    for i, o in enumerate(cfg.objectives):
+        w = o.weight
+        _check(isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w),
+               f"objectives[{i}].weight", w, "must be a finite number")
+        _check(w >= 0, f"objectives[{i}].weight", w, "must be >= 0")
+    total = sum(o.weight for o in cfg.objectives)
+    _check(total > 0, "objectives.weight", [o.weight for o in cfg.objectives], "weights are all zero")
+    if abs(total - 1.0) > 1e-9:
+        before = [o.weight for o in cfg.objectives]
+        for o in cfg.objectives:
+            o.weight = o.weight / total
+        cfg.notes.append(f"weights {before} did not sum to 1; normalized to {[round(o.weight, 6) for o in cfg.objectives]}")
+    N = len(cfg.objectives)
+    _check(m.total_steps >= 1, "merge.total_steps", m.total_steps, "must be >= 1")
+    _check(m.merge_every >= 1, "merge.merge_every", m.merge_every, "must be >= 1")
+    _check(0 <= m.subset_size <= N, "merge.subset_size", m.subset_size, f"must be between 1 and N={N} (0 = all)")
+    _check(m.lambdas in ("fixed", "selective", "monte_carlo"), "merge.lambdas", m.lambdas,
+           "must be 'fixed', 'selective' or 'monte_carlo'")
+    _check(m.optimizer_state in ("keep", "reset", "average"), "merge.optimizer_state", m.optimizer_state,
+           "must be 'keep', 'reset' or 'average'")
+    for j, lam in enumerate(m.lambda_grid):
+        _check(len(lam) == N and all(x >= 0 for x in lam) and sum(lam) > 0, f"merge.lambda_grid[{j}]", lam,
+               f"each entry needs {N} non-negative numbers with a positive sum")
+    _check(m.n_val_samples >= 1, "merge.n_val_samples", m.n_val_samples, "must be >= 1")
+    _check(m.n_candidates_mc >= 1, "merge.n_candidates_mc", m.n_candidates_mc, "must be >= 1")
+    _check(r.algo in ("ppo", "rloo"), "rl.algo", r.algo, "must be 'ppo' or 'rloo'")
+    _check(r.optimizer in ("adam", "sgd"), "rl.optimizer", r.optimizer, "must be 'adam' or 'sgd'")
+    _check(r.lr > 0 and math.isfinite(r.lr), "rl.lr", r.lr, "must be a positive number")
+    _check(r.batch_size >= 2, "rl.batch_size", r.batch_size, "must be >= 2 (RLOO needs a leave-one-out baseline)")
+    _check(0 <= r.minibatch_size <= r.batch_size, "rl.minibatch_size", r.minibatch_size, "must be between 0 and batch_size")
+    _check(r.ppo_epochs >= 1, "rl.ppo_epochs", r.ppo_epochs, "must be >= 1")
+    _check(r.beta >= 0, "rl.beta", r.beta, "must be >= 0")
+    _check(r.kl_estimator in ("k1", "k3"), "rl.kl_estimator", r.kl_estimator, "must be 'k1' or 'k3'")
+    _check(r.cliprange > 0, "rl.cliprange", r.cliprange, "must be > 0")
+    _check(0 <= r.gamma <= 1 and 0 <= r.lam <= 1, "rl.gamma/rl.lam", (r.gamma, r.lam), "must be in [0, 1]")
+    _check(r.rloo_k == 0 or (r.rloo_k >= 2 and r.batch_size % r.rloo_k == 0), "rl.rloo_k", r.rloo_k,
+           "must be 0 or >= 2 and divide batch_size")
+    _check(r.temperature >= 0, "rl.temperature", r.temperature, "must be >= 0")
+    _check(0 < r.top_p <= 1, "rl.top_p", r.top_p, "must be in (0, 1]")
+    _check(r.bf16 in ("auto", "on", "off"), "rl.bf16", r.bf16, "must be 'auto', 'on' or 'off'")
+    _check(r.max_new_tokens >= 0, "rl.max_new_tokens", r.max_new_tokens, "must be >= 0")
+    _check(cfg.n_final_samples >= 1, "n_final_samples", cfg.n_final_samples, "must be >= 1")
+    _check(cfg.aggregation in ("weighted_sum", "geometric"), "aggregation", cfg.aggregation,
+           "must be 'weighted_sum' or 'geometric'")
+    return cfg
+
+
+def bf16_flag(r: RLConfig) -> bool | None:
+    return {"auto": None, "on": True, "off": False}[r.bf16]

@@ -1,0 +1,53 @@
+"""Atomic file writes and safe path handling, used by every writer in the library."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old file or the new one, never a torn one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | os.PathLike, obj) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=True, allow_nan=True))
+
+
+def check_name(name: str, what: str = "name") -> str:
+    """Validate a user-supplied file or run name: no separators, no '..', no hidden files."""
+    if not isinstance(name, str) or not _SAFE_NAME.match(name) or ".." in name:
+        raise ValueError(f"invalid {what} {name!r}: use letters, digits, '.', '_' or '-' (no '/' or '..')")
+    return name
+
+
+def safe_join(root: str | os.PathLike, *parts: str) -> Path:
+    """Join `parts` under `root` and refuse any result that escapes `root` (symlinks resolved)."""
+    root_r = Path(root).resolve()
+    p = root_r.joinpath(*parts).resolve()
+    if p != root_r and root_r not in p.parents:
+        raise ValueError(f"path {'/'.join(parts)!r} escapes {root_r}")
+    return p

@@ -1,0 +1,263 @@
+"""Causal-LM pretraining of a small GPT-2 on a domain corpus (nanoGPT-style, CPU-friendly).
+
+Read top to bottom:
+  1. PretrainConfig   every knob, with its default and meaning
+  2. encode_corpus    texts -> one int16 matrix [N, max_len] of BOS + tokens + EOS, PAD-filled
+  3. lr_at            warmup -> cosine decay -> floor, as named phases
+  4. checkpointing    atomic safetensors (model + AdamW state) + JSON, so a killed run resumes
+  5. pretrain         the loop: shuffled batches, bf16 autocast (fp32 weights), AdamW, clipping,
+                      a step or wall-clock budget, and a final fp16 model directory
+PAD never enters the loss (labels -100). The model therefore learns to emit EOS after each text.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from irs.checkpoint import load_state_into, load_tensors, model_state, save_model_dir, save_tensors
+from irs.io import atomic_write_json
+from irs.tokenizer import VocabTokenizer
+
+log = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------------------------
+# 1. Configuration
+# ----------------------------------------------------------------------------------------------
+@dataclass
+class PretrainConfig:
+    n_layer: int = 4            # transformer blocks
+    n_embd: int = 256           # hidden width
+    n_head: int = 4             # attention heads (n_embd must divide by it)
+    max_len: int = 64           # positions, incl. BOS and EOS; longer texts are dropped from the corpus
+    batch_size: int = 128       # sequences per optimizer step
+    lr: float = 1e-3            # peak learning rate (after warmup)
+    min_lr: float = 1e-4        # floor of the cosine decay
+    warmup: int = 200           # linear warmup steps
+    steps: int = 100_000        # step budget (the run stops at whichever budget ends first)
+    minutes: float | None = None  # wall-clock budget; when set, the cosine follows elapsed time
+    weight_decay: float = 0.1   # AdamW decoupled weight decay (matrices only, not biases/norms)
+    grad_clip: float = 1.0      # max gradient L2 norm
+    dropout: float = 0.0        # GPT-2 dropout (attention, residual, embedding)
+    seed: int = 0               # weight init and data order
+    bf16: bool = True           # bf16 autocast on CPU (weights stay fp32)
+    threads: int = 2            # torch intra-op threads (the project machines have 2 cores)
+    log_every: int = 50         # steps between log lines
+    ckpt_minutes: float = 5.0   # wall-clock minutes between resumable checkpoints
+
+    def __post_init__(self):
+        for f in ("n_layer", "n_embd", "n_head", "max_len", "batch_size", "steps", "threads", "log_every"):
+            if int(getattr(self, f)) <= 0:
+                raise ValueError(f"PretrainConfig.{f} must be positive, got {getattr(self, f)}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
+        if not (0 < self.min_lr <= self.lr):
+            raise ValueError(f"need 0 < min_lr <= lr, got min_lr={self.min_lr}, lr={self.lr}")
+        if self.minutes is not None and self.minutes <= 0:
+            raise ValueError(f"minutes must be positive, got {self.minutes}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PretrainConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def build_model(cfg: PretrainConfig, vocab_size: int, tokenizer: VocabTokenizer):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config = GPT2Config(
+        vocab_size=vocab_size, n_positions=cfg.max_len, n_embd=cfg.n_embd, n_layer=cfg.n_layer,
+        n_head=cfg.n_head, resid_pdrop=cfg.dropout, embd_pdrop=cfg.dropout, attn_pdrop=cfg.dropout,
+        bos_token_id=tokenizer.bos_id, eos_token_id=tokenizer.eos_id, pad_token_id=tokenizer.pad_id,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(cfg.seed)
+    return GPT2LMHeadModel(config)
+
+
+# ----------------------------------------------------------------------------------------------
+# 2. Data
+# ----------------------------------------------------------------------------------------------
+def encode_corpus(texts, tokenizer: VocabTokenizer, max_len: int) -> np.ndarray:
+    """Encode texts as rows of BOS + tokens + EOS, PAD-filled to `max_len`; drop longer or UNK rows."""
+    rows, dropped = [], 0
+    for t in texts:
+        ids = tokenizer.encode(t, add_bos=True, add_eos=True)
+        if len(ids) > max_len or tokenizer.unk_id in ids or len(ids) <= 2:
+            dropped += 1
+            continue
+        rows.append(ids + [tokenizer.pad_id] * (max_len - len(ids)))
+    if not rows:
+        raise ValueError("corpus is empty after encoding (all texts too long, empty or containing UNK)")
+    if dropped:
+        log.info("encode_corpus: dropped %d of %d texts (too long for max_len=%d, empty, or UNK)",
+                 dropped, dropped + len(rows), max_len)
+    return np.asarray(rows, dtype=np.int16 if tokenizer.vocab_size < 32768 else np.int32)
+
+
+@functools.lru_cache(maxsize=2)
+def _epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def batch_at(data: np.ndarray, step: int, batch_size: int, seed: int, pad_id: int):
+    """The batch for optimizer step `step` (0-based): a fresh permutation per epoch, so resume is exact.
+
+    Returns (input_ids, labels) trimmed to the longest row in the batch; labels are -100 at PAD.
+    """
+    n = len(data)
+    per_epoch = max(1, n // batch_size)
+    epoch, k = divmod(step, per_epoch)
+    perm = _epoch_permutation(n, seed, epoch)
+    idx = perm[k * batch_size:(k + 1) * batch_size]
+    x = torch.from_numpy(data[idx].astype(np.int64))
+    keep = (x != pad_id)
+    L = int(keep.sum(1).max())
+    x, keep = x[:, :L], keep[:, :L]
+    return x, x.masked_fill(~keep, -100)
+
+
+# ----------------------------------------------------------------------------------------------
+# 3. Learning-rate schedule
+# ----------------------------------------------------------------------------------------------
+def lr_at(cfg: PretrainConfig, step: int, progress: float) -> tuple[float, str]:
+    """(learning rate, phase name). `progress` in [0, 1] is the share of the budget already used."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup, "warmup"
+    if progress >= 1.0:
+        return cfg.min_lr, "floor"
+    cos = 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+    return cfg.min_lr + (cfg.lr - cfg.min_lr) * cos, "cosine"
+
+
+def make_optimizer(model: torch.nn.Module, cfg: PretrainConfig) -> torch.optim.AdamW:
+    decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
+
+
+# ----------------------------------------------------------------------------------------------
+# 4. Resumable checkpoints: <ckpt>/model.safetensors, optim.safetensors, state.json
+# ----------------------------------------------------------------------------------------------
+def save_checkpoint(ckpt: Path, model, opt: torch.optim.AdamW, tokenizer: VocabTokenizer, state: dict) -> None:
+    ckpt.mkdir(parents=True, exist_ok=True)
+    save_tensors(model_state(model), ckpt / "model.safetensors")
+    flat = {}
+    for i, s in opt.state_dict()["state"].items():
+        for k, v in s.items():
+            flat[f"{i}.{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
+    save_tensors(flat, ckpt / "optim.safetensors")
+    atomic_write_json(ckpt / "config.json", model.config.to_dict())
+    tokenizer.save(ckpt)
+    atomic_write_json(ckpt / "state.json", state)  # written last: marks the checkpoint complete
+
+
+def load_checkpoint(ckpt: Path, model, opt: torch.optim.AdamW) -> dict:
+    state = json.loads((ckpt / "state.json").read_text())
+    load_state_into(model, load_tensors(ckpt / "model.safetensors"))
+    flat = load_tensors(ckpt / "optim.safetensors")
+    sd = opt.state_dict()
+    sd["state"] = {}
+    for key, v in flat.items():
+        i, k = key.split(".", 1)
+        sd["state"].setdefault(int(i), {})[k] = v
+    opt.load_state_dict(sd)
+    return state
+
+
+# ----------------------------------------------------------------------------------------------
+# 5. The loop
+# ----------------------------------------------------------------------------------------------
+def pretrain(texts, tokenizer: VocabTokenizer, cfg: PretrainConfig, out_dir: str | os.PathLike,
+             ckpt_dir: str | os.PathLike | None = None, resume: bool = False, meta: dict | None = None,
+             save_dtype: torch.dtype = torch.float16):
+    """Pretrain a GPT-2 on `texts`; write the final model directory to `out_dir`. Returns the model.
+
+    ckpt_dir: where resumable checkpoints go (default: <out_dir>/../.<name>-ckpt; keep it out of git).
+    resume: continue from ckpt_dir if it holds a complete checkpoint (same config required).
+    """
+    torch.set_num_threads(cfg.threads)
+    out_dir = Path(out_dir)
+    ckpt = Path(ckpt_dir) if ckpt_dir else out_dir.parent / f".{out_dir.name}-ckpt"
+    t_enc = time.time()
+    data = encode_corpus(texts, tokenizer, cfg.max_len)
+    log.info("corpus: %d sequences encoded in %.1fs; vocab %d", len(data), time.time() - t_enc, tokenizer.vocab_size)
+
+    model = build_model(cfg, tokenizer.vocab_size, tokenizer)
+    opt = make_optimizer(model, cfg)
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info("model: GPT-2 %d layers x %d wide, %d heads, %.2fM parameters", cfg.n_layer, cfg.n_embd,
+             cfg.n_head, n_params / 1e6)
+
+    step, tokens, elapsed_before = 0, 0, 0.0
+    if resume and (ckpt / "state.json").is_file():
+        st = load_checkpoint(ckpt, model, opt)
+        if PretrainConfig.from_dict(st["config"]) != cfg:
+            log.warning("resuming with a different config than the checkpoint's: %s", st["config"])
+        step, tokens, elapsed_before = st["step"], st["tokens"], st["elapsed_s"]
+        log.info("resumed from %s at step %d (%.1f min already trained)", ckpt, step, elapsed_before / 60)
+    elif resume:
+        log.info("no checkpoint in %s; starting fresh", ckpt)
+
+    budget_s = cfg.minutes * 60 if cfg.minutes else None
+    t0 = time.time()
+    last_ckpt = t0
+    model.train()
+    loss_ema = None
+
+    def elapsed() -> float:
+        return elapsed_before + time.time() - t0
+
+    def progress() -> float:
+        p = step / cfg.steps
+        return max(p, elapsed() / budget_s) if budget_s else p
+
+    def state() -> dict:
+        return {"step": step, "tokens": tokens, "elapsed_s": elapsed(), "config": asdict(cfg),
+                "loss_ema": loss_ema, "n_sequences": len(data)}
+
+    while step < cfg.steps and progress() < 1.0:
+        lr, phase = lr_at(cfg, step, progress())
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x, y = batch_at(data, step, cfg.batch_size, cfg.seed, tokenizer.pad_id)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            loss = model(input_ids=x, labels=y).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        step += 1
+        tokens += int((y != -100).sum())
+        loss_val = loss.item()
+        loss_ema = loss_val if loss_ema is None else 0.98 * loss_ema + 0.02 * loss_val
+        if step % cfg.log_every == 0 or step == 1:
+            e = elapsed()
+            log.info("step %d [%s] loss %.4f (ema %.4f) lr %.2e | %.1fM tokens, %.0f tok/s, %.1f min",
+                     step, phase, loss_val, loss_ema, lr, tokens / 1e6, tokens / max(e, 1e-9), e / 60)
+        if time.time() - last_ckpt > cfg.ckpt_minutes * 60:
+            save_checkpoint(ckpt, model, opt, tokenizer, state())
+            last_ckpt = time.time()
+            log.info("checkpoint saved to %s (step %d)", ckpt, step)
+
+    save_checkpoint(ckpt, model, opt, tokenizer, state())
+    wall = elapsed()
+    m = dict(meta or {})
+    m.update({"steps": step, "tokens": tokens, "wall_time_s": round(wall, 1), "final_loss_ema": loss_ema,
+              "n_params": n_params, "n_sequences": len(data), "epochs": step * cfg.batch_size / len(data),
+              "pretrain_config": asdict(cfg)})
+    model.eval()
+    save_model_dir(model, tokenizer, out_dir, dtype=save_dtype, meta=m)
+    log.info("saved %s: %d steps, %.1fM tokens, %.1f min, loss ema %.4f", out_dir, step, tokens / 1e6,
+             wall / 60, loss_ema if loss_ema is not None else float("nan"))
+    return model

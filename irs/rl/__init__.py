@@ -1,0 +1,1 @@
+"""RL machinery: sampling, log-probs, PPO and RLOO updates, experts."""

@@ -1,0 +1,89 @@
+"""Policies: build or load a Hugging Face causal LM, and compute masked log-probs and values.
+
+`build_model("tiny:gpt2" | "tiny:llama" | model_dir, vocab_size)` gives the model for a run. Dropout is
+switched off (RL with dropout makes old/new log-probs disagree). The value head used by PPO lives in
+`irs.rl.ppo`; it reads the hidden states returned here.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from irs.rl.sampler import Samples, autocast
+from irs.tokenizer import VocabTokenizer
+
+log = logging.getLogger(__name__)
+
+# Tiny random configs for tests and the smoke run (explained: 2 layers, 64 wide: instant on CPU).
+TINY = {
+    "gpt2": dict(n_layer=2, n_head=2, n_embd=64, n_positions=128),
+    "llama": dict(num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, hidden_size=64,
+                  intermediate_size=128, max_position_embeddings=128, tie_word_embeddings=True),
+}
+
+
+def tiny_config(kind: str, vocab_size: int, **overrides):
+    from transformers import GPT2Config, LlamaConfig
+
+    if kind == "gpt2":
+        return GPT2Config(vocab_size=vocab_size, bos_token_id=1, eos_token_id=2, pad_token_id=0,
+                          **{**TINY["gpt2"], **overrides})
+    if kind == "llama":
+        return LlamaConfig(vocab_size=vocab_size, bos_token_id=1, eos_token_id=2, pad_token_id=0,
+                           **{**TINY["llama"], **overrides})
+    raise ValueError(f"unknown tiny model kind {kind!r}; use 'gpt2' or 'llama'")
+
+
+def disable_dropout(model: torch.nn.Module) -> torch.nn.Module:
+    for m in model.modules():
+        if isinstance(m, torch.nn.Dropout):
+            m.p = 0.0
+    cfg = getattr(model, "config", None)
+    for k in ("resid_pdrop", "embd_pdrop", "attn_pdrop", "attention_dropout", "hidden_dropout"):
+        if cfg is not None and hasattr(cfg, k):
+            setattr(cfg, k, 0.0)
+    return model
+
+
+def build_model(spec: str, tokenizer: VocabTokenizer | None = None, seed: int = 0):
+    """(model, tokenizer) from a spec: "tiny:gpt2", "tiny:llama" (needs tokenizer) or a model directory."""
+    from transformers import AutoModelForCausalLM
+
+    from irs.checkpoint import load_model_dir
+
+    if spec.startswith("tiny:"):
+        if tokenizer is None:
+            raise ValueError(f"model {spec!r} needs the domain's tokenizer")
+        torch.manual_seed(seed)
+        model = AutoModelForCausalLM.from_config(tiny_config(spec[5:], tokenizer.vocab_size))
+    else:
+        if not Path(spec).is_dir():
+            raise FileNotFoundError(f"model directory {spec!r} not found")
+        model, tokenizer = load_model_dir(spec)
+    model.float()
+    return disable_dropout(model), tokenizer
+
+
+def rollout_inputs(s: Samples):
+    """Concatenate prompt and generation: ids [B, P+L], attention mask, position ids, and P."""
+    ids = torch.cat([s.prompt_ids, s.tokens], 1)
+    attn = torch.cat([s.prompt_mask, s.mask], 1)
+    pos = (attn.long().cumsum(1) - 1).clamp(min=0)
+    return ids, attn, pos, s.prompt_ids.shape[1]
+
+
+def forward_logprobs(model, s: Samples, bf16: bool | None = None, hidden: bool = False):
+    """Per-token log-probs of the generated tokens, [B, L] (0 where masked), and optionally the last
+    hidden states at the positions that predict them, [B, L, H]."""
+    ids, attn, pos, P = rollout_inputs(s)
+    # Without left padding the causal mask already hides the trailing PADs from earlier tokens.
+    am = None if bool(s.prompt_mask.all()) else attn.long()
+    with autocast(bf16, ids.device):
+        out = model(input_ids=ids, attention_mask=am, position_ids=pos, output_hidden_states=hidden)
+    logits = out.logits[:, P - 1:-1].float()                      # [B, L, V]
+    logp = torch.log_softmax(logits, -1).gather(-1, s.tokens[..., None]).squeeze(-1)
+    logp = logp * s.mask
+    h = out.hidden_states[-1][:, P - 1:-1].float() if hidden else None
+    return logp, h

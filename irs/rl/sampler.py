@@ -1,0 +1,202 @@
+"""The one batched sampler with a KV cache, used by training, evaluation, the CLI and the app.
+
+Prompts are left-padded so that every row's next token sits in the last column. Per token step we run
+one cached forward pass and a few fused tensor ops (temperature, top-k, top-p, multinomial); rows that
+emitted EOS keep producing PAD, which is masked. The loop stops as soon as every row has finished.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+from dataclasses import dataclass
+
+import torch
+
+from irs.tokenizer import VocabTokenizer
+
+
+@functools.cache
+def bf16_supported() -> bool:
+    """True where bf16 matmuls are fast: CUDA with bf16, or a CPU with avx512_bf16/AMX."""
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def autocast(bf16: bool | None, device: torch.device | str = "cpu"):
+    """bf16 autocast context (weights stay fp32). None means: on where the hardware supports it."""
+    on = bf16_supported() if bf16 is None else bf16
+    if not on:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+
+
+@dataclass
+class Samples:
+    """A batch of sampled sequences.
+
+    prompt_ids:  [n, P] left-padded prompt (BOS first); prompt_mask marks real prompt tokens.
+    tokens:      [n, L] generated ids, PAD after EOS; mask [n, L] is True up to and including EOS.
+    finished:    [n] whether the row emitted EOS within max_new_tokens.
+    texts:       decoded generations (without prompt).
+    """
+
+    prompt_ids: torch.Tensor
+    prompt_mask: torch.Tensor
+    tokens: torch.Tensor
+    mask: torch.Tensor
+    finished: torch.Tensor
+    texts: list[str]
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        return self.mask.sum(1)
+
+    def __len__(self) -> int:
+        return self.tokens.shape[0]
+
+
+def encode_prompts(tokenizer: VocabTokenizer, prompt: str | list[str] | None, n: int):
+    """Left-padded prompt ids and mask, [n, P]. None means the bare BOS prompt."""
+    if prompt is None or isinstance(prompt, str):
+        ids = tokenizer.encode(prompt or "", add_bos=True)
+        t = torch.tensor(ids, dtype=torch.long).expand(n, -1).contiguous()
+        return t, torch.ones_like(t, dtype=torch.bool)
+    if len(prompt) != n:
+        raise ValueError(f"got {len(prompt)} prompts for n={n} samples")
+    seqs = [tokenizer.encode(p, add_bos=True) for p in prompt]
+    P = max(map(len, seqs))
+    ids = torch.full((n, P), tokenizer.pad_id, dtype=torch.long)
+    mask = torch.zeros((n, P), dtype=torch.bool)
+    for i, s in enumerate(seqs):
+        ids[i, P - len(s):] = torch.tensor(s)
+        mask[i, P - len(s):] = True
+    return ids, mask
+
+
+def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> torch.Tensor:
+    """Top-k then nucleus filtering on [B, V] logits (in place where possible)."""
+    if top_k and top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, idx = torch.sort(logits, dim=-1, descending=True)
+        cum = sorted_logits.softmax(-1).cumsum(-1)
+        drop = cum - sorted_logits.softmax(-1) > top_p  # keep the token that crosses top_p
+        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, idx, sorted_logits)
+    return logits
+
+
+def _next_token(logits, temperature, top_k, top_p, generator, banned):
+    logits[:, banned] = float("-inf")  # PAD and BOS are never generated
+    if temperature <= 0:
+        return logits.argmax(-1)
+    logits = filter_logits(logits.float() / temperature, top_k, top_p)
+    return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(1)
+
+
+def _decode_fast(model, ids, pmask, max_new_tokens, step_fn):
+    """Prefill the prompt token by token through the lean GPT-2 decoder, then decode."""
+    from irs.rl.fast_gpt2 import GPT2Decoder
+
+    B, P = ids.shape
+    dec = GPT2Decoder(model, B, P + max_new_tokens)
+    pos = (pmask.long().cumsum(1) - 1).clamp(min=0)
+    key_mask = None
+    if not bool(pmask.all()):
+        key_mask = torch.cat([pmask, pmask.new_ones(B, max_new_tokens)], 1)
+    for j in range(P):
+        logits = dec.step(ids[:, j], pos[:, j], key_mask)
+    next_pos = pos[:, -1] + 1
+    return step_fn(logits, lambda tok, t: dec.step(tok, next_pos + t, key_mask))
+
+
+def _decode_hf(model, ids, pmask, max_new_tokens, step_fn):
+    """Generic path for any Hugging Face causal LM, with its DynamicCache."""
+    from transformers import DynamicCache
+
+    B, _ = ids.shape
+    padded = not bool(pmask.all())
+    pos = (pmask.long().cumsum(1) - 1).clamp(min=0)  # positions count real tokens only
+    state = {"attn": pmask.long() if padded else None}
+    cache = DynamicCache()
+    logits = model(input_ids=ids, attention_mask=state["attn"], position_ids=pos, cache=cache,
+                   use_cache=True).logits[:, -1]
+    next_pos = pos[:, -1:] + 1
+
+    def forward(tok, t):
+        if padded:
+            state["attn"] = torch.cat([state["attn"], state["attn"].new_ones(B, 1)], 1)
+        return model(input_ids=tok[:, None], attention_mask=state["attn"], position_ids=next_pos + t,
+                     cache=cache, use_cache=True).logits[:, -1]
+
+    return step_fn(logits, forward)
+
+
+@torch.inference_mode()
+def _sample_batch(model, prompt_ids, prompt_mask, max_new_tokens, temperature, top_k, top_p, eos_id,
+                  pad_id, bos_id, generator, bf16, fast=True):
+    from irs.rl import fast_gpt2
+
+    device = next(model.parameters()).device
+    ids, pmask = prompt_ids.to(device), prompt_mask.to(device)
+    B = ids.shape[0]
+    out = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=device)
+    finished = torch.zeros(B, dtype=torch.bool, device=device)
+    banned = [pad_id, bos_id]
+
+    def loop(logits, forward):
+        for t in range(max_new_tokens):
+            tok = _next_token(logits, temperature, top_k, top_p, generator, banned)
+            tok = torch.where(finished, pad_id, tok)
+            out[:, t] = tok
+            finished.logical_or_(tok == eos_id)
+            # checking "all finished" syncs; every 8 steps is enough to stop early
+            if t == max_new_tokens - 1 or (t % 8 == 7 and bool(finished.all())):
+                return t + 1
+            logits = forward(tok, t)
+        return max_new_tokens
+
+    with autocast(bf16, device):
+        decode = _decode_fast if fast and fast_gpt2.supports(model) else _decode_hf
+        L = decode(model, ids, pmask, max_new_tokens, loop)
+    out = out[:, :L]
+    is_eos = out == eos_id
+    after = (is_eos.long().cumsum(1) - is_eos.long()) > 0   # strictly after the first EOS
+    mask = ~after  # PAD is never sampled, so it only ever follows EOS
+    return out.cpu(), mask.cpu(), finished.cpu()
+
+
+def sample(model, tokenizer: VocabTokenizer, n: int, *, max_new_tokens: int, temperature: float = 0.7,
+           top_k: int = 0, top_p: float = 1.0, prompt: str | list[str] | None = None, batch_size: int = 256,
+           generator: torch.Generator | None = None, bf16: bool | None = None, fast: bool = True) -> Samples:
+    """Sample `n` sequences (in chunks of `batch_size`). temperature 0 means greedy decoding.
+
+    fast: use the lean GPT-2 decoder where the model supports it (same math; see fast_gpt2)."""
+    if n < 1 or max_new_tokens < 1:
+        raise ValueError(f"need n >= 1 and max_new_tokens >= 1, got n={n}, max_new_tokens={max_new_tokens}")
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+    was_training = model.training
+    model.eval()
+    try:
+        pids, pmask = encode_prompts(tokenizer, prompt, n)
+        chunks = []
+        for s in range(0, n, batch_size):
+            chunks.append(_sample_batch(model, pids[s:s + batch_size], pmask[s:s + batch_size], max_new_tokens,
+                                        temperature, top_k, top_p, tokenizer.eos_id, tokenizer.pad_id, tokenizer.bos_id,
+                                        generator, bf16, fast))
+    finally:
+        model.train(was_training)
+    L = max(c[0].shape[1] for c in chunks)
+    pad = lambda x, v: torch.nn.functional.pad(x, (0, L - x.shape[1]), value=v)
+    tokens = torch.cat([pad(c[0], tokenizer.pad_id) for c in chunks])
+    mask = torch.cat([pad(c[1], False) for c in chunks])
+    finished = torch.cat([c[2] for c in chunks])
+    texts = [tokenizer.decode(row[m].tolist()) for row, m in zip(tokens, mask)]
+    return Samples(pids, pmask, tokens, mask, finished, texts)

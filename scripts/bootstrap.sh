@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Create .venv and install everything the project needs. Idempotent: a stamp holding the hash of
+# the requirements skips the install when nothing changed. torch goes first so that no dependency
+# pulls a multi-GB CUDA build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+stamp=.venv/.irs-installed
+want=$(cat requirements.txt scripts/bootstrap.sh pyproject.toml 2>/dev/null | sha256sum | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then exit 0; fi
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+pip() { .venv/bin/python -m pip "$@"; }
+pip install -q --upgrade pip
+pip install -q torch==2.13.0
+pip install -q -r requirements.txt
+# Data-only packages: their dependencies do not build, and we only read their data files.
+pip install -q --no-deps molsets==0.3.1 dnadiffusion==0.0.0.dev0
+pip install -q --no-deps -e .
+echo "$want" > "$stamp"

@@ -1,0 +1,11 @@
+"""Shared test settings: one torch thread (tiny models run fastest that way and stay deterministic),
+no network, and quiet third-party logs."""
+import os
+
+os.environ.setdefault("IRS_THREADS", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import torch  # noqa: E402
+
+torch.set_num_threads(1)

@@ -1,0 +1,80 @@
+"""Config validation names the bad field; TOML round-trips; weights are normalized and reported."""
+import math
+
+import pytest
+
+from irs.config import RunConfig, validate
+
+NAMES = ["frac_a", "frac_b", "length"]
+
+
+def make(**kw):
+    d = {"domain": "toy", "objectives": [{"name": n, "weight": 1.0} for n in NAMES]}
+    d.update(kw)
+    return RunConfig.from_dict(d)
+
+
+@pytest.mark.parametrize("weights,field", [
+    ([-1.0, 1.0, 1.0], "objectives[0].weight"),
+    ([math.nan, 1.0, 1.0], "objectives[0].weight"),
+    ([0.0, 0.0, 0.0], "objectives.weight"),
+])
+def test_bad_weights_name_the_field(weights, field):
+    cfg = make()
+    for o, w in zip(cfg.objectives, weights):
+        o.weight = w
+    with pytest.raises(ValueError, match=field.replace("[", r"\[").replace("]", r"\]")):
+        validate(cfg, NAMES)
+
+
+def test_weights_must_match_objectives():
+    cfg = make(objectives=[{"name": "nope", "weight": 1.0}])
+    with pytest.raises(ValueError, match="objectives\\[0\\].name"):
+        validate(cfg, NAMES)
+
+
+@pytest.mark.parametrize("section,key,value,field", [
+    ("merge", "subset_size", 4, "merge.subset_size"),
+    ("merge", "merge_every", 0, "merge.merge_every"),
+    ("merge", "total_steps", 0, "merge.total_steps"),
+    ("rl", "kl_estimator", "k2", "rl.kl_estimator"),
+    ("rl", "algo", "dpo", "rl.algo"),
+    ("rl", "rloo_k", 3, "rl.rloo_k"),
+])
+def test_bad_fields(section, key, value, field):
+    cfg = make()
+    setattr(getattr(cfg, section), key, value)
+    with pytest.raises(ValueError, match=field):
+        validate(cfg, NAMES)
+
+
+def test_weights_normalized_and_reported():
+    cfg = make()
+    cfg.objectives[0].weight = 2.0
+    validate(cfg, NAMES)
+    assert abs(sum(cfg.weights) - 1) < 1e-12 and cfg.weights[0] == 0.5
+    assert any("normalized" in n for n in cfg.notes)
+
+
+def test_unknown_keys_rejected_and_toml_round_trip(tmp_path):
+    with pytest.raises(ValueError, match="rl.learning_rate"):
+        RunConfig.from_dict({"rl": {"learning_rate": 1.0}})
+    with pytest.raises(ValueError, match="unknown config key"):
+        RunConfig.from_dict({"domian": "toy"})
+    cfg = make(method="rewarded_soups")
+    cfg.merge.lambda_grid = [[0.2, 0.3, 0.5]]
+    p = tmp_path / "c.toml"
+    cfg.save(p)
+    assert RunConfig.load(p).to_dict() == cfg.to_dict()
+    p.write_text("name = [unclosed")
+    with pytest.raises(ValueError, match="not valid TOML"):
+        RunConfig.load(p)
+    with pytest.raises(FileNotFoundError):
+        RunConfig.load(tmp_path / "missing.toml")
+
+
+def test_defaults_follow_appendix_b():
+    r = RunConfig().rl
+    assert (r.beta, r.cliprange, r.vf_coef, r.gamma, r.lam, r.ppo_epochs, r.lr, r.temperature) == \
+        (0.05, 0.2, 0.1, 1.0, 0.95, 4, 1.41e-5, 0.7)
+    assert RunConfig().merge.optimizer_state == "keep"
