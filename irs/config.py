@@ -96,6 +96,7 @@ class RunConfig:
     objectives: list = _f([], "objective tables (name, weight); empty means every objective of the preset, equal weights")
     aggregation: str = _f("weighted_sum", "MORLHF reward aggregation: 'weighted_sum' or 'geometric'")
     n_final_samples: int = _f(256, "K: candidates sampled from the final policy at the end of the run")
+    nproc: int = _f(1, "torch.distributed ranks (torchrun, one expert per rank; gloo on CPU, NCCL on GPU); 1 = one process")
     rl: RLConfig = field(default_factory=RLConfig)
     merge: MergeConfig = field(default_factory=MergeConfig)
     notes: list = field(default_factory=list, metadata={"help": "messages from validation (e.g. weights normalized)"})
@@ -228,6 +229,7 @@ def validate(cfg: RunConfig, available: list[str] | None = None) -> RunConfig:
     _check(0 < r.top_p <= 1, "rl.top_p", r.top_p, "must be in (0, 1]")
     _check(r.bf16 in ("auto", "on", "off"), "rl.bf16", r.bf16, "must be 'auto', 'on' or 'off'")
     _check(r.max_new_tokens >= 0, "rl.max_new_tokens", r.max_new_tokens, "must be >= 0")
+    _check(cfg.nproc >= 1, "nproc", cfg.nproc, "must be >= 1")
     _check(cfg.n_final_samples >= 1, "n_final_samples", cfg.n_final_samples, "must be >= 1")
     _check(cfg.aggregation in ("weighted_sum", "geometric"), "aggregation", cfg.aggregation,
            "must be 'weighted_sum' or 'geometric'")

@@ -152,11 +152,12 @@ def test_merge_keeps_ties_makes_experts_identical_and_leaves_reference_alone(kin
     merged = [params_of(e.model) for e in tr.experts]
     for other in merged[1:]:
         assert all(torch.equal(a, b) for a, b in zip(merged[0], other))
-    expected = merge_state_dicts(tr.final_experts, [0.5, 0.3, 0.2])
+    expected = merge_state_dicts(tr.final_expert_states(), [0.5, 0.3, 0.2])
     for k, v in tr.expert_state(tr.experts[0]).items():
         torch.testing.assert_close(v, expected[k], atol=1e-6, rtol=1e-6)
     # experts really differed before the merge
-    assert any(not torch.equal(a, b) for a, b in zip(tr.final_experts[0].values(), tr.final_experts[1].values()))
+    fe = tr.final_expert_states()
+    assert any(not torch.equal(a, b) for a, b in zip(fe[0].values(), fe[1].values()))
     for k, v in tr.ref.state_dict().items():
         assert torch.equal(v, ref_before[k]), k
 

@@ -23,44 +23,61 @@ def _lora_layers(model):
 
 
 def trainable_params(model) -> list[torch.nn.Parameter]:
-    """The parameters a merge averages: all unique parameters except LoRA factors (handled apart)."""
+    """The parameters a merge averages: every unique parameter that trains, except LoRA factors
+    (handled apart). Frozen parameters (a LoRA model's base) are identical across experts."""
     lora_ids = set()
     for _, layer in _lora_layers(model):
         for d in (layer.lora_A, layer.lora_B):
             for mod in d.values():
                 lora_ids.update(id(p) for p in mod.parameters())
-    return [p for p in model.parameters() if id(p) not in lora_ids]
+    return [p for p in model.parameters() if id(p) not in lora_ids and p.requires_grad]
 
 
 @torch.no_grad()
-def merged_tensors(models: Sequence[torch.nn.Module], lambdas: Sequence[float]) -> list[torch.Tensor]:
-    """Σ λ_i θ_i over dense parameters (LoRA deltas not included), as new tensors."""
-    plist = [trainable_params(m) for m in models]
-    out = [torch.zeros_like(p) for p in plist[0]]
-    for lam, ps in zip(lambdas, plist):
-        torch._foreach_add_(out, [p.detach() for p in ps], alpha=float(lam))
+def merged_tensors(models: Sequence[torch.nn.Module], lambdas: Sequence[float],
+                   template: torch.nn.Module | None = None) -> list[torch.Tensor]:
+    """Σ λ_i θ_i over dense parameters (LoRA deltas not included), as new tensors. With no models
+    (a rank holding none of S) the sum is zeros shaped like `template`."""
+    ref = trainable_params(models[0] if models else template)
+    out = [torch.zeros_like(p) for p in ref]
+    if not out:  # e.g. a LoRA model whose only trainable parameters are the adapters
+        return out
+    for lam, m in zip(lambdas, models):
+        # explicit product then sum (no fused multiply-add), in expert order: the distributed merge
+        # adds the same rounded products in the same order and so gets the same bits
+        torch._foreach_add_(out, torch._foreach_mul([p.detach() for p in trainable_params(m)], float(lam)))
     return out
 
 
 @torch.no_grad()
 def merge_into(models: Sequence[torch.nn.Module], lambdas: Sequence[float],
-               targets: Sequence[torch.nn.Module] | None = None) -> None:
+               targets: Sequence[torch.nn.Module] | None = None, comm=None) -> None:
     """Write ρ = Σ λ_i θ_i (dense parameters and LoRA updates) into every model of `targets`
-    (default: `models` themselves). `lambdas` must be non-negative and sum to 1."""
+    (default: `models` themselves).
+
+    In a distributed run each rank passes only its own experts of S with their λ, and `comm`
+    (irs.algorithms.distributed) sums the partial merges over ranks: a weighted all-reduce. Without
+    `comm`, `lambdas` must be non-negative and sum to 1."""
     lam = [float(x) for x in lambdas]
-    if len(lam) != len(models) or any(x < 0 for x in lam) or abs(sum(lam) - 1) > 1e-6:
+    if len(lam) != len(models) or any(x < 0 for x in lam) or (comm is None and abs(sum(lam) - 1) > 1e-6):
         raise ValueError(f"merge weights must be {len(models)} non-negative numbers summing to 1, got {lam}")
     targets = list(models) if targets is None else list(targets)
-    rho = merged_tensors(models, lam)
+    template = models[0] if models else targets[0]
+    rho = merged_tensors(models, lam, template)
     # LoRA: average the updates B A (computed before any target is overwritten).
-    deltas = []
     layer_lists = [_lora_layers(m) for m in models]
-    for j, (name, layer0) in enumerate(layer_lists[0]):
+    deltas = []
+    for j, (_, layer0) in enumerate(_lora_layers(template)):
         for adapter in layer0.lora_A:
-            d = sum(l * ll[j][1].get_delta_weight(adapter) for l, ll in zip(lam, layer_lists))
+            d = torch.zeros_like(layer0.get_base_layer().weight)
+            for l, ll in zip(lam, layer_lists):
+                d += l * ll[j][1].get_delta_weight(adapter)
             deltas.append((j, adapter, d))
+    if comm is not None:
+        comm.allreduce_(rho + [d for _, _, d in deltas])
     for tgt in targets:
-        torch._foreach_copy_(trainable_params(tgt), rho)
+        if rho:
+            torch._foreach_copy_(trainable_params(tgt), rho)
         tl = _lora_layers(tgt)
         for j, adapter, d in deltas:
             layer = tl[j][1]
@@ -73,26 +90,34 @@ def merge_into(models: Sequence[torch.nn.Module], lambdas: Sequence[float],
 
 @torch.no_grad()
 def merge_optimizer_states(optimizers: Sequence[torch.optim.Optimizer], lambdas: Sequence[float],
-                           params: Sequence[Sequence[torch.nn.Parameter]], mode: str) -> None:
+                           params: Sequence[Sequence[torch.nn.Parameter]], mode: str, comm=None,
+                           targets: Sequence[tuple[torch.optim.Optimizer, Sequence]] | None = None) -> None:
     """What happens to optimizer state at a merge: 'keep' (nothing), 'reset' (clear moments) or
-    'average' (λ-weighted average of every state tensor, written back to each optimizer)."""
+    'average' (λ-weighted average of every state tensor, written back to every optimizer in
+    `targets`, default the merged ones). `comm` sums partial averages over ranks."""
     if mode == "keep":
         return
+    targets = list(zip(optimizers, params)) if targets is None else list(targets)
     if mode == "reset":
-        for opt in optimizers:
+        for opt, _ in targets:
             opt.state.clear()
         return
     if mode != "average":
         raise ValueError(f"unknown optimizer_state {mode!r}")
-    for j in range(len(params[0])):
-        states = [opt.state.get(ps[j], {}) for opt, ps in zip(optimizers, params)]
-        if not all(states):
-            continue
-        for key, v0 in states[0].items():
-            if torch.is_tensor(v0) and v0.is_floating_point() and v0.dim() > 0:
-                avg = sum(float(l) * s[key] for l, s in zip(lambdas, states))
-                for s in states:
-                    s[key].copy_(avg)
+    if not targets:
+        return
+    topt, tparams = targets[0]
+    for j in range(len(tparams)):
+        keys = [k for k, v in topt.state.get(tparams[j], {}).items()
+                if torch.is_tensor(v) and v.is_floating_point() and v.dim() > 0]
+        for key in keys:
+            avg = torch.zeros_like(topt.state[tparams[j]][key])
+            for l, opt, ps in zip(lambdas, optimizers, params):
+                avg += float(l) * opt.state[ps[j]][key]
+            if comm is not None:
+                comm.allreduce_([avg])
+            for opt, ps in targets:
+                opt.state[ps[j]][key].copy_(avg)
 
 
 def merge_state_dicts(states: Sequence[dict[str, torch.Tensor]], lambdas: Sequence[float]) -> dict[str, torch.Tensor]:

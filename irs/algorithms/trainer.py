@@ -27,6 +27,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from irs.algorithms.distributed import LocalComm
 from irs.algorithms.merging import merge_into, merge_optimizer_states, trainable_params
 from irs.algorithms.schedule import ScheduleState, candidate_lambdas, fixed_lambdas, run_schedule
 from irs.checkpoint import load_tensors, save_tensors
@@ -43,11 +44,16 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Expert:
+    k: int                          # position in the schedule (0..n_experts-1)
     index: int                      # objective index (MORLHF: -1 = aggregated reward)
     name: str
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
-    value_head: ValueHead | None = None
+    generator: torch.Generator      # the expert's own sampling RNG: results do not depend on which
+    value_head: ValueHead | None = None  # rank or in which order experts run
+
+    def opt_params(self) -> list[torch.nn.Parameter]:
+        return [p for g in self.optimizer.param_groups for p in g["params"]]
 
 
 def make_optimizer(params, cfg) -> torch.optim.Optimizer:
@@ -59,7 +65,8 @@ def make_optimizer(params, cfg) -> torch.optim.Optimizer:
 class Trainer:
     """Build from a validated RunConfig; `run()` trains to the end or until `should_stop()`."""
 
-    def __init__(self, cfg: RunConfig, objectives: list[Objective] | None = None, model=None, tokenizer=None):
+    def __init__(self, cfg: RunConfig, objectives: list[Objective] | None = None, model=None, tokenizer=None,
+                 comm=None):
         self.domain = get_domain(cfg.domain)
         preset_objs = objectives if objectives is not None else self.domain.objectives(cfg.preset or None)
         self.cfg = validate(cfg, [o.name for o in preset_objs])
@@ -71,6 +78,9 @@ class Trainer:
         self.bf16 = bf16_flag(self.cfg.rl)
         self.max_new_tokens = self.cfg.rl.max_new_tokens or self.domain.max_new_tokens
 
+        self.comm = comm or LocalComm()
+        self.device = torch.device(f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available()
+                                   and self.comm.world > 1 else "cpu")
         torch.manual_seed(self.cfg.seed)
         if model is None:
             model, tokenizer = build_model(self.cfg.model or self.domain.default_model,
@@ -88,10 +98,16 @@ class Trainer:
             specs = [(i, o.name) for i, o in enumerate(self.objectives)]
             T, m = self.cfg.merge.total_steps, self.cfg.effective_merge_every
             M = self.cfg.merge.subset_size or N
-        self.experts = [self._make_expert(i, name, model) for i, name in specs]
-        self.schedule = ScheduleState(T=T, m=min(m, T), N=len(self.experts), M=min(M, len(self.experts)))
-        self.rng = np.random.default_rng(self.cfg.seed)
-        self.generator = torch.Generator().manual_seed(self.cfg.seed)
+        self.ref.to(self.device)
+        self.n_experts = len(specs)
+        self.expert_names = [name for _, name in specs]
+        # this process's experts: all of them, or those of this rank
+        self.experts = [self._make_expert(k, i, name, model) for k, (i, name) in enumerate(specs)
+                        if self.comm.owner(k) == self.comm.rank]
+        self.by_k = {e.k: e for e in self.experts}
+        self.schedule = ScheduleState(T=T, m=min(m, T), N=self.n_experts, M=min(M, self.n_experts))
+        self.rng = np.random.default_rng(self.cfg.seed)                    # subset draws, λ candidates
+        self.generator = torch.Generator().manual_seed(self.cfg.seed + 7)  # validation samples of merges
         self.final_experts: list[dict[str, torch.Tensor]] | None = None
         self.last_lambdas: list[float] | None = None
         self.on_record: Callable[[dict], None] = lambda rec: None
@@ -101,16 +117,17 @@ class Trainer:
         mod = __import__(f"irs.domains.{self.domain.name}", fromlist=["tokenizer"])
         return mod.tokenizer() if hasattr(mod, "tokenizer") else None
 
-    def _make_expert(self, index: int, name: str, model) -> Expert:
-        m = disable_dropout(copy.deepcopy(model)).train()
+    def _make_expert(self, k: int, index: int, name: str, model) -> Expert:
+        m = disable_dropout(copy.deepcopy(model)).to(self.device).train()
         vh = None
         params = [p for p in m.parameters() if p.requires_grad]
         if self.cfg.rl.algo == "ppo":
             hidden = m.config.hidden_size if hasattr(m.config, "hidden_size") else m.config.n_embd
             torch.manual_seed(self.cfg.seed + 1000 + index)
-            vh = ValueHead(hidden)
+            vh = ValueHead(hidden).to(self.device)
             params += list(vh.parameters())
-        return Expert(index, name, m, make_optimizer(params, self.cfg.rl), vh)
+        gen = torch.Generator(self.device).manual_seed(self.cfg.seed * 1000 + 17 * k + 1)
+        return Expert(k, index, name, m, make_optimizer(params, self.cfg.rl), gen, vh)
 
     # ---- one expert step: sample -> score -> rollout -> update ------------------------------------
     def score(self, expert: Expert, texts: list[str]) -> tuple[torch.Tensor, np.ndarray]:
@@ -134,16 +151,17 @@ class Trainer:
             return self.rollout_hook(expert)
         r = self.cfg.rl
         return sample(expert.model, self.tokenizer, r.batch_size, max_new_tokens=self.max_new_tokens,
-                      temperature=r.temperature, top_k=r.top_k, top_p=r.top_p, generator=self.generator,
+                      temperature=r.temperature, top_k=r.top_k, top_p=r.top_p, generator=expert.generator,
                       bf16=self.bf16, batch_size=r.batch_size)
 
-    def expert_step(self, i: int, t: int) -> dict:
-        ex = self.experts[i]
+    def expert_step(self, k: int, t: int) -> dict:
+        ex = self.by_k[k]
         t0 = time.perf_counter()
         s = self.rollout_samples(ex)
         scores, _ = self.score(ex, s.texts)
+        scores = scores.to(self.device)
         ro = make_rollout(ex.model, self.ref, ex.value_head, s, scores, self.cfg.rl, self.bf16)
-        stats = update(ex.model, ex.value_head, ex.optimizer, ro, self.cfg.rl, self.bf16, self.generator)
+        stats = update(ex.model, ex.value_head, ex.optimizer, ro, self.cfg.rl, self.bf16, ex.generator)
         rec = {"type": "step", "step": t + 1, "expert": ex.name, "reward": float(scores.mean()),
                "kl": float(ro.kl.sum(1).mean()), "length": float(s.lengths.float().mean()),
                "valid": float(np.mean([c is not None for c in self.domain.canonical(s.texts)])),
@@ -153,48 +171,57 @@ class Trainer:
 
     # ---- merging ----------------------------------------------------------------------------------
     def merge(self, S: list[int], final: bool) -> None:
-        models = [self.experts[i].model for i in S]
+        """ρ = Σ_{k∈S} λ_k θ_k into every expert (eq. 9); across ranks a weighted all-reduce."""
         if final:  # keep the final experts, so the merged model can be re-made with any λ later
-            self.final_experts = [{k: v.detach().clone() for k, v in self.expert_state(e).items()}
-                                  for e in self.experts]
-        if len(self.experts) == 1:
+            self.final_experts = {e.k: {n: v.detach().clone() for n, v in self.expert_state(e).items()}
+                                  for e in self.experts}
+        if self.n_experts == 1:
             self.last_lambdas = [1.0]
             return
         lam = self.choose_lambdas(S)
-        merge_into(models, lam, targets=[e.model for e in self.experts])
-        opt_params = [[p for g in self.experts[i].optimizer.param_groups for p in g["params"]] for i in S]
-        merge_optimizer_states([self.experts[i].optimizer for i in S], lam,
-                               [ps[: len(trainable_params(self.experts[i].model))] for ps, i in zip(opt_params, S)],
-                               self.cfg.merge.optimizer_state)
+        mine = [(l, self.by_k[k]) for l, k in zip(lam, S) if k in self.by_k]
+        comm = self.comm if self.comm.world > 1 else None
+        merge_into([e.model for _, e in mine], [l for l, _ in mine], targets=[e.model for e in self.experts],
+                   comm=comm)
+        n_dense = len(trainable_params(self.experts[0].model))
+        merge_optimizer_states([e.optimizer for _, e in mine], [l for l, _ in mine],
+                               [e.opt_params()[:n_dense] for _, e in mine], self.cfg.merge.optimizer_state,
+                               comm=comm, targets=[(e.optimizer, e.opt_params()[:n_dense]) for e in self.experts])
         self.last_lambdas = [float(x) for x in lam]
-        self.on_record({"type": "merge", "step": self.schedule.t + 1, "subset": [self.experts[i].name for i in S],
+        self.on_record({"type": "merge", "step": self.schedule.t + 1, "subset": [self.expert_names[k] for k in S],
                         "lambdas": self.last_lambdas, "final": final})
 
     def choose_lambdas(self, S: list[int]) -> np.ndarray:
+        """eq. 10, or the candidate with the best mean validation reward (weighted over S).
+        Every rank evaluates every candidate identically (same merged weights, same RNG)."""
         mc = self.cfg.merge
         w = self.weights
         cands = candidate_lambdas(mc.lambdas, w, S, self.rng, mc.lambda_grid or None, mc.n_candidates_mc)
         if len(cands) == 1:
             return cands[0]
-        # selective / Monte Carlo: best mean validation reward (weighted over S) of each candidate merge
-        scratch = self.experts[S[0]].model if False else copy.deepcopy(self.experts[S[0]].model)
-        models = [self.experts[i].model for i in S]
+        scratch = copy.deepcopy(self.experts[0].model)
+        comm = self.comm if self.comm.world > 1 else None
         best, best_val = cands[0], -np.inf
         for lam in cands:
-            merge_into(models, lam, targets=[scratch])
+            mine = [(l, self.by_k[k]) for l, k in zip(lam, S) if k in self.by_k]
+            merge_into([e.model for _, e in mine], [l for l, _ in mine], targets=[scratch], comm=comm)
             s = sample(scratch, self.tokenizer, mc.n_val_samples, max_new_tokens=self.max_new_tokens,
                        temperature=self.cfg.rl.temperature, generator=self.generator, bf16=self.bf16)
             canon = [c or "" for c in self.domain.canonical(s.texts)]
-            R = np.stack([self.objectives[i].reward(canon) for i in S], 1)
+            R = np.stack([self.objectives[self.expert_index(k)].reward(canon) for k in S], 1)
             val = float(np.nanmean(aggregate(R, fixed_lambdas(w, S))))
             if val > best_val:
                 best, best_val = lam, val
         return best
 
+    def expert_index(self, k: int) -> int:
+        return k  # experts are in objective order (MORLHF has a single expert and never merges)
+
     # ---- driving the schedule ---------------------------------------------------------------------
     def run(self, should_stop: Callable[[], bool] = lambda: False, after_step: Callable[[], None] = lambda: None):
-        def step(i, t):
-            self.expert_step(self.experts.index(self.experts[i]), t)
+        def step(k, t):
+            if k in self.by_k:
+                self.expert_step(k, t)
 
         def merge(S, final):
             self.merge(S, final)
@@ -215,6 +242,21 @@ class Trainer:
         """π_ρT: after the final merge every expert holds ρ_T."""
         return self.experts[0].model
 
+    def final_expert_states(self) -> list[dict[str, torch.Tensor]]:
+        """The experts before the final merge, in objective order, gathered from every rank."""
+        if self.final_experts is None:
+            raise RuntimeError("the run has not finished: no final experts yet")
+        return [self._gather(self.final_experts.get(k), k) for k in range(self.n_experts)]
+
+    def _gather(self, state: dict | None, k: int) -> dict[str, torch.Tensor]:
+        """A state of expert k, sent from its owner to every rank (identity in one process)."""
+        if self.comm.world == 1:
+            return state
+        like = state if state is not None else {n: v.detach().clone() for n, v in self.expert_state(self.experts[0]).items()}
+        tensors = [v.clone() for v in like.values()]
+        self.comm.broadcast_(tensors, src=self.comm.owner(k))
+        return dict(zip(like.keys(), tensors))
+
     # ---- state: exact save / restore at any step boundary -----------------------------------------
     def expert_state(self, e: Expert) -> dict[str, torch.Tensor]:
         ps = trainable_params(e.model)
@@ -222,45 +264,61 @@ class Trainer:
         return {names[id(p)]: p for p in ps}
 
     def save(self, directory: str | Path) -> Path:
-        """Write the full trainer state to `directory` atomically (temp dir + rename)."""
+        """Write the full trainer state to `directory` atomically (temp dir + rename). In a distributed
+        run every rank writes its own experts into the same folder (a shared filesystem across nodes)
+        and rank 0 commits it, so a checkpoint resumes with any number of ranks, one included."""
         d = Path(directory)
-        tmp = d.with_name(f".{d.name}.tmp{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        for k, e in enumerate(self.experts):
+        tmp = d.with_name(f".{d.name}.tmp")
+        if self.comm.rank == 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        self.comm.barrier()
+        for e in self.experts:
+            k = e.k
             save_tensors(dict(e.model.state_dict()), tmp / f"expert_{k}.safetensors")
             if e.value_head is not None:
                 save_tensors(e.value_head.state_dict(), tmp / f"value_{k}.safetensors")
             opt_t, opt_meta = _flatten_optimizer(e.optimizer)
             save_tensors(opt_t, tmp / f"optim_{k}.safetensors")
-            (tmp / f"optim_{k}.json").write_text(json.dumps(opt_meta))
-        if self.final_experts is not None:
-            for k, st in enumerate(self.final_experts):
-                save_tensors(st, tmp / f"final_expert_{k}.safetensors")
-        save_tensors({"torch_rng": torch.get_rng_state(), "generator": self.generator.get_state()},
-                     tmp / "rng.safetensors")
-        state = {"schedule": self.schedule.to_dict(), "rng": self.rng.bit_generator.state,
-                 "last_lambdas": self.last_lambdas, "has_final": self.final_experts is not None,
-                 "objective_counts": [[o.n_scored, o.n_invalid] for o in self.objectives]}
-        atomic_write_json(tmp / "state.json", state)
-        old = d.with_name(f".{d.name}.old{os.getpid()}")
-        if d.exists():
-            os.replace(d, old)
-        os.replace(tmp, d)
-        shutil.rmtree(old, ignore_errors=True)
+            atomic_write_json(tmp / f"optim_{k}.json", opt_meta)
+            save_tensors({"generator": e.generator.get_state()}, tmp / f"rng_{k}.safetensors")
+            if self.final_experts is not None:
+                save_tensors(self.final_experts[k], tmp / f"final_expert_{k}.safetensors")
+        self.comm.barrier()
+        if self.comm.rank == 0:
+            save_tensors({"torch_rng": torch.get_rng_state(), "generator": self.generator.get_state()},
+                         tmp / "rng.safetensors")
+            state = {"schedule": self.schedule.to_dict(), "rng": self.rng.bit_generator.state,
+                     "last_lambdas": self.last_lambdas, "has_final": self.final_experts is not None,
+                     "n_experts": self.n_experts,
+                     "objective_counts": [[o.n_scored, o.n_invalid] for o in self.objectives]}
+            atomic_write_json(tmp / "state.json", state)
+            old = d.with_name(f".{d.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            if d.exists():
+                os.replace(d, old)
+            os.replace(tmp, d)
+            shutil.rmtree(old, ignore_errors=True)
+        self.comm.barrier()
         return d
 
     def load(self, directory: str | Path) -> "Trainer":
         d = Path(directory)
+        if not (d / "state.json").is_file():
+            raise FileNotFoundError(f"{d} is not a trainer checkpoint (no state.json)")
         state = json.loads((d / "state.json").read_text())
-        for k, e in enumerate(self.experts):
+        if state.get("n_experts", self.n_experts) != self.n_experts:
+            raise ValueError(f"checkpoint has {state['n_experts']} experts, the config {self.n_experts}")
+        for e in self.experts:
+            k = e.k
             e.model.load_state_dict(load_tensors(d / f"expert_{k}.safetensors"))
             if e.value_head is not None:
                 e.value_head.load_state_dict(load_tensors(d / f"value_{k}.safetensors"))
             _restore_optimizer(e.optimizer, load_tensors(d / f"optim_{k}.safetensors"),
                                json.loads((d / f"optim_{k}.json").read_text()))
+            e.generator.set_state(load_tensors(d / f"rng_{k}.safetensors")["generator"])
         if state["has_final"]:
-            self.final_experts = [load_tensors(d / f"final_expert_{k}.safetensors") for k in range(len(self.experts))]
+            self.final_experts = {e.k: load_tensors(d / f"final_expert_{e.k}.safetensors") for e in self.experts}
         rng = load_tensors(d / "rng.safetensors")
         torch.set_rng_state(rng["torch_rng"])
         self.generator.set_state(rng["generator"])

@@ -77,13 +77,15 @@ def rollout_inputs(s: Samples):
 def forward_logprobs(model, s: Samples, bf16: bool | None = None, hidden: bool = False):
     """Per-token log-probs of the generated tokens, [B, L] (0 where masked), and optionally the last
     hidden states at the positions that predict them, [B, L, H]."""
-    ids, attn, pos, P = rollout_inputs(s)
+    dev = next(model.parameters()).device
+    ids, attn, pos, P = (x.to(dev) if torch.is_tensor(x) else x for x in rollout_inputs(s))
     # Without left padding the causal mask already hides the trailing PADs from earlier tokens.
     am = None if bool(s.prompt_mask.all()) else attn.long()
     with autocast(bf16, ids.device):
         out = model(input_ids=ids, attention_mask=am, position_ids=pos, output_hidden_states=hidden)
     logits = out.logits[:, P - 1:-1].float()                      # [B, L, V]
-    logp = torch.log_softmax(logits, -1).gather(-1, s.tokens[..., None]).squeeze(-1)
-    logp = logp * s.mask
+    tokens, mask = s.tokens.to(dev), s.mask.to(dev)
+    logp = torch.log_softmax(logits, -1).gather(-1, tokens[..., None]).squeeze(-1)
+    logp = logp * mask
     h = out.hidden_states[-1][:, P - 1:-1].float() if hidden else None
     return logp, h

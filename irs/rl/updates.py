@@ -53,10 +53,10 @@ def gae(token_rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, g
     """Generalized advantage estimation over the masked tokens; V beyond the last token is 0."""
     B, L = token_rewards.shape
     adv = torch.zeros_like(token_rewards)
-    last = torch.zeros(B)
+    last = torch.zeros(B, device=token_rewards.device)
     values = values * mask
     for t in reversed(range(L)):
-        next_v = values[:, t + 1] if t + 1 < L else torch.zeros(B)
+        next_v = values[:, t + 1] if t + 1 < L else torch.zeros_like(last)
         delta = token_rewards[:, t] + gamma * next_v - values[:, t]
         last = delta + gamma * lam * last
         last = last * mask[:, t]
@@ -90,15 +90,15 @@ class Rollout:
 @torch.no_grad()
 def make_rollout(model, ref_model, value_head, samples: Samples, scores: torch.Tensor, cfg: RLConfig,
                  bf16: bool | None) -> Rollout:
-    mask = samples.mask.float()
+    mask = samples.mask.float().to(scores.device)
     ref_logp, _ = forward_logprobs(ref_model, samples, bf16)
     old_logp, h = forward_logprobs(model, samples, bf16, hidden=value_head is not None)
     kl = kl_per_token(old_logp, ref_logp, cfg.kl_estimator) * mask
     if cfg.algo == "ppo":
         values = value_head(h) * mask
         token_rewards = -cfg.beta * kl
-        last = (samples.mask.sum(1) - 1).clamp(min=0)
-        token_rewards[torch.arange(len(last)), last] += scores
+        last = (mask.sum(1) - 1).clamp(min=0).long()
+        token_rewards[torch.arange(len(last), device=last.device), last] += scores
         adv, ret = gae(token_rewards, values, mask, cfg.gamma, cfg.lam)
         if cfg.whiten_advantages:
             adv = whiten(adv, mask)
@@ -128,7 +128,7 @@ def update(model, value_head, optimizer, ro: Rollout, cfg: RLConfig, bf16: bool 
         for s in range(0, B, mb):
             idx = order[s:s + mb]
             sub = _subset(ro.samples, idx)
-            mask = sub.mask.float()
+            mask = sub.mask.float().to(ro.old_logp.device)
             logp, h = forward_logprobs(model, sub, bf16, hidden=value_head is not None)
             ratio = torch.exp(logp - ro.old_logp[idx])
             adv = ro.advantages[idx]
