@@ -12,6 +12,15 @@ import sys
 # Subcommand name -> module under irs.commands. Keep this list explicit.
 COMMANDS: dict[str, str] = {
     "pretrain": "pretrain",
+    "train-proxies": "train_proxies",
+    "run": "run",
+    "status": "status",
+    "cancel": "cancel",
+    "resume": "resume",
+    "sample": "sample",
+    "evaluate": "evaluate",
+    "export": "export",
+    "bench": "bench",
 }
 
 

@@ -6,7 +6,7 @@ A config file looks like:
     name = "qm9-equal"
     domain = "molecules"
     preset = "qm9"
-    method = "iterative_rs"          # iterative_rs | morlhf | rewarded_soups
+    method = "iterative_rs"          # iterative_rs | morlhf | rewarded_soups | ric
     seed = 0
     [[objectives]]
     name = "alpha"
@@ -86,6 +86,23 @@ class MergeConfig:
 
 
 @dataclass
+class RiCConfig:
+    """Rewards-in-Context (method = "ric"), irs/algorithms/ric.py. Used only by that method."""
+    p: float = _f(2.0, "norm of RiC's preference-to-score mapping: desired_i = lo_i + w_i / ||w||_p * (hi_i - lo_i); "
+                       "inf gives RiC's L-inf rule (the top-weight objective at hi). Paper App. B: p = 2")
+    n_bins: int = _f(11, "score levels per objective in the prompt: rewards in [0, 1] rounded to n_bins levels "
+                         "(11 = steps of 0.1, RiC's one decimal)")
+    lr: float = _f(0.0, "SFT learning rate; 0 means rl.lr (paper: RiC uses the RL methods' hyperparameters)")
+    batch_size: int = _f(0, "labelled sequences per SFT step; 0 means rl.batch_size")
+    max_examples: int = _f(20000, "labelled examples drawn (seeded) from the domain's labelled data; 0 = all")
+    online_rounds: int = _f(0, "RiC online rounds inside the T steps: generate, score with the proxies, keep the "
+                               "best quantile, fine-tune on it plus the filtered labelled data (0 = offline only)")
+    online_samples: int = _f(256, "samples generated per online round; each is scored on all N objectives")
+    quantile: float = _f(0.7, "online filter: keep a sample if any objective's reward is >= that objective's "
+                              "quantile over the batch (RiC: 0.7); the labelled data is filtered the same way")
+
+
+@dataclass
 class RunConfig:
     name: str = _f("run", "human-readable run name (the run id adds a timestamp)")
     domain: str = _f("toy", "domain: toy | molecules")
@@ -99,6 +116,7 @@ class RunConfig:
     nproc: int = _f(1, "torch.distributed ranks (torchrun, one expert per rank; gloo on CPU, NCCL on GPU); 1 = one process")
     rl: RLConfig = field(default_factory=RLConfig)
     merge: MergeConfig = field(default_factory=MergeConfig)
+    ric: RiCConfig = field(default_factory=RiCConfig)
     notes: list = field(default_factory=list, metadata={"help": "messages from validation (e.g. weights normalized)"})
 
     # ---- derived -----------------------------------------------------------------------------------
@@ -136,8 +154,10 @@ class RunConfig:
         _no_unknown(cls, d, "")
         rl = d.pop("rl", {}) or {}
         mg = d.pop("merge", {}) or {}
+        rc = d.pop("ric", {}) or {}
         _no_unknown(RLConfig, rl, "rl.")
         _no_unknown(MergeConfig, mg, "merge.")
+        _no_unknown(RiCConfig, rc, "ric.")
         objs = []
         for i, o in enumerate(d.pop("objectives", []) or []):
             if not isinstance(o, dict):
@@ -145,7 +165,7 @@ class RunConfig:
             _no_unknown(ObjectiveSpec, o, f"objectives[{i}].")
             objs.append(ObjectiveSpec(**o))
         try:
-            cfg = cls(**d, objectives=objs, rl=RLConfig(**rl), merge=MergeConfig(**mg))
+            cfg = cls(**d, objectives=objs, rl=RLConfig(**rl), merge=MergeConfig(**mg), ric=RiCConfig(**rc))
         except TypeError as e:
             raise ValueError(f"bad config: {e}") from None
         return cfg
@@ -233,6 +253,17 @@ def validate(cfg: RunConfig, available: list[str] | None = None) -> RunConfig:
     _check(cfg.n_final_samples >= 1, "n_final_samples", cfg.n_final_samples, "must be >= 1")
     _check(cfg.aggregation in ("weighted_sum", "geometric"), "aggregation", cfg.aggregation,
            "must be 'weighted_sum' or 'geometric'")
+    c = cfg.ric
+    _check(isinstance(c.p, (int, float)) and not math.isnan(c.p) and c.p >= 1, "ric.p", c.p,
+           "must be a number >= 1 (inf allowed)")
+    _check(c.n_bins >= 2, "ric.n_bins", c.n_bins, "must be >= 2")
+    _check(c.lr >= 0 and math.isfinite(c.lr), "ric.lr", c.lr, "must be >= 0 (0 = rl.lr)")
+    _check(c.batch_size >= 0, "ric.batch_size", c.batch_size, "must be >= 0 (0 = rl.batch_size)")
+    _check(c.max_examples >= 0, "ric.max_examples", c.max_examples, "must be >= 0 (0 = all)")
+    _check(0 <= c.online_rounds < m.total_steps, "ric.online_rounds", c.online_rounds,
+           f"must be between 0 and merge.total_steps - 1 = {m.total_steps - 1} (each round needs SFT steps)")
+    _check(c.online_samples >= 1, "ric.online_samples", c.online_samples, "must be >= 1")
+    _check(0 <= c.quantile < 1, "ric.quantile", c.quantile, "must be in [0, 1)")
     return cfg
 
 

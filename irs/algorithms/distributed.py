@@ -34,6 +34,9 @@ class LocalComm:
     def barrier(self) -> None:
         return None
 
+    def agree(self, flag: bool) -> bool:
+        return bool(flag)
+
 
 class TorchDistComm:
     """torch.distributed with one flattened buffer per collective (few large messages).
@@ -87,6 +90,16 @@ class TorchDistComm:
 
     def barrier(self) -> None:
         dist.barrier()
+
+    def agree(self, flag: bool) -> bool:
+        """Rank 0's decision (cancel, checkpoint now), the same on every rank: ranks that decided
+        differently would wait in different collectives and hang."""
+        t = torch.tensor([1.0 if flag else 0.0], device=self._device())
+        dist.broadcast(t, src=0)
+        return bool(t.item())
+
+    def _device(self):
+        return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
 
 
 def init_from_env():

@@ -219,6 +219,8 @@ class Trainer:
 
     # ---- driving the schedule ---------------------------------------------------------------------
     def run(self, should_stop: Callable[[], bool] = lambda: False, after_step: Callable[[], None] = lambda: None):
+        """Train until done or should_stop(). after_step() then should_stop() run at every step
+        boundary before the next step (not after the last one: the caller finishes up itself)."""
         def step(k, t):
             if k in self.by_k:
                 self.expert_step(k, t)

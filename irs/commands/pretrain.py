@@ -8,8 +8,11 @@ import sys
 # domain -> "module:function" returning (texts, tokenizer). Add a line per pretrainable domain.
 CORPORA = {
     "molecules": "irs.domains.molecules.moses:pretrain_corpus",
+    "dna": "irs.domains.dna.data:pretrain_corpus",
 }
-DEFAULT_OUT = {"molecules": "assets/molecules/molgpt2"}
+DEFAULT_OUT = {"molecules": "assets/molecules/molgpt2", "dna": "assets/dna/dnagpt2"}
+# Per-domain defaults that differ from the generic ones below (DNA: BOS + 50 four-mers + EOS = 52 positions).
+DOMAIN_DEFAULTS = {"dna": {"max_len": 52, "n_embd": 128}}
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -22,15 +25,16 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=100_000, help="step budget (default: 100000)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint directory (default: off)")
     p.add_argument("--n-layer", type=int, default=4, help="transformer blocks (default: 4)")
-    p.add_argument("--n-embd", type=int, default=256, help="hidden width (default: 256)")
+    p.add_argument("--n-embd", type=int, default=None, help="hidden width (default: 256; dna: 128)")
     p.add_argument("--n-head", type=int, default=4, help="attention heads (default: 4)")
-    p.add_argument("--max-len", type=int, default=64, help="positions incl. BOS/EOS (default: 64)")
+    p.add_argument("--max-len", type=int, default=None, help="positions incl. BOS/EOS (default: 64; dna: 52)")
     p.add_argument("--batch-size", type=int, default=128, help="sequences per step (default: 128)")
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: 1e-3)")
     p.add_argument("--warmup", type=int, default=200, help="warmup steps (default: 200)")
     p.add_argument("--seed", type=int, default=0, help="seed for init and data order (default: 0)")
     p.add_argument("--limit", type=int, default=None, help="use only the first N corpus texts (default: all)")
     p.add_argument("--no-bf16", action="store_true", help="disable bf16 autocast (default: bf16 on)")
+    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: 2)")
     p.set_defaults(func=run)
     return p
 
@@ -44,9 +48,13 @@ def run(args) -> int:
         if args.limit <= 0:
             raise ValueError(f"--limit must be positive, got {args.limit}")
         texts = texts[: args.limit]
-    cfg = PretrainConfig(n_layer=args.n_layer, n_embd=args.n_embd, n_head=args.n_head, max_len=args.max_len,
+    dd = {"max_len": 64, "n_embd": 256, **DOMAIN_DEFAULTS.get(args.domain, {})}
+    n_embd = args.n_embd if args.n_embd is not None else dd["n_embd"]
+    max_len = args.max_len if args.max_len is not None else dd["max_len"]
+    cfg = PretrainConfig(n_layer=args.n_layer, n_embd=n_embd, n_head=args.n_head, max_len=max_len,
                          batch_size=args.batch_size, lr=args.lr, min_lr=args.lr / 10, warmup=args.warmup,
-                         steps=args.steps, minutes=args.minutes, seed=args.seed, bf16=not args.no_bf16)
+                         steps=args.steps, minutes=args.minutes, seed=args.seed, bf16=not args.no_bf16,
+                         threads=args.threads)
     out = args.out or DEFAULT_OUT.get(args.domain, f"assets/{args.domain}/gpt2")
     ckpt = args.ckpt_dir or f"runs/pretrain/{args.domain}"
     argv = sys.argv[sys.argv.index("pretrain"):] if "pretrain" in sys.argv else ["pretrain", "--domain", args.domain]

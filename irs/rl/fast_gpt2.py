@@ -3,7 +3,8 @@
 `transformers`' generic forward spends most of a decode step in Python (cache objects, mask builders,
 module hooks). For small models that overhead dominates: the arithmetic of a 3M-parameter GPT-2 step
 takes well under a millisecond. This module runs the same math straight on the model's own parameter
-tensors (no copies, so it always sees the current weights) with a preallocated KV cache. Its logits
+tensors (no copies, so it always sees the current weights; under bf16 autocast the matmul weights
+are cast once per batch) with a preallocated KV cache. Its logits
 are tested against the Hugging Face forward.
 """
 from __future__ import annotations
@@ -32,14 +33,18 @@ class GPT2Decoder:
         self.eps = cfg.layer_norm_epsilon
         self.approx = "none" if cfg.activation_function == "gelu" else "tanh"
         self.wte, self.wpe = tr.wte.weight, tr.wpe.weight
-        self.lm_head = model.lm_head.weight
-        self.ln_f = (tr.ln_f.weight, tr.ln_f.bias)
-        self.layers = [(b.ln_1.weight, b.ln_1.bias, b.attn.c_attn.weight, b.attn.c_attn.bias,
-                        b.attn.c_proj.weight, b.attn.c_proj.bias, b.ln_2.weight, b.ln_2.bias,
-                        b.mlp.c_fc.weight, b.mlp.c_fc.bias, b.mlp.c_proj.weight, b.mlp.c_proj.bias)
-                       for b in tr.h]
         dev = self.wte.device
         dtype = torch.bfloat16 if torch.is_autocast_enabled(dev.type) else self.wte.dtype
+        # Under bf16 autocast every matmul casts its fp32 weight and bias to bf16 on every call (the
+        # autocast weight cache is off in inference mode). Cast them once per batch instead: autocast
+        # passes bf16 inputs through unchanged, so the arithmetic is the same, bit for bit.
+        mm = (lambda w: w.detach().to(dtype)) if dtype != self.wte.dtype else (lambda w: w)
+        self.lm_head = mm(model.lm_head.weight)
+        self.ln_f = (tr.ln_f.weight, tr.ln_f.bias)
+        self.layers = [(b.ln_1.weight, b.ln_1.bias, mm(b.attn.c_attn.weight), mm(b.attn.c_attn.bias),
+                        mm(b.attn.c_proj.weight), mm(b.attn.c_proj.bias), b.ln_2.weight, b.ln_2.bias,
+                        mm(b.mlp.c_fc.weight), mm(b.mlp.c_fc.bias), mm(b.mlp.c_proj.weight), mm(b.mlp.c_proj.bias))
+                       for b in tr.h]
         shape = (len(self.layers), batch, self.H, max_len, self.D)
         self.k = torch.empty(shape, dtype=dtype, device=dev)
         self.v = torch.empty(shape, dtype=dtype, device=dev)

@@ -59,9 +59,12 @@ def build_model(spec: str, tokenizer: VocabTokenizer | None = None, seed: int = 
         torch.manual_seed(seed)
         model = AutoModelForCausalLM.from_config(tiny_config(spec[5:], tokenizer.vocab_size))
     else:
-        if not Path(spec).is_dir():
+        from irs.paths import resolve
+
+        path = resolve(spec)
+        if not Path(path).is_dir():
             raise FileNotFoundError(f"model directory {spec!r} not found")
-        model, tokenizer = load_model_dir(spec)
+        model, tokenizer = load_model_dir(path)
     model.float()
     return disable_dropout(model), tokenizer
 

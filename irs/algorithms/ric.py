@@ -1,0 +1,565 @@
+"""Rewards-in-Context (RiC, Yang et al. 2024), the supervised baseline of the paper's Sections 2 and 5.
+
+RiC fine-tunes the foundation model on labelled data whose every sequence is prefixed with its
+objectives' scores; at sampling time the prefix carries the scores the user asks for, derived from the
+preference weights. Optional online rounds generate with the model, score with the proxies, keep the
+best quantile and fine-tune again. `RiCTrainer` offers the same surface as `irs.algorithms.Trainer`
+(run / save / load / schedule / on_record / final_model / final_expert_states), so it runs through the
+same run store, worker, evaluation and export (`method = "ric"`, see `make_trainer`).
+
+Conditioning (the choice, and why)
+----------------------------------
+The shipped vocabularies (SMILES, DNA, toy) have no number tokens to spare (SMILES digits are ring
+closures), so RiC's text prefix "<rm1_score> 0.3 <rm2_score> ..." is written with *new* tokens: one
+marker per objective `<o0>`, `<o1>`, ... and one token per score level `<v0>` .. `<v{n_bins-1}>`
+shared by all objectives. A score is the objective's reward in [0, 1] (the goal-transformed,
+normalized reward every method trains on) rounded to `n_bins` levels (default 11, i.e. RiC's one
+decimal). A sequence reads
+
+    BOS <o0><v7> <o1><v3> <o2><v9>  c1ccccc1O  EOS          (no spaces; 1 + 2N prompt tokens)
+
+The model's embedding matrix is extended by N + n_bins rows (initialized as mean + std-scaled noise of
+the existing rows, seeded), and the extended tokenizer (a plain VocabTokenizer whose regex matches the
+new tokens first) is saved with the model. The loss covers the sequence after the prompt (RiC trains on
+completions only). The model's config carries `ric` metadata (objectives, levels, lo/hi, p, the prompt
+for the run's weights), so `ric_prompt(model, weights)` re-targets a saved RiC model to other weights.
+
+Preference -> desired scores (RiC's "dynamic inference-time adjustment")
+-----------------------------------------------------------------------
+RiC maps weights w to desired scores with `map_rewards_from_preference`; its 'l2' method is
+desired_i = lo_i + w_i / ||w||_2 * (hi_i - lo_i), where lo_i / hi_i are the lowest and highest score of
+objective i in the training data. The paper's App. B "p = 2" is read as this norm; `ric.p` sets it
+(p = inf gives RiC's L-inf rule: the top-weight objective asks for hi, the others for
+lo_i + min(N w_i, 1)(hi_i - lo_i)). With the paper's equal weights and p = 2 every objective asks for
+lo + 0.577 (hi - lo); with p = inf, for hi.
+
+Labelled data (`LABELLED_DATA`, one hook per domain; no domain file is touched)
+------------------------------------------------------------------------------
+- molecules / qm9: the QM9 training split (`qm9.split()`), canonical SMILES, with the *DFT labels*
+  (α, gap, U0) sent through the objectives' own normalization and goal transform: the data RiC is
+  trained on in the paper ("supervised fine-tuning was performed using the QM9 dataset").
+- molecules / druglike: MOSES training SMILES scored exactly with RDKit (QED, SA, logP).
+- toy: random strings over {a, b, c} (random length, Dirichlet character mix), scored exactly.
+Labelling is data preparation, not a reward query: it does not touch the objectives' query counters.
+
+Budget (what `irs bench` compares): T SFT steps of `ric.batch_size` sequences (0 = rl.batch_size; the
+bench sets N x B, the rewarded samples of one IterativeRS step). Offline SFT makes no reward queries.
+Each online round scores `online_samples` generations on all N objectives (N queries each), counted in
+the objectives' counters and in the "online" metrics records.
+
+Online rounds (RiC's multi-objective rejection sampling), when `ric.online_rounds = k > 0`: the T steps
+are cut into k + 1 phases; at the start of phase j >= 1 the model samples `online_samples` sequences
+with RiC's exploration goals (every objective at hi except a random one at a uniform level), scores
+them with the proxies, keeps the valid ones whose reward reaches the `quantile` of the batch on at
+least one objective, and trains from then on on the quantile-filtered labelled data plus every kept
+online sample so far.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from irs.algorithms.merging import trainable_params
+from irs.algorithms.schedule import ScheduleState
+from irs.algorithms.trainer import _flatten_optimizer, _restore_optimizer, make_optimizer
+from irs.checkpoint import load_tensors, save_tensors
+from irs.config import RunConfig, bf16_flag, validate
+from irs.domains import get_domain
+from irs.io import atomic_write_json
+from irs.objectives import Objective
+from irs.rl.policy import build_model, disable_dropout
+from irs.rl.sampler import autocast, sample
+from irs.tokenizer import VocabTokenizer
+
+log = logging.getLogger(__name__)
+
+EXPERT_NAME = "ric"
+_TOKEN_RE = r"<o\d+>|<v\d+>"
+
+
+# ---- conditioning: tokens, levels, prompts ---------------------------------------------------------
+def objective_token(i: int) -> str:
+    return f"<o{i}>"
+
+
+def level_token(b: int) -> str:
+    return f"<v{b}>"
+
+
+def conditioning_tokens(n_objectives: int, n_bins: int) -> list[str]:
+    return [objective_token(i) for i in range(n_objectives)] + [level_token(b) for b in range(n_bins)]
+
+
+def conditioned_tokenizer(base: VocabTokenizer, n_objectives: int, n_bins: int) -> VocabTokenizer:
+    """`base` with the conditioning tokens appended (ids after the base vocabulary) and a regex that
+    matches them before anything else. Idempotent: a tokenizer that already has them is rebuilt as is."""
+    extra = conditioning_tokens(n_objectives, n_bins)
+    vocab = list(base.vocab) + [t for t in extra if t not in base.token_to_id]
+    inner = base.pattern or r"(?s:.)"
+    pattern = inner if inner.startswith(_TOKEN_RE + "|") else f"{_TOKEN_RE}|{inner}"
+    return VocabTokenizer(vocab, pattern, base.joiner, name=base.name)
+
+
+def levels_of(rewards: np.ndarray, n_bins: int) -> np.ndarray:
+    """Rewards in [0, 1] -> integer levels 0..n_bins-1 (rounded; NaN -> 0)."""
+    r = np.nan_to_num(np.asarray(rewards, dtype=np.float64), nan=0.0)
+    return np.clip(np.rint(r * (n_bins - 1)), 0, n_bins - 1).astype(np.int64)
+
+
+def prompt_text(levels: Sequence[int]) -> str:
+    """The conditioning prefix for one sequence: <o0><v..><o1><v..>..."""
+    return "".join(objective_token(i) + level_token(int(b)) for i, b in enumerate(levels))
+
+
+def parse_prompt(text: str) -> list[int]:
+    """Inverse of prompt_text: the levels written in a prefix (ValueError if it is not one)."""
+    pairs = re.findall(r"<o(\d+)><v(\d+)>", text)
+    if not pairs or prompt_text([int(v) for _, v in pairs]) != text or \
+            [int(o) for o, _ in pairs] != list(range(len(pairs))):
+        raise ValueError(f"not a RiC prompt: {text!r}")
+    return [int(v) for _, v in pairs]
+
+
+def desired_scores(weights: Sequence[float], lo: Sequence[float], hi: Sequence[float], p: float = 2.0) -> np.ndarray:
+    """RiC's preference-to-reward mapping (see the module docstring): scores in [lo_i, hi_i]."""
+    w = np.asarray(weights, dtype=np.float64)
+    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    if w.ndim != 1 or w.shape != lo.shape or lo.shape != hi.shape:
+        raise ValueError(f"weights {w.shape}, lo {lo.shape} and hi {hi.shape} must be vectors of one length")
+    if not (np.isfinite(w).all() and (w >= 0).all() and w.sum() > 0):
+        raise ValueError(f"weights {w.tolist()}: need finite numbers >= 0 with a positive sum")
+    if not p >= 1:
+        raise ValueError(f"p must be >= 1 (inf allowed), got {p}")
+    w = w / w.sum()
+    if math.isinf(p):
+        frac = np.minimum(len(w) * w, 1.0)
+        frac[int(np.argmax(w))] = 1.0
+    else:
+        frac = w / np.linalg.norm(w, ord=p)
+    return lo + frac * (hi - lo)
+
+
+def prompt_for(weights, lo, hi, p: float, n_bins: int) -> str:
+    return prompt_text(levels_of(desired_scores(weights, lo, hi, p), n_bins))
+
+
+def ric_max_new_tokens(model, cfg: RunConfig, domain) -> int:
+    """The generation length a RiC model gets: the run's, capped so that prompt + generation fit the
+    model's positions (the prompt takes 1 + 2N of them)."""
+    meta = getattr(model.config, "ric", None) or {}
+    prompt_len = 1 + 2 * len(meta.get("objectives", cfg.objective_names))
+    return min(cfg.rl.max_new_tokens or domain.max_new_tokens, _n_positions(model) - prompt_len)
+
+
+def ric_prompt(model, weights: Sequence[float] | None = None) -> str | None:
+    """The RiC prompt of a saved RiC model for `weights` (default: the run's own), or None when the
+    model is not a RiC model. Use it as `sample(..., prompt=ric_prompt(model, w))`."""
+    meta = getattr(getattr(model, "config", None), "ric", None)
+    if not meta:
+        return None
+    if weights is None:
+        return meta["prompt"]
+    if len(weights) != len(meta["objectives"]):
+        raise ValueError(f"weights {list(weights)}: this RiC model conditions on {len(meta['objectives'])} "
+                         f"objectives {meta['objectives']}")
+    return prompt_for(weights, meta["lo"], meta["hi"], float(meta["p"]), int(meta["n_bins"]))
+
+
+# ---- labelled data, one hook per domain ------------------------------------------------------------
+def _exact_rewards(objectives: Sequence[Objective], texts: list[str]) -> np.ndarray:
+    """Rewards from the objectives' scorers without touching their query counters (labels, not queries)."""
+    cols = []
+    for o in objectives:
+        raw = np.asarray(o.scorer(list(texts)), dtype=np.float64).reshape(-1)
+        cols.append(o.transform(raw))
+    return np.column_stack(cols) if cols else np.zeros((len(texts), 0))
+
+
+def _toy_labelled(preset: str | None, objectives: Sequence[Objective], n: int, seed: int):
+    rng = np.random.default_rng([seed, 4242])
+    n = n or 5000
+    alphabet = np.array(list("abc"))
+    lengths = rng.integers(1, 17, size=n)
+    mix = rng.dirichlet([0.5, 0.5, 0.5], size=n)
+    texts = ["".join(rng.choice(alphabet, size=int(L), p=p)) for L, p in zip(lengths, mix)]
+    return texts, _exact_rewards(objectives, texts)
+
+
+def _molecules_labelled(preset: str | None, objectives: Sequence[Objective], n: int, seed: int):
+    from irs.domains.molecules.chem import canonicalize
+
+    preset = preset or "qm9"
+    rng = np.random.default_rng([seed, 4242])
+    if preset == "qm9":
+        from irs.domains.molecules import qm9
+
+        df = qm9.split()["train"]
+        missing = [o.name for o in objectives if o.name not in df.columns]
+        if missing:
+            raise ValueError(f"RiC labelled data: QM9 has no label for objective(s) {missing}")
+        if n and n < len(df):
+            df = df.iloc[np.sort(rng.choice(len(df), size=n, replace=False))]
+        canon = [canonicalize(s) for s in df["smiles"]]
+        ok = np.array([c is not None for c in canon])
+        texts = [c for c in canon if c is not None]
+        R = np.column_stack([o.transform(df[o.name].to_numpy(np.float64)[ok]) for o in objectives])
+        return texts, R
+    if preset == "druglike":
+        from irs.domains.molecules.moses import moses_train
+
+        pool = moses_train()
+        idx = np.sort(rng.choice(len(pool), size=min(n or 20000, len(pool)), replace=False))
+        canon = [canonicalize(pool[i]) for i in idx]
+        texts = [c for c in canon if c is not None]
+        return texts, _exact_rewards(objectives, texts)
+    raise ValueError(f"RiC has no labelled data for molecules preset {preset!r}; add one to LABELLED_DATA")
+
+
+# domain name -> fn(preset, objectives, max_examples (0 = the hook's default/all), seed) -> (texts, R)
+LABELLED_DATA: dict[str, Callable] = {
+    "toy": _toy_labelled,
+    "molecules": _molecules_labelled,
+}
+
+
+def labelled_data(domain_name: str, preset: str | None, objectives: Sequence[Objective], n: int, seed: int):
+    if domain_name not in LABELLED_DATA:
+        raise ValueError(f"RiC needs labelled data for domain {domain_name!r}; known: {sorted(LABELLED_DATA)}")
+    texts, R = LABELLED_DATA[domain_name](preset, objectives, n, seed)
+    R = np.asarray(R, dtype=np.float64).reshape(len(texts), len(objectives))
+    keep = np.isfinite(R).all(1)
+    return [t for t, k in zip(texts, keep) if k], R[keep]
+
+
+def _n_positions(model) -> int:
+    c = model.config
+    return int(getattr(c, "n_positions", None) or getattr(c, "max_position_embeddings", None) or 1024)
+
+
+# ---- the trainer -----------------------------------------------------------------------------------
+class RiCTrainer:
+    """Build from a RunConfig with method "ric"; `run()` fine-tunes to T steps or until `should_stop()`."""
+
+    def __init__(self, cfg: RunConfig, objectives: list[Objective] | None = None, model=None, tokenizer=None,
+                 comm=None, labelled: tuple[list[str], np.ndarray] | None = None):
+        if comm is not None and getattr(comm, "world", 1) > 1:
+            raise ValueError(f"config field nproc = {cfg.nproc}: RiC trains one model in one process; set nproc = 1")
+        self.domain = get_domain(cfg.domain)
+        preset_objs = objectives if objectives is not None else self.domain.objectives(cfg.preset or None)
+        self.cfg = validate(cfg, [o.name for o in preset_objs])
+        if self.cfg.method != "ric":
+            raise ValueError(f"config field method = {self.cfg.method!r}: RiCTrainer runs method 'ric'")
+        by_name = {o.name: o for o in preset_objs}
+        self.objectives = [by_name[n] for n in self.cfg.objective_names]
+        for o in self.objectives:
+            o.invalid_reward = self.cfg.rl.invalid_reward
+        self.weights = np.asarray(self.cfg.weights)
+        self.bf16 = bf16_flag(self.cfg.rl)
+        self.comm = comm
+        rc = self.cfg.ric
+        N = len(self.objectives)
+        self.n_bins = rc.n_bins
+        self.batch_size = rc.batch_size or self.cfg.rl.batch_size
+        self.lr = rc.lr or self.cfg.rl.lr
+
+        torch.manual_seed(self.cfg.seed)
+        if model is None:
+            fn = getattr(importlib.import_module(f"irs.domains.{self.domain.name}"), "tokenizer", None)
+            dom_tok = fn() if callable(fn) else None   # (a submodule named tokenizer is not a factory)
+            model, tokenizer = build_model(self.cfg.model or self.domain.default_model, dom_tok, seed=self.cfg.seed)
+        self.base_vocab_size = tokenizer.vocab_size
+        self.tokenizer = conditioned_tokenizer(tokenizer, N, self.n_bins)
+        self.model = disable_dropout(self._extend_embeddings(model)).train()
+        self.prompt_len = 1 + 2 * N
+        n_pos = _n_positions(self.model)
+        self.max_len = n_pos
+        self.max_new_tokens = min(self.cfg.rl.max_new_tokens or self.domain.max_new_tokens, n_pos - self.prompt_len)
+        if self.max_new_tokens < 1:
+            raise ValueError(f"the model has {n_pos} positions; RiC's prompt needs {self.prompt_len}")
+
+        t0 = time.perf_counter()
+        texts, R = labelled if labelled is not None else labelled_data(
+            self.domain.name, self.cfg.preset or None, self.objectives, rc.max_examples, self.cfg.seed)
+        self.labelled_texts, self.labelled_R = self._encodable(list(texts), np.asarray(R, dtype=np.float64))
+        if len(self.labelled_texts) == 0:
+            raise ValueError("RiC: no labelled example fits the model (all too long or with unknown tokens)")
+        self.lo = self.labelled_R.min(0)
+        self.hi = self.labelled_R.max(0)
+        log.info("RiC: %d labelled examples in %.1fs; score range lo %s hi %s", len(self.labelled_texts),
+                 time.perf_counter() - t0, np.round(self.lo, 3).tolist(), np.round(self.hi, 3).tolist())
+        self.desired = desired_scores(self.weights, self.lo, self.hi, rc.p)
+        self.sampling_prompt = prompt_text(levels_of(self.desired, self.n_bins))
+        self.model.config.ric = self.metadata()
+
+        self.optimizer = make_optimizer([p for p in self.model.parameters() if p.requires_grad],
+                                        _OptCfg(self.cfg.rl.optimizer, self.lr))
+        T = self.cfg.merge.total_steps
+        self.boundaries = [round(j * T / (rc.online_rounds + 1)) for j in range(rc.online_rounds + 1)]
+        phase_len = max(1, -(-T // (rc.online_rounds + 1)))
+        self.schedule = ScheduleState(T=T, m=min(phase_len, T), N=1, M=1)
+        self.rounds_done = 0
+        self.online_texts: list[str] = []
+        self.online_R = np.zeros((0, N))
+        self.generator = torch.Generator().manual_seed(self.cfg.seed * 1000 + 1)
+        self.rng = np.random.default_rng([self.cfg.seed, 77])
+        self.n_experts, self.expert_names, self.last_lambdas = 1, [EXPERT_NAME], [1.0]
+        self.final_experts: list[dict[str, torch.Tensor]] | None = None
+        self.on_record: Callable[[dict], None] = lambda rec: None
+        self._data_phase = None
+        self._data = None
+
+    # ---- setup helpers ------------------------------------------------------------------------------
+    def _extend_embeddings(self, model):
+        """Resize the (tied) embeddings to the conditioned vocabulary; new rows = mean + std * noise."""
+        old = model.get_input_embeddings().weight.shape[0]
+        new = self.tokenizer.vocab_size
+        if new == old:
+            return model
+        if new < old:
+            raise ValueError(f"the model has {old} token embeddings, the tokenizer only {new}")
+        model.resize_token_embeddings(new, mean_resizing=False)
+        with torch.no_grad():
+            W = model.get_input_embeddings().weight
+            base = W[:old]
+            g = torch.Generator().manual_seed(self.cfg.seed + 99)
+            W[old:] = base.mean(0) + base.std(0) * torch.randn(new - old, W.shape[1], generator=g)
+        return model
+
+    def metadata(self) -> dict:
+        return {"objectives": self.cfg.objective_names, "n_bins": self.n_bins, "p": float(self.cfg.ric.p),
+                "lo": [float(x) for x in self.lo], "hi": [float(x) for x in self.hi],
+                "weights": [float(x) for x in self.weights], "desired": [float(x) for x in self.desired],
+                "prompt": self.sampling_prompt, "base_vocab_size": self.base_vocab_size}
+
+    def _encodable(self, texts: list[str], R: np.ndarray):
+        """Keep examples that encode without UNK and fit the model's positions with the prompt and EOS."""
+        keep = []
+        for t in texts:
+            ids = self.tokenizer.encode(t, add_bos=False)
+            keep.append(bool(ids) and self.tokenizer.unk_id not in ids and self.prompt_len + len(ids) + 1 <= self.max_len)
+        keep = np.asarray(keep, dtype=bool)
+        if (~keep).any():
+            log.info("RiC: dropped %d of %d examples (empty, unknown tokens or too long)", int((~keep).sum()), len(texts))
+        return [t for t, k in zip(texts, keep) if k], R[keep] if len(R) else R
+
+    def encode(self, texts: Sequence[str], R: np.ndarray) -> np.ndarray:
+        """Rows BOS + prompt(levels of R) + tokens + EOS, PAD-filled to the longest row: int64 [n, L]."""
+        levels = levels_of(R, self.n_bins)
+        rows = [self.tokenizer.encode(prompt_text(lv) + t, add_bos=True, add_eos=True) for t, lv in zip(texts, levels)]
+        L = max(map(len, rows))
+        out = np.full((len(rows), L), self.tokenizer.pad_id, dtype=np.int64)
+        for i, r in enumerate(rows):
+            out[i, :len(r)] = r
+        return out
+
+    # ---- data of each phase -------------------------------------------------------------------------
+    def phase_of(self, t: int) -> int:
+        return max(j for j, s in enumerate(self.boundaries) if s <= t)
+
+    def phase_data(self, j: int) -> np.ndarray:
+        if self._data_phase != j:
+            if j == 0:
+                texts, R = self.labelled_texts, self.labelled_R
+            else:
+                keep = quantile_mask(self.labelled_R, self.cfg.ric.quantile)
+                texts = [t for t, k in zip(self.labelled_texts, keep) if k] + self.online_texts
+                R = np.concatenate([self.labelled_R[keep], self.online_R])
+            self._data, self._data_phase = self.encode(texts, R), j
+        return self._data
+
+    def batch(self, t: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch of step t (0-based): a fresh permutation per epoch of the phase's data, so a resumed
+        run sees exactly the batches it would have seen. Labels are -100 on BOS, the prompt and PAD."""
+        j = self.phase_of(t)
+        data = self.phase_data(j)
+        n, bs, k = len(data), self.batch_size, t - self.boundaries[j]
+        if n >= bs:
+            epoch, r = divmod(k, n // bs)
+            idx = np.random.default_rng([self.cfg.seed, j, epoch]).permutation(n)[r * bs:(r + 1) * bs]
+        else:
+            idx = np.random.default_rng([self.cfg.seed, j, k]).choice(n, size=bs, replace=True)
+        x = torch.from_numpy(data[idx])
+        keep = x != self.tokenizer.pad_id
+        L = int(keep.sum(1).max())
+        x, keep = x[:, :L], keep[:, :L]
+        y = x.masked_fill(~keep, -100)
+        y[:, :self.prompt_len] = -100
+        return x, y
+
+    # ---- one step -----------------------------------------------------------------------------------
+    def sft_step(self, t: int) -> dict:
+        t0 = time.perf_counter()
+        x, y = self.batch(t)
+        self.model.train()
+        with autocast(self.bf16):
+            loss = self.model(input_ids=x, attention_mask=(x != self.tokenizer.pad_id).long(), labels=y).loss
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.rl.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.rl.max_grad_norm)
+        self.optimizer.step()
+        rec = {"type": "step", "step": t + 1, "expert": EXPERT_NAME, "loss": round(float(loss.detach()), 6),
+               "tokens": int((y != -100).sum()), "batch": int(x.shape[0]), "phase": self.phase_of(t),
+               "seconds": round(time.perf_counter() - t0, 4)}
+        self.on_record(rec)
+        return rec
+
+    def online_round(self, j: int) -> dict:
+        """RiC's multi-objective rejection sampling: explore with goals at the front's edges, score with
+        the proxies (N queries per sample), keep the best quantile."""
+        t0 = time.perf_counter()
+        rc, N = self.cfg.ric, len(self.objectives)
+        n = rc.online_samples
+        goals = self.rng.uniform(self.lo, self.hi, size=(n, N))
+        low = self.rng.integers(0, N, size=n)
+        for i in range(N):
+            goals[low != i, i] = self.hi[i]
+        prompts = [prompt_text(lv) for lv in levels_of(goals, self.n_bins)]
+        r = self.cfg.rl
+        s = sample(self.model, self.tokenizer, n, max_new_tokens=self.max_new_tokens, temperature=r.temperature,
+                   top_k=r.top_k, top_p=r.top_p, prompt=prompts, generator=self.generator, bf16=self.bf16,
+                   batch_size=max(n, 1))
+        canon = self.domain.canonical(s.texts)
+        keyed = [c if c is not None else "" for c in canon]
+        R = np.column_stack([o.transform(o.raw(keyed)) for o in self.objectives])
+        ok = np.array([c is not None for c in canon]) & np.isfinite(R).all(1)
+        keep = np.zeros(n, dtype=bool)
+        if ok.any():
+            keep[ok] = quantile_mask(R[ok], rc.quantile)
+        texts = [t for t, k in zip(s.texts, keep) if k]
+        texts, Rk = self._encodable(texts, R[keep])
+        self.online_texts += texts
+        self.online_R = np.concatenate([self.online_R, Rk])
+        self.rounds_done = j
+        self._data_phase = None
+        rec = {"type": "online", "step": self.schedule.t, "round": j, "n_generated": n, "n_valid": int(ok.sum()),
+               "n_kept": len(texts), "n_online_total": len(self.online_texts), "reward_queries": n * N,
+               "reward": float(np.nanmean(R[ok] @ self.weights)) if ok.any() else None,
+               "seconds": round(time.perf_counter() - t0, 4)}
+        self.on_record(rec)
+        log.info("RiC online round %d: %d generated, %d valid, %d kept", j, n, int(ok.sum()), len(texts))
+        return rec
+
+    # ---- driving ------------------------------------------------------------------------------------
+    def run(self, should_stop: Callable[[], bool] = lambda: False, after_step: Callable[[], None] = lambda: None):
+        s = self.schedule
+        while not s.done:
+            if s.t > 0:
+                after_step()
+            if should_stop():
+                break
+            j = self.phase_of(s.t)
+            if j > self.rounds_done:
+                self.online_round(j)
+            self.sft_step(s.t)
+            s.t += 1
+            if s.done:
+                self.final_experts = [self._state()]
+        return self
+
+    @property
+    def done(self) -> bool:
+        return self.schedule.done
+
+    def final_model(self) -> torch.nn.Module:
+        return self.model
+
+    def _state(self) -> dict[str, torch.Tensor]:
+        names = {id(p): n for n, p in self.model.named_parameters()}
+        return {names[id(p)]: p.detach().clone() for p in trainable_params(self.model)}
+
+    def final_expert_states(self) -> list[dict[str, torch.Tensor]]:
+        """One "expert": the fine-tuned model (RiC trains a single policy; re-merging is the identity)."""
+        if self.final_experts is None:
+            raise RuntimeError("the run has not finished: no final model yet")
+        return self.final_experts
+
+    def sample(self, n: int, weights: Sequence[float] | None = None, generator: torch.Generator | None = None):
+        """n samples conditioned on `weights` (default: the run's), with the run's sampling settings."""
+        r = self.cfg.rl
+        prompt = self.sampling_prompt if weights is None else prompt_for(
+            weights, self.lo, self.hi, self.cfg.ric.p, self.n_bins)
+        return sample(self.model, self.tokenizer, n, max_new_tokens=self.max_new_tokens, temperature=r.temperature,
+                      top_k=r.top_k, top_p=r.top_p, prompt=prompt, generator=generator, bf16=self.bf16)
+
+    # ---- exact save / restore -----------------------------------------------------------------------
+    def save(self, directory: str | os.PathLike) -> Path:
+        d = Path(directory)
+        tmp = d.with_name(f".{d.name}.tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        save_tensors(dict(self.model.state_dict()), tmp / "model.safetensors")
+        opt_t, opt_meta = _flatten_optimizer(self.optimizer)
+        save_tensors(opt_t, tmp / "optim.safetensors")
+        atomic_write_json(tmp / "optim.json", opt_meta)
+        save_tensors({"torch_rng": torch.get_rng_state(), "generator": self.generator.get_state(),
+                      "online_R": torch.from_numpy(np.ascontiguousarray(self.online_R, dtype=np.float64))},
+                     tmp / "rng.safetensors")
+        if self.final_experts is not None:
+            save_tensors(self.final_experts[0], tmp / "final_expert_0.safetensors")
+        self.tokenizer.save(tmp)
+        atomic_write_json(tmp / "online.json", {"texts": self.online_texts})
+        atomic_write_json(tmp / "state.json", {
+            "method": "ric", "schedule": self.schedule.to_dict(), "rng": self.rng.bit_generator.state,
+            "rounds_done": self.rounds_done, "has_final": self.final_experts is not None, "n_experts": 1,
+            "vocab_size": self.tokenizer.vocab_size, "metadata": self.metadata(),
+            "objective_counts": [[o.n_scored, o.n_invalid] for o in self.objectives]})
+        old = d.with_name(f".{d.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if d.exists():
+            os.replace(d, old)
+        os.replace(tmp, d)
+        shutil.rmtree(old, ignore_errors=True)
+        return d
+
+    def load(self, directory: str | os.PathLike) -> "RiCTrainer":
+        d = Path(directory)
+        if not (d / "state.json").is_file():
+            raise FileNotFoundError(f"{d} is not a trainer checkpoint (no state.json)")
+        state = json.loads((d / "state.json").read_text())
+        if state.get("method") != "ric":
+            raise ValueError(f"{d} is not a RiC checkpoint (method {state.get('method')!r})")
+        if state["vocab_size"] != self.tokenizer.vocab_size:
+            raise ValueError(f"checkpoint vocabulary has {state['vocab_size']} tokens, this config {self.tokenizer.vocab_size}")
+        self.model.load_state_dict(load_tensors(d / "model.safetensors"))
+        _restore_optimizer(self.optimizer, load_tensors(d / "optim.safetensors"), json.loads((d / "optim.json").read_text()))
+        rng = load_tensors(d / "rng.safetensors")
+        torch.set_rng_state(rng["torch_rng"])
+        self.generator.set_state(rng["generator"])
+        self.online_R = rng["online_R"].numpy().reshape(-1, len(self.objectives)).copy()
+        self.online_texts = list(json.loads((d / "online.json").read_text())["texts"])
+        self.schedule = ScheduleState.from_dict(state["schedule"])
+        self.rng.bit_generator.state = state["rng"]
+        self.rounds_done = state["rounds_done"]
+        self._data_phase = None
+        self.final_experts = [load_tensors(d / "final_expert_0.safetensors")] if state["has_final"] else None
+        for o, (n, bad) in zip(self.objectives, state.get("objective_counts", [])):
+            o.n_scored, o.n_invalid = n, bad
+        return self
+
+
+class _OptCfg:
+    """The two fields make_optimizer reads (optimizer kind and learning rate)."""
+
+    def __init__(self, optimizer: str, lr: float):
+        self.optimizer, self.lr = optimizer, lr
+
+
+def quantile_mask(R: np.ndarray, q: float) -> np.ndarray:
+    """RiC's filter: rows whose reward reaches the q-quantile of its column on at least one objective."""
+    R = np.asarray(R, dtype=np.float64)
+    if len(R) == 0:
+        return np.zeros(0, dtype=bool)
+    thr = np.nanquantile(R, q, axis=0)
+    return (R >= thr[None, :]).any(1)

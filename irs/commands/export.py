@@ -1,0 +1,37 @@
+"""`irs export RUN --format FMT`: write a run's candidates (or its Pareto set) as CSV, SDF, FASTA or JSONL."""
+from __future__ import annotations
+
+import sys
+
+from irs.commands._common import add_runs_dir, get_run
+
+FORMATS = ("csv", "sdf", "fasta", "jsonl")
+
+
+def add_parser(sub):
+    p = sub.add_parser("export", help="export a run's candidates as csv, sdf (molecules) or fasta (DNA)",
+                       description="Write candidates.parquet as CSV (a `candidate` column and one column per "
+                                   "objective, named as the objective, plus reward_<name> columns), SDF "
+                                   "(molecules, 3D conformers), FASTA (sequences) or JSONL.")
+    p.add_argument("run", metavar="RUN", help="run id (see `irs status`)")
+    add_runs_dir(p)
+    p.add_argument("--format", required=True, choices=FORMATS,
+                   help="output format (required; sdf for molecules, fasta for DNA and toy strings)")
+    p.add_argument("--pareto", action="store_true", help="only the Pareto-optimal candidates (default: all)")
+    p.add_argument("--out", default=None, metavar="FILE",
+                   help="output file, overwritten atomically (default: ./<run>_<pareto|all>.<format>)")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args) -> int:
+    from irs.export import export
+    from irs.runs import load_candidates
+
+    r = get_run(args)
+    out = args.out or f"{r.id}_{'pareto' if args.pareto else 'all'}.{args.format}"
+    n = export(load_candidates(r), args.format, out, domain=r.config().domain, run_id=r.id,
+               pareto_only=args.pareto)
+    print(f"wrote {n} candidates to {out}", file=sys.stderr)
+    print(out)
+    return 0

@@ -1,0 +1,55 @@
+"""`irs status [RUN]`: list runs, or show one run's status."""
+from __future__ import annotations
+
+from irs.commands._common import add_runs_dir, get_run, print_json, store
+
+FIELDS = ("run_id", "state", "phase", "step", "total_steps", "method", "domain", "name", "pid", "host",
+          "created", "started", "heartbeat", "finished", "last_checkpoint", "error", "notes")
+
+
+def add_parser(sub):
+    p = sub.add_parser("status", help="list runs or show one",
+                       description="Without RUN, list every run in the runs folder; with RUN, show its status. "
+                                   "A run whose worker died is shown as failed, with how to resume it.")
+    p.add_argument("run", metavar="RUN", nargs="?", default=None, help="run id (default: list all runs)")
+    add_runs_dir(p)
+    p.add_argument("--json", action="store_true",
+                   help="print JSON: one object for RUN, or a list (default: text)")
+    p.set_defaults(func=run)
+    return p
+
+
+def _safe_status(r) -> dict:
+    from irs.runs import RunError
+
+    try:
+        return {**r.status(), "run_id": r.id}
+    except RunError as e:
+        return {"run_id": r.id, "state": "unreadable", "error": str(e)}
+
+
+def run(args) -> int:
+    if args.run is not None:
+        r = get_run(args)
+        st = {**r.status(), "run_id": r.id, "dir": str(r.path)}
+        if args.json:
+            print_json(st)
+        else:
+            for k in FIELDS + ("dir",):
+                if st.get(k) not in (None, [], ""):
+                    print(f"{k:16s} {st[k]}")
+        return 0
+    sts = [_safe_status(r) for r in store(args).list()]
+    if args.json:
+        print_json(sts)
+        return 0
+    if not sts:
+        print(f"no runs in {store(args).root}")
+        return 0
+    w = max(len(s["run_id"]) for s in sts)
+    print(f"{'RUN':{w}s}  {'STATE':9s}  {'STEP':>9s}  {'METHOD':14s}  {'DOMAIN':9s}  UPDATED")
+    for s in sts:
+        step = f"{s.get('step', '?')}/{s.get('total_steps', '?')}"
+        print(f"{s['run_id']:{w}s}  {s['state']:9s}  {step:>9s}  {str(s.get('method', '')):14s}  "
+              f"{str(s.get('domain', '')):9s}  {s.get('updated', '')}")
+    return 0

@@ -1,0 +1,347 @@
+"""The run worker: executes one run directory to the end, resumably (DESIGN.md §4 data flow).
+
+    python -m irs.runs.worker RUN_DIR
+
+is the detached process that `irs run` / `irs resume` / the app start (irs.runs.control.spawn_worker,
+with start_new_session=True and stdout/stderr appended to RUN_DIR/log.txt). `execute(run_dir)` does the
+same work in the calling process.
+
+What it does, in order:
+1. Take the run's lock (or adopt the one its spawner handed over); a second worker fails fast.
+2. Mark the run running and beat a heartbeat every few seconds from a background thread.
+3. Build the Trainer from config.toml; if checkpoints/latest exists, load it (exact state: experts,
+   optimizers, value heads, schedule, RNG) and cut metrics.jsonl back to what that checkpoint had seen.
+4. Train. At every step boundary: status step, metrics flushed, and a checkpoint after each merge (or
+   every IRS_CHECKPOINT_MINUTES, default 10, so m = T runs are resumable too); the last two are kept.
+   The cancel flag is checked at every step boundary: checkpoint, state cancelled, exit.
+5. Save the final merged model (final/) and the final experts (experts/), sample K = n_final_samples
+   candidates from π_ρT, score them with the domain's oracle objectives and write candidates.parquet.
+   State done.
+Environment: IRS_THREADS sets torch's CPU threads (default: torch's choice); IRS_CHECKPOINT_MINUTES as above;
+IRS_HEARTBEAT_INTERVAL / IRS_HEARTBEAT_TIMEOUT (irs.runs.store).
+
+An exception marks the run failed with its message (the traceback goes to log.txt). SIGTERM stops the
+worker where it is: state cancelled if a cancel was requested, else failed; resume continues from the
+last checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import shutil
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+from irs.io import atomic_write_bytes, atomic_write_json
+from irs.runs.store import KEEP_CHECKPOINTS, Run, RunError, heartbeat_interval, now_iso
+
+log = logging.getLogger(__name__)
+
+
+class WorkerTerminated(BaseException):
+    """Raised in the main thread by the SIGTERM handler (a BaseException, so no `except Exception`
+    in the training code swallows it)."""
+
+
+def _on_sigterm(signum, frame):
+    raise WorkerTerminated(f"terminated by signal {signum}")
+
+
+class _Status:
+    """The worker's status writer: one lock between the main thread and the heartbeat thread."""
+
+    def __init__(self, run: Run):
+        self.run = run
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def set(self, **fields) -> None:
+        with self._lock:
+            self.run.write_status(heartbeat=now_iso(), **fields)
+
+    def start_heartbeat(self) -> None:
+        def beat():
+            while not self._stop.wait(heartbeat_interval()):
+                try:
+                    self.set()
+                except Exception:  # a full disk must not kill the run; the next beat retries
+                    log.exception("heartbeat write failed")
+
+        self._thread = threading.Thread(target=beat, name="irs-heartbeat", daemon=True)
+        self._thread.start()
+
+    def stop_heartbeat(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def finish(self, state: str, **fields) -> None:
+        """Final write: the heartbeat stops first, so nothing overwrites the final state."""
+        self.stop_heartbeat()
+        self.set(state=state, phase=state, finished=now_iso(), **fields)
+
+
+def _clean_temporaries(run: Run) -> None:
+    """Remove what a killed worker may have left half-written: hidden *.tmp files and directories."""
+    for d in (run.path, run.checkpoints_dir):
+        if not d.is_dir():
+            continue
+        for p in d.iterdir():
+            if p.name.startswith(".") and (".tmp" in p.name or ".old" in p.name):
+                shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+
+
+def _json_safe(rec: dict) -> dict:
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in rec.items()}
+
+
+class _Follower:
+    """Status and metrics stand-in for ranks > 0 of a distributed run: rank 0 alone writes them."""
+
+    def set(self, **fields) -> None:
+        pass
+
+    def write(self, rec: dict) -> None:
+        pass
+
+    offset = 0
+
+    def close(self) -> None:
+        pass
+
+
+class _Metrics:
+    """metrics.jsonl, appended one flushed line per record; `offset` is where a checkpoint stands."""
+
+    def __init__(self, path: Path, offset: int):
+        if path.is_file() and path.stat().st_size > offset:
+            with open(path, "r+b") as f:  # drop records after the checkpoint we resume from
+                f.truncate(offset)
+        self.f = open(path, "a", encoding="utf-8")
+
+    def write(self, rec: dict) -> None:
+        self.f.write(json.dumps(_json_safe(rec)) + "\n")
+        self.f.flush()
+
+    @property
+    def offset(self) -> int:
+        self.f.flush()
+        return self.f.tell()
+
+    def close(self) -> None:
+        self.f.close()
+
+
+class _Checkpointer:
+    """checkpoints/step_<t>/ (Trainer.save, atomic) + checkpoints/latest (atomic JSON pointer)."""
+
+    def __init__(self, run: Run, tr, metrics: _Metrics, status: _Status, step: int):
+        self.run, self.tr, self.metrics, self.status = run, tr, metrics, status
+        self.last_step = step
+        self.last_time = time.monotonic()
+        self.every_s = 60.0 * float(os.environ.get("IRS_CHECKPOINT_MINUTES", 10))
+
+    def due(self) -> bool:
+        s = self.tr.schedule
+        merged = s.t % s.m == 0 or s.done
+        return merged or time.monotonic() - self.last_time > self.every_s
+
+    def save(self) -> None:
+        t = self.tr.schedule.t
+        if t == self.last_step:
+            return
+        name = f"step_{t}"
+        self.tr.save(self.run.checkpoints_dir / name)  # every rank (a collective in distributed runs)
+        self.last_step, self.last_time = t, time.monotonic()
+        if self.tr.comm.rank != 0:
+            return
+        atomic_write_json(self.run.checkpoints_dir / "latest",
+                          {"step": t, "dir": name, "metrics_offset": self.metrics.offset, "time": now_iso()})
+        steps = sorted((int(p.name[5:]), p) for p in self.run.checkpoints_dir.glob("step_*")
+                       if p.is_dir() and p.name[5:].isdigit())
+        for _, p in steps[:-KEEP_CHECKPOINTS]:
+            if p.name != name:
+                shutil.rmtree(p, ignore_errors=True)
+        self.status.set(last_checkpoint=f"checkpoints/{name}")
+        log.info("checkpoint at step %d", t)
+
+
+def _replace_dir(tmp: Path, final: Path) -> None:
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+
+
+def save_final(run: Run, tr) -> None:
+    """final/ (the merged model π_ρT) and experts/ (the final experts and their names and weights)."""
+    from irs.checkpoint import save_model_dir, save_tensors
+
+    cfg = tr.cfg
+    tmp = run.path / ".final.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    save_model_dir(tr.final_model(), tr.tokenizer, tmp,
+                   meta={"run_id": run.id, "method": cfg.method, "step": tr.schedule.t,
+                         "lambdas": tr.last_lambdas, "objectives": cfg.objective_names, "weights": cfg.weights})
+    _replace_dir(tmp, run.final_dir)
+
+    states = tr.final_expert_states()  # the experts before the final merge, in objective order
+    tmp = run.path / ".experts.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    for i, st in enumerate(states):
+        save_tensors(st, tmp / f"expert_{i}.safetensors")
+    atomic_write_json(tmp / "experts.json", {
+        "names": list(tr.expert_names), "files": [f"expert_{i}.safetensors" for i in range(len(states))],
+        "objectives": cfg.objective_names, "weights": cfg.weights, "lambdas": tr.last_lambdas})
+    _replace_dir(tmp, run.experts_dir)
+
+
+def write_candidates(run: Run, tr) -> int:
+    """Sample K candidates from π_ρT, score them with the oracle, write candidates.parquet."""
+    import torch
+
+    from irs.candidates import score_candidates
+    from irs.rl.sampler import sample
+    from irs.runs.results import oracle_objectives
+
+    cfg, r = tr.cfg, tr.cfg.rl
+    s = sample(tr.final_model(), tr.tokenizer, cfg.n_final_samples, max_new_tokens=tr.max_new_tokens,
+               temperature=r.temperature, top_k=r.top_k, top_p=r.top_p, bf16=tr.bf16,
+               generator=torch.Generator().manual_seed(cfg.seed))
+    df = score_candidates(s.texts, tr.domain, oracle_objectives(tr.domain, cfg), set_name="final")
+    atomic_write_bytes(run.candidates_path, df.to_parquet(index=False))
+    return len(df)
+
+
+def _train_and_finish(run: Run, status, comm=None) -> str:
+    """Train, save and sample. In a distributed run every rank runs this; ranks > 0 get a _Follower for
+    status (and metrics) and skip the writes, and every decision that changes the sequence of
+    collectives (cancel, checkpoint now) is rank 0's, broadcast with comm.agree."""
+    cfg = run.config()
+    status.set(phase="building")
+    from irs.algorithms import make_trainer  # torch and transformers: the slow part of starting
+
+    tr = make_trainer(cfg, comm=comm)
+    comm = tr.comm
+    leader = comm.rank == 0
+    notes = list(dict.fromkeys(list(run.read_status().get("notes") or []) + list(tr.cfg.notes)))
+    ck = run.latest_checkpoint()
+    if ck is not None:
+        log.info("resuming from %s (step %d)", ck["dir"], ck["step"])
+        tr.load(run.checkpoints_dir / ck["dir"])
+    metrics = _Metrics(run.metrics_path, ck["metrics_offset"] if ck else 0) if leader else _Follower()
+    try:
+        tr.on_record = metrics.write
+        ckpt = _Checkpointer(run, tr, metrics, status, tr.schedule.t)
+        status.set(phase="training", step=tr.schedule.t, total_steps=tr.schedule.T, notes=notes)
+
+        def after_step():
+            status.set(step=tr.schedule.t)
+            if comm.agree(leader and ckpt.due()):
+                ckpt.save()
+
+        tr.run(should_stop=lambda: comm.agree(leader and run.cancel_requested()), after_step=after_step)
+        status.set(step=tr.schedule.t)
+        ckpt.save()  # the final step (run() returns without an after_step for it) or the cancel point
+        if comm.agree(leader and (not tr.done or run.cancel_requested())):
+            log.info("cancelled at step %d of %d", tr.schedule.t, tr.schedule.T)
+            return "cancelled"
+        status.set(phase="saving")
+        if not leader:
+            tr.final_expert_states()  # the gather is a collective: take part, write nothing
+            return "done"
+        save_final(run, tr)
+        if run.cancel_requested():
+            return "cancelled"
+        status.set(phase="sampling")
+        n = write_candidates(run, tr)
+        log.info("wrote %d candidates", n)
+        return "done"
+    finally:
+        metrics.close()
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def execute(run_dir: str | os.PathLike, lock_fd: int | None = None, threads: int | None = None, comm=None) -> str:
+    """Run (or resume) the run in `run_dir` in this process; returns the final state.
+    threads: torch CPU threads to use (default: leave torch's setting alone).
+
+    Raises RunLocked if another worker holds the run, RunError if the run is already done; in both cases
+    nothing is written. Any other error ends as state failed (returned, not raised)."""
+    run = Run(run_dir)
+    lock = run.lock(lock_fd).acquire()
+    status = _Status(run)
+    try:
+        if run.read_status()["state"] == "done":
+            raise RunError(f"run {run.id} is done; nothing to resume")
+        _clean_temporaries(run)
+        # in a distributed run the recorded pid is torchrun's, the leader of the process group that
+        # cancel signals
+        pid = os.getpgid(0) if comm is not None and comm.world > 1 else os.getpid()
+        status.set(state="running", phase="starting", pid=pid, host=socket.gethostname(),
+                   started=now_iso(), finished=None, error=None)
+        status.start_heartbeat()
+        log.info("worker pid %d running %s", os.getpid(), run.path)
+        try:
+            _set_threads(threads)
+            state = _train_and_finish(run, status, comm)
+            status.finish(state, error=None)
+        except WorkerTerminated as e:
+            state = "cancelled" if run.cancel_requested() else "failed"
+            log.warning("%s; state %s", e, state)
+            status.finish(state, error=f"worker {e}; `irs resume {run.id}` continues from the last checkpoint")
+        except Exception as e:
+            log.exception("run %s failed", run.id)
+            state = "failed"
+            status.finish(state, error=f"{type(e).__name__}: {e}")
+        log.info("run %s: %s", run.id, state)
+        return state
+    finally:
+        status.stop_heartbeat()
+        lock.release()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m irs.runs.worker", description="Execute one run directory.")
+    ap.add_argument("run_dir", help="the run directory")
+    ap.add_argument("--lock-fd", type=int, default=None,
+                    help="descriptor of the run's lock, already held, inherited from the spawner (default: take it)")
+    ap.add_argument("--wait-stdin", action="store_true",
+                    help="wait for stdin to close before starting (the spawner records our pid first; default: off)")
+    args = ap.parse_args(argv)
+    if args.wait_stdin:
+        sys.stdin.read()
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    threads = os.environ.get("IRS_THREADS")  # torch CPU threads (default: torch's own choice)
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    from irs.algorithms.distributed import init_from_env
+
+    comm = init_from_env()  # torchrun sets WORLD_SIZE; otherwise a single process
+    if comm.rank != 0:
+        _set_threads(int(threads) if threads else None)
+        _train_and_finish(Run(args.run_dir), _Follower(), comm)
+        return 0
+    try:
+        state = execute(args.run_dir, args.lock_fd, int(threads) if threads else None, comm)
+    except RunError as e:  # locked, or already done: nothing was written
+        log.error("%s", e)
+        return 3
+    return 0 if state in ("done", "cancelled") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

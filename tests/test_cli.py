@@ -1,0 +1,138 @@
+"""The `irs` command line contract (README "Command line"): run prints the run id last, status and
+evaluate --json keys, export CSV columns, sample with re-merged λ, and clear errors for bad input.
+
+One real `irs run examples/smoke.toml` (a subprocess, as a user would type it) serves every test.
+"""
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from irs.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE = REPO / "examples" / "smoke.toml"
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """(runs_dir, run_id, wall seconds) of `irs run examples/smoke.toml --runs-dir DIR`."""
+    runs_dir = tmp_path_factory.mktemp("cli_runs")
+    t0 = time.monotonic()
+    p = subprocess.run([sys.executable, "-m", "irs.cli", "run", str(SMOKE), "--runs-dir", str(runs_dir)],
+                       capture_output=True, text=True, cwd=REPO, timeout=600)
+    wall = time.monotonic() - t0
+    assert p.returncode == 0, p.stderr[-3000:]
+    return runs_dir, p.stdout.strip().splitlines()[-1], wall
+
+
+def irs(capsys, *argv) -> tuple[int, str, str]:
+    capsys.readouterr()
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_run_prints_the_run_id_last_and_the_smoke_run_is_fast(smoke):
+    runs_dir, run_id, wall = smoke
+    assert (runs_dir / run_id / "candidates.parquet").is_file()
+    # the smoke config's promise: a complete run, candidates included, in under 60 s on 2 CPU cores
+    assert wall < 60, f"smoke run took {wall:.1f} s"
+
+
+def test_status_json(smoke, capsys):
+    runs_dir, run_id, _ = smoke
+    rc, out, _ = irs(capsys, "status", run_id, "--runs-dir", runs_dir, "--json")
+    st = json.loads(out)
+    assert rc == 0 and st["state"] == "done" and st["step"] == st["total_steps"] == 6
+    rc, out, _ = irs(capsys, "status", "--runs-dir", runs_dir, "--json")
+    assert [s["run_id"] for s in json.loads(out)] == [run_id]
+    rc, out, _ = irs(capsys, "status", "--runs-dir", runs_dir)
+    assert run_id in out and "done" in out
+
+
+def test_evaluate_json(smoke, capsys):
+    runs_dir, run_id, _ = smoke
+    rc, out, _ = irs(capsys, "evaluate", run_id, "--runs-dir", runs_dir, "--json")
+    ev = json.loads(out)  # strict JSON: NaN would be null
+    assert rc == 0
+    assert {"n_candidates", "n_valid", "n_pareto", "pareto_means", "avg_reward", "icv", "hypervolume"} <= set(ev)
+    assert ev["n_candidates"] == 128 and set(ev["pareto_means"]) == {"frac_a", "frac_b", "length"}
+    assert 0 < ev["n_pareto"] <= ev["n_valid"] <= 128
+
+
+def test_export_csv_and_fasta(smoke, capsys, tmp_path, monkeypatch):
+    runs_dir, run_id, _ = smoke
+    monkeypatch.chdir(tmp_path)
+    rc, out, _ = irs(capsys, "export", run_id, "--runs-dir", runs_dir, "--format", "csv")
+    assert rc == 0 and out.strip() == f"{run_id}_all.csv"
+    df = pd.read_csv(tmp_path / f"{run_id}_all.csv")
+    assert {"candidate", "frac_a", "frac_b", "length"} <= set(df.columns) and len(df) == 128
+    rc, _, _ = irs(capsys, "export", run_id, "--runs-dir", runs_dir, "--format", "fasta", "--pareto",
+                   "--out", tmp_path / "p.fasta")
+    n_pareto = int(pd.read_parquet(runs_dir / run_id / "candidates.parquet")["pareto"].sum())
+    assert rc == 0 and (tmp_path / "p.fasta").read_text().count(">") == n_pareto
+    rc, _, err = irs(capsys, "export", run_id, "--runs-dir", runs_dir, "--format", "sdf")
+    assert rc == 2 and "not available for domain 'toy'" in err
+
+
+def test_sample_with_lambdas(smoke, capsys, tmp_path):
+    runs_dir, run_id, _ = smoke
+    rc, out, _ = irs(capsys, "sample", run_id, "--runs-dir", runs_dir, "--n", 5, "--lambdas", "0.6,0.2,0.2")
+    assert rc == 0 and len(out.splitlines()) == 5
+    rc, _, _ = irs(capsys, "sample", run_id, "--runs-dir", runs_dir, "--n", 7, "--lambdas", "1,0,0",
+                   "--out", tmp_path / "s.csv")
+    df = pd.read_csv(tmp_path / "s.csv")
+    assert rc == 0 and len(df) == 7 and set(df["set"]) == {"remerge 1.00/0.00/0.00"} and "frac_a" in df
+    rc, _, err = irs(capsys, "sample", run_id, "--runs-dir", runs_dir, "--n", 2, "--lambdas", "1,0")
+    assert rc == 2 and "3 weight" in err
+
+
+def test_errors_are_clear_and_write_nothing(smoke, capsys, tmp_path):
+    runs_dir, run_id, _ = smoke
+    before = (runs_dir / run_id / "status.json").read_bytes()
+    for argv, msg in [(("resume", run_id), "is done"), (("cancel", run_id), "nothing to cancel"),
+                      (("status", "../x"), "invalid run id"), (("evaluate", "a/b"), "invalid run id"),
+                      (("export", "nope", "--format", "csv"), "unknown run")]:
+        rc, out, err = irs(capsys, *argv, "--runs-dir", runs_dir)
+        assert rc == 2 and msg in err, (argv, err)
+    assert (runs_dir / run_id / "status.json").read_bytes() == before
+    rc, _, err = irs(capsys, "run", tmp_path / "missing.toml", "--runs-dir", tmp_path / "r")
+    assert rc == 2 and "not found" in err and not (tmp_path / "r").exists()
+
+
+def test_detach_prints_the_id_and_cancel_of_a_queued_run(capsys, tmp_path, monkeypatch):
+    # no worker: this checks the CLI contract only (the worker is covered by test_runs.py)
+    monkeypatch.setattr("irs.runs.control.spawn_worker", lambda run: None)
+    rc, out, _ = irs(capsys, "run", SMOKE, "--runs-dir", tmp_path, "--detach")
+    run_id = out.strip().splitlines()[-1]
+    assert rc == 0 and (tmp_path / run_id / "config.toml").is_file()
+    rc, out, _ = irs(capsys, "status", run_id, "--runs-dir", tmp_path, "--json")
+    assert json.loads(out)["state"] == "queued"
+    rc, out, _ = irs(capsys, "cancel", run_id, "--runs-dir", tmp_path)
+    assert rc == 0 and "cancelled" in out
+
+
+def test_every_flag_states_its_default(capsys):
+    import argparse
+
+    from irs.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name in ("run", "status", "cancel", "resume", "sample", "evaluate", "export"):
+        for a in sub.choices[name]._actions:
+            if a.option_strings and a.dest != "help":
+                assert "default" in a.help or "required" in a.help, (name, a.dest)
+
+
+def test_example_configs_are_valid():
+    from irs.runs import load_config
+
+    paths = sorted((REPO / "examples").glob("*.toml"))
+    assert SMOKE in paths
+    for p in paths:
+        load_config(p)
