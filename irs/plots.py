@@ -1,0 +1,216 @@
+"""Plotly figure builders for the workbench and the benchmarks (paper Figures 1-3): pairwise Pareto
+scatter plots of a candidate table, per-expert training curves with the merge points marked, and several
+runs' Pareto fronts overlaid. Plotly only (no streamlit), so benchmarks and notebooks reuse them.
+
+Every scatter point carries its candidate table row id in `customdata`, as a plain Python list of ints
+(numpy arrays come back mangled from a Streamlit selection), so a selection maps straight back to rows.
+Above WEBGL_THRESHOLD points a trace is a `scattergl` (Streamlit/plotly stay interactive at 10k points).
+"""
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+WEBGL_THRESHOLD = 1000
+HOVER_TEXT_LIMIT = 3000  # above this many points, hover shows row id and scores only (halves the payload)
+# Colour-blind-safe palette (Okabe-Ito), readable on white and on Streamlit's light theme.
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+GREY = "#9AA5B1"
+SELECTED = "#D62728"
+TOP_K = "#E69F00"
+PLOT_FONT = dict(family="sans-serif", size=12)
+
+
+def objective_pairs(names: Sequence[str]) -> list[tuple[str, str]]:
+    """Every unordered pair of objectives, in order: (0,1), (0,2), ..., (1,2), ..."""
+    names = list(names)
+    return [(names[i], names[j]) for i in range(len(names)) for j in range(i + 1, len(names))]
+
+
+def _grid(n_panels: int, max_cols: int = 3) -> tuple[int, int]:
+    cols = max(1, min(max_cols, n_panels))
+    return math.ceil(max(1, n_panels) / cols), cols
+
+
+def _scatter_cls(n_points: int, webgl: bool | None):
+    use_gl = n_points > WEBGL_THRESHOLD if webgl is None else webgl
+    return go.Scattergl if use_gl else go.Scatter
+
+
+def _col(df: pd.DataFrame, name: str, axes: str) -> str:
+    if axes not in ("raw", "reward"):
+        raise ValueError(f"axes must be 'raw' or 'reward', got {axes!r}")
+    return name if axes == "raw" else f"reward_{name}"
+
+
+def _ids(index) -> np.ndarray:
+    """Row ids as an object array of Python ints: plotly validates an array at once (a list is checked
+    element by element, seconds at 30k points), and serializes an object array as a plain JSON list,
+    which is what Streamlit's selection event hands back unchanged (numeric arrays are base64-packed)."""
+    out = np.empty(len(index), dtype=object)
+    out[:] = [int(i) for i in index]
+    return out
+
+
+def _hover_text(df: pd.DataFrame, text_col: str | None) -> np.ndarray | None:
+    if not text_col or text_col not in df.columns:
+        return None
+    return df[text_col].astype(str).str.slice(0, 80).to_numpy(dtype=object)
+
+
+def _axis_layout(fig: go.Figure, pairs, labels: Mapping[str, str], cols: int) -> None:
+    for k, (a, b) in enumerate(pairs):
+        r, c = divmod(k, cols)
+        fig.update_xaxes(title_text=labels.get(a, a), row=r + 1, col=c + 1, title_standoff=4)
+        fig.update_yaxes(title_text=labels.get(b, b), row=r + 1, col=c + 1, title_standoff=2)
+
+
+def pareto_scatter(df: pd.DataFrame, names: Sequence[str], *, axes: str = "raw",
+                   labels: Mapping[str, str] | None = None, selected: Sequence[int] = (),
+                   top: Sequence[int] = (), set_col: str = "set", text_col: str | None = "candidate",
+                   webgl: bool | None = None, height_per_row: int = 360, max_cols: int = 3) -> go.Figure:
+    """Pairwise scatter plots of `df` (rows that have finite values on the plotted columns).
+
+    axes: "raw" plots the objectives' raw scores, "reward" their normalized rewards in [0, 1].
+    Points are grouped by `set_col` (one colour per candidate set); the Pareto-optimal rows (`pareto`
+    column) are drawn larger and opaque, the others light. `top` (row ids, e.g. the top k by weighted
+    score) get an open diamond, `selected` an open red circle. customdata = row id on every point.
+    """
+    names = list(names)
+    if len(names) < 2:
+        raise ValueError(f"pairwise plots need at least 2 objectives, got {names}")
+    labels = dict(labels or {})
+    pairs = objective_pairs(names)
+    rows, cols = _grid(len(pairs), max_cols)
+    fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=0.09 if cols > 1 else 0.02,
+                        vertical_spacing=min(0.3, 0.22 / max(1, rows - 1) + 0.08) if rows > 1 else 0.0)
+    plot_cols = [_col(df, n, axes) for n in names]
+    missing = [c for c in plot_cols if c not in df.columns]
+    if missing:
+        raise ValueError(f"candidate table has no column(s) {missing}")
+    finite = np.isfinite(df[plot_cols].to_numpy(dtype=np.float64)).all(axis=1)
+    d = df[finite]
+    Scatter = _scatter_cls(len(d), webgl)
+    if len(d) > HOVER_TEXT_LIMIT:
+        text_col = None
+    sets = list(dict.fromkeys(d[set_col].tolist())) if set_col in d.columns else [None]
+    pareto = d["pareto"].to_numpy(dtype=bool) if "pareto" in d.columns else np.zeros(len(d), bool)
+    set_values = d[set_col].to_numpy() if set_col in d.columns else None
+
+    groups = []  # (legend name, mask, marker, legendgroup)
+    for k, s in enumerate(sets):
+        in_set = np.ones(len(d), bool) if s is None else set_values == s
+        color = PALETTE[k % len(PALETTE)]
+        prefix = "" if len(sets) == 1 else f"{s}: "
+        base_color = GREY if len(sets) == 1 else color
+        groups.append((f"{prefix}candidates", in_set & ~pareto,
+                       dict(color=base_color, size=5, opacity=0.45 if len(sets) == 1 else 0.3), f"c{k}"))
+        groups.append((f"{prefix}Pareto-optimal", in_set & pareto,
+                       dict(color=color, size=8, opacity=0.95, line=dict(color="#1F2933", width=0.7)), f"p{k}"))
+    top_set, sel_set = set(int(i) for i in top), set(int(i) for i in selected)
+    ids_all = d.index.to_numpy()
+    overlays = [
+        (f"top {len(top_set)} by weighted score", np.isin(ids_all, list(top_set)),
+         dict(color=TOP_K, size=13, symbol="diamond-open", line=dict(color=TOP_K, width=2)), "top"),
+        (f"selected ({len(sel_set)})", np.isin(ids_all, list(sel_set)),
+         dict(color=SELECTED, size=12, symbol="circle-open", line=dict(color=SELECTED, width=2)), "sel"),
+    ]
+    for k, (a, b) in enumerate(pairs):
+        r, c = divmod(k, cols)
+        xa, yb = d[_col(d, a, axes)].to_numpy(), d[_col(d, b, axes)].to_numpy()
+        for name, mask, marker, group in groups + overlays:
+            if not mask.any():
+                continue
+            sub = d[mask]
+            fig.add_trace(Scatter(
+                x=xa[mask], y=yb[mask], mode="markers", name=name, legendgroup=group,
+                showlegend=(k == 0), marker=marker, customdata=_ids(sub.index), text=_hover_text(sub, text_col),
+                hovertemplate=(f"row %{{customdata}}<br>%{{text}}<br>{a}=%{{x:.4g}}<br>{b}=%{{y:.4g}}<extra></extra>"
+                               if text_col and text_col in d.columns else
+                               f"row %{{customdata}}<br>{a}=%{{x:.4g}}<br>{b}=%{{y:.4g}}<extra></extra>")),
+                row=r + 1, col=c + 1)
+    _axis_layout(fig, pairs, labels, cols)
+    fig.update_layout(
+        height=height_per_row * rows + 60, margin=dict(l=60, r=20, t=40, b=50), font=PLOT_FONT,
+        dragmode="select", clickmode="event+select", hovermode="closest", template="plotly_white",
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0.0),
+        uirevision="pareto")
+    return fig
+
+
+def expert_curves(records: Sequence[Mapping], metrics: Sequence[str] = ("reward", "kl"),
+                  max_merge_lines: int = 60) -> go.Figure:
+    """Per-expert training curves from metrics.jsonl records, one panel per metric, merges marked.
+
+    Step records ({"type": "step", "step", "expert", <metric>...}) give one line per expert; merge
+    records ({"type": "merge", "step", "lambdas"}) give a dotted vertical line at each merge (or, when
+    there are more than `max_merge_lines` merges, a triangle marker on the x axis, to stay fast).
+    """
+    metrics = list(metrics)
+    fig = make_subplots(rows=1, cols=len(metrics), horizontal_spacing=0.1,
+                        subplot_titles=[m.upper() if m == "kl" else m.capitalize() for m in metrics])
+    steps = [r for r in records if r.get("type") == "step"]
+    merges = [r for r in records if r.get("type") == "merge"]
+    experts = list(dict.fromkeys(str(r.get("expert")) for r in steps))
+    for c, m in enumerate(metrics):
+        for k, e in enumerate(experts):
+            pts = [(r["step"], r.get(m)) for r in steps if str(r.get("expert")) == e]
+            xs = [p[0] for p in pts]
+            ys = [None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v for _, v in pts]
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers" if len(xs) < 60 else "lines",
+                                     name=e, legendgroup=e, showlegend=(c == 0),
+                                     line=dict(color=PALETTE[k % len(PALETTE)], width=2), marker=dict(size=5),
+                                     hovertemplate=f"{e}<br>step %{{x}}<br>{m}=%{{y:.4g}}<extra></extra>"),
+                          row=1, col=c + 1)
+        merge_steps = [r["step"] for r in merges]
+        if merge_steps and len(merge_steps) <= max_merge_lines:
+            for s in merge_steps:
+                fig.add_vline(x=s, line=dict(color="#52606D", width=1, dash="dot"), row=1, col=c + 1)
+        if merge_steps:  # one legend entry (and hover with λ) for the merges
+            lam = [", ".join(f"{x:.2f}" for x in (r.get("lambdas") or [])) for r in merges]
+            fig.add_trace(go.Scatter(x=merge_steps, y=[0] * len(merge_steps), mode="markers", name="merge",
+                                     legendgroup="merge", showlegend=(c == 0),
+                                     marker=dict(symbol="triangle-up", size=9, color="#52606D"),
+                                     text=lam, hovertemplate="merge at step %{x}<br>λ = %{text}<extra></extra>"),
+                          row=1, col=c + 1)
+        fig.update_xaxes(title_text="step", row=1, col=c + 1)
+    fig.update_layout(height=340, margin=dict(l=50, r=20, t=40, b=45), font=PLOT_FONT, template="plotly_white",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.1, xanchor="left", x=0.0),
+                      hovermode="x unified")
+    return fig
+
+
+def fronts_overlay(fronts: Mapping[str, pd.DataFrame], names: Sequence[str], *, axes: str = "raw",
+                   labels: Mapping[str, str] | None = None, webgl: bool | None = None,
+                   height_per_row: int = 360, max_cols: int = 3) -> go.Figure:
+    """Several runs' Pareto sets on the same pairwise plots: one colour per run (label)."""
+    names = list(names)
+    if len(names) < 2:
+        raise ValueError(f"pairwise plots need at least 2 objectives, got {names}")
+    labels = dict(labels or {})
+    pairs = objective_pairs(names)
+    rows, cols = _grid(len(pairs), max_cols)
+    fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=0.09 if cols > 1 else 0.02)
+    total = sum(len(f) for f in fronts.values())
+    Scatter = _scatter_cls(total, webgl)
+    symbols = ("circle", "square", "diamond", "triangle-up", "x", "cross", "star", "hexagon")
+    for k, (label, f) in enumerate(fronts.items()):
+        for p, (a, b) in enumerate(pairs):
+            r, c = divmod(p, cols)
+            fig.add_trace(Scatter(
+                x=f[_col(f, a, axes)].to_numpy(dtype=float), y=f[_col(f, b, axes)].to_numpy(dtype=float), mode="markers", name=label,
+                legendgroup=label, showlegend=(p == 0), customdata=_ids(f.index),
+                marker=dict(color=PALETTE[k % len(PALETTE)], size=7, symbol=symbols[k % len(symbols)],
+                            opacity=0.8, line=dict(color="#1F2933", width=0.5)),
+                hovertemplate=f"{label}<br>{a}=%{{x:.4g}}<br>{b}=%{{y:.4g}}<extra></extra>"),
+                row=r + 1, col=c + 1)
+    _axis_layout(fig, pairs, labels, cols)
+    fig.update_layout(height=height_per_row * rows + 60, margin=dict(l=60, r=20, t=40, b=50), font=PLOT_FONT,
+                      template="plotly_white", hovermode="closest",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0.0))
+    return fig

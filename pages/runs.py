@@ -1,0 +1,129 @@
+"""Runs: every run with its state and progress; one run's live per-expert reward and KL curves (merges
+marked, polled with st.fragment), its error if it failed, and cancel / resume / delete (with a
+confirmation). The run id lives in the URL (?run=...), so a refresh keeps the page."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from irs.plots import expert_curves
+from ui import common, logic
+
+POLL_S = 2.0
+# Material icons and colours (rendered by Streamlit itself; no emoji font needed) for markdown text.
+STATE_BADGE = {"queued": ":gray[:material/schedule: queued]", "running": ":blue[:material/play_circle: running]",
+               "done": ":green[:material/check_circle: done]", "failed": ":red[:material/error: failed]",
+               "cancelled": ":orange[:material/stop_circle: cancelled]"}
+
+
+def _progress(s: dict) -> float:
+    total = s.get("total_steps") or 0
+    return min(1.0, (s.get("step") or 0) / total) if total else 0.0
+
+
+def overview(runs) -> None:
+    rows = [{"run": r.id, "method": logic.METHOD_LABELS.get(s.get("method"), s.get("method") or "?"),
+             "domain": s.get("domain") or "?", "state": s.get("state"),
+             "progress": _progress(s), "step": f"{s.get('step') or 0} / {s.get('total_steps') or '?'}",
+             "created": (s.get("created") or "")[:19].replace("T", " ")} for r, s in runs]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="runs_overview",
+                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0,
+                                                                           format="percent")})
+
+
+def live(run_id: str, state_at_render: str) -> None:
+    """Status, progress and curves of one run; reruns the page when the state changes."""
+    try:
+        run = common.store().get(run_id)
+        s = run.status()
+    except ValueError as e:
+        st.error(str(e))
+        return
+    state = s.get("state")
+    st.markdown(f"**State:** {STATE_BADGE.get(state, state)} · phase {s.get('phase') or '-'}")
+    st.progress(_progress(s), text=f"step {s.get('step') or 0} of {s.get('total_steps') or '?'}")
+    if state == "failed":
+        st.error(f"The run failed: {s.get('error') or 'no error message recorded'}", icon=":material/error:")
+    elif state == "cancelled" and s.get("error"):
+        st.warning(s["error"])
+    records = common.load_metrics(run)
+    if records:
+        st.plotly_chart(expert_curves(records), key="runs_curves", config={"displaylogo": False})
+    else:
+        st.caption("No training metrics yet; curves appear after the first step.")
+    if state != state_at_render:
+        st.rerun()
+
+
+def actions(run, s: dict) -> None:
+    from irs.runs import RunError, cancel_run, resume_run
+
+    state = s.get("state")
+    bar = st.container(horizontal=True)
+    if state in ("queued", "running"):
+        if bar.button("Cancel run", key="runs_cancel", icon=":material/stop_circle:"):
+            try:
+                cancel_run(run, wait=False)
+                st.toast(f"Cancel requested for {run.id}; the worker stops at the next step.")
+            except RunError as e:
+                st.error(str(e))
+    if state in ("failed", "cancelled"):
+        if bar.button("Resume run", key="runs_resume", icon=":material/play_circle:", type="primary"):
+            try:
+                resume_run(run)
+                st.rerun()
+            except RunError as e:
+                st.error(str(e))
+    if state == "done" and run.candidates_path.is_file():
+        if bar.button("Explore candidates", key="runs_explore", type="primary", icon=":material/scatter_plot:"):
+            common.go_to("explore", run.id)
+    if state not in ("queued", "running"):
+        if bar.button("Delete run", key="runs_delete", icon=":material/delete:"):
+            st.session_state["runs_confirm_delete"] = run.id
+    if st.session_state.get("runs_confirm_delete") == run.id:
+        st.warning(f"Delete run **{run.id}** and all its files (checkpoints, experts, candidates)? "
+                   "This cannot be undone.")
+        confirm = st.container(horizontal=True)
+        if confirm.button("Yes, delete", key="runs_delete_yes", type="primary"):
+            try:
+                common.store().delete(run.id)
+            except (ValueError, OSError) as e:
+                st.error(f"Could not delete: {e}")
+                return
+            st.session_state.pop("runs_confirm_delete", None)
+            st.query_params.pop("run", None)
+            st.toast(f"Deleted {run.id}")
+            st.rerun()
+        if confirm.button("Keep it", key="runs_delete_no"):
+            st.session_state.pop("runs_confirm_delete", None)
+            st.rerun()
+
+
+def details(run, s: dict) -> None:
+    st.subheader(run.id)
+    actions(run, s)
+    active = s.get("state") in ("queued", "running")
+    st.fragment(run_every=POLL_S if active else None)(live)(run.id, s.get("state"))
+    for note in s.get("notes") or []:
+        st.caption(f"Note: {note}")
+    with st.expander("Configuration", key="runs_config"):
+        try:
+            st.code(run.config_path.read_text(), language="toml")
+        except OSError as e:
+            st.caption(f"config.toml unreadable: {e}")
+    if run.log_path.is_file():
+        with st.expander("Worker log (last 40 lines)", key="runs_log"):
+            st.code("\n".join(run.log_path.read_text(errors="replace").splitlines()[-40:]) or "(empty)")
+
+
+common.page_setup()
+st.title("Runs")
+runs = common.run_statuses()
+if not runs:
+    st.info("No runs yet: design and launch one first.")
+    st.page_link("pages/design.py", label="Design & launch", icon=":material/tune:")
+    st.stop()
+overview(runs)
+run = common.run_picker("runs_pick", [r for r, _ in runs], label="Run to inspect")
+status = dict((r.id, s) for r, s in runs)[run.id]
+details(run, status)

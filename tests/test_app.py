@@ -1,0 +1,414 @@
+"""The workbench's pages under Streamlit's AppTest (no browser): widgets and inline validation, a smoke run
+launched end to end through the worker, loading runs, the runs page's actions, explore, compare and the
+export buttons; plus the pure pieces behind them (ui.logic, irs.plots, ui.mol3d).
+
+Runs come from ui.fixture (a finished molecules/druglike run over MOSES test molecules, scored by
+irs.candidates) in a temporary IRS_RUNS_DIR; the smoke run is a real toy run (tiny GPT-2, T=2).
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+DEMO = "demo-druglike-20250101-000000-0000"
+FAILED = "broken-20250101-000000-0001"
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory):
+    from ui.fixture import make_run
+
+    d = tmp_path_factory.mktemp("runs")
+    make_run(d, DEMO, n=120)
+    make_run(d, FAILED, n=20, state="failed", error="RuntimeError: out of memory at step 3")
+    make_run(d, "rs-20250101-000000-0002", n=80, method="rewarded_soups", seed=1, offset=500)
+    make_run(d, "rs-20250101-000000-0003", n=80, method="rewarded_soups", seed=2, offset=900)
+    return d
+
+
+@pytest.fixture()
+def env(runs_dir, monkeypatch, tmp_path):
+    monkeypatch.setenv("IRS_RUNS_DIR", str(runs_dir))
+    monkeypatch.setenv("IRS_IMPORT_ROOTS", str(tmp_path))
+    return runs_dir
+
+
+def _app(page: str | None = None, **query):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()  # the first run registers st.navigation's pages; only then can switch_page find them
+    if page and page != "explore":
+        for k, v in query.items():  # the default page (Explore) may have pointed ?run= elsewhere
+            at.query_params[k] = v
+        at.switch_page(f"pages/{page}.py").run()
+    return at
+
+
+def _texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def _widget(at, kind: str, key: str):
+    return next(w for w in getattr(at, kind) if w.key == key)
+
+
+# ---- design -----------------------------------------------------------------------------------------
+def test_design_widgets_and_inline_validation(env):
+    at = _app("design")
+    assert not at.exception
+    assert at.title[0].value == "Design & launch"
+    assert _widget(at, "selectbox", "design_domain").value == "molecules"  # the main domain opens first
+    at.selectbox(key="design_domain").set_value("toy").run()
+    sliders = [s.key for s in at.slider]
+    assert sliders == ["design_w_frac_a", "design_w_frac_b", "design_w_length"]
+    assert "maximize" in at.slider[0].label and "fraction of 'a'" in _texts(at.caption)
+    assert "Normalized weights λ" in _texts(at.caption)
+    assert {"IterativeRS", "MORLHF", "Rewarded Soups"} <= {o for o in at.radio(key="design_method").options}
+    assert not at.button(key="design_launch").disabled
+
+    _widget(at, "slider", "design_w_frac_a").set_value(0.5)
+    _widget(at, "slider", "design_w_frac_b").set_value(0.25)
+    _widget(at, "slider", "design_w_length").set_value(0.25)
+    at.run()
+    assert "frac_a** 0.50" in _texts(at.caption)
+
+    at.number_input(key="design_M").set_value(5).run()  # M > N: explained inline, launch disabled
+    assert not at.exception
+    assert "merge.subset_size" in _texts(at.error)
+    assert at.button(key="design_launch").disabled
+
+    at.number_input(key="design_M").set_value(3)
+    at.number_input(key="design_m").set_value(200).run()  # m > T: allowed, explained
+    assert not at.error and "Rewarded Soups" in _texts(at.info)
+
+    for s in ("design_w_frac_a", "design_w_frac_b", "design_w_length"):
+        _widget(at, "slider", s).set_value(0.0)
+    at.run()
+    assert "All preference weights are zero" in _texts(at.error)
+    assert at.button(key="design_launch").disabled
+
+
+def test_design_every_domain_and_preset_never_raises(env):
+    at = _app("design")
+    for domain in at.selectbox(key="design_domain").options:
+        at.selectbox(key="design_domain").set_value(domain).run()
+        for preset in at.selectbox(key="design_preset").options:
+            at.selectbox(key="design_preset").set_value(preset).run()
+            assert not at.exception, (domain, preset)
+            # either usable, or the problem (e.g. a model not shipped yet) is explained inline
+            assert at.error or not at.button(key="design_launch").disabled, (domain, preset)
+
+
+@pytest.mark.slow
+def test_launch_smoke_run_end_to_end(env, monkeypatch):
+    from irs.runs import RunStore, wait_run
+
+    at = _app("design")
+    at.selectbox(key="design_domain").set_value("toy").run()
+    at.number_input(key="design_T").set_value(2)
+    at.number_input(key="design_m").set_value(1)
+    at.number_input(key="design_batch").set_value(4)
+    at.text_input(key="design_name").set_value("smoke")
+    at.number_input(key="design_K").set_value(12)
+    at.selectbox(key="design_algo").set_value("rloo")
+    at.number_input(key="design_max_new_tokens").set_value(8)
+    at.run()
+    assert not at.error, _texts(at.error)
+    at.button(key="design_launch").click().run()
+    assert not at.exception
+    assert at.title[0].value == "Runs"
+    run_id = at.query_params["run"][0] if isinstance(at.query_params["run"], list) else at.query_params["run"]
+    assert run_id.startswith("smoke-")
+    run = RunStore(env).get(run_id)
+    st_ = wait_run(run)
+    assert st_["state"] == "done", st_.get("error")
+    assert run.candidates_path.is_file()
+    at = _app("runs", run=run_id)
+    assert not at.exception
+    assert "done" in _texts(at.markdown)
+    at.button(key="runs_explore").click().run()
+    assert at.title[0].value == "Explore" and not at.exception
+
+    # re-merge the final experts with other weights: a new scored candidate set appears
+    at = _app("explore", run=run_id)
+    at.slider(key="explore_w_frac_a").set_value(1.0)
+    at.slider(key="explore_w_frac_b").set_value(0.0)
+    at.slider(key="explore_w_length").set_value(0.0)
+    at.number_input(key="explore_remerge_n").set_value(8).run()
+    t0 = time.perf_counter()
+    at.button(key="explore_remerge").click().run()
+    assert not at.exception and not at.error, _texts(at.error)
+    assert time.perf_counter() - t0 < 60
+    assert "remerge 1.00/0.00/0.00" in at.multiselect(key="explore_sets").value
+    assert "Added set" in _texts(at.success)
+    assert len(list((run.path / "sets").glob("*.parquet"))) == 1
+
+    # re-score a selection with the (toy) oracle
+    at.session_state["explore_sel"] = [0, 1, 2]
+    at.run()
+    at.button(key="explore_oracle").click().run()
+    assert not at.exception and "Oracle scores" in _texts(at.caption)
+    shutil.rmtree(run.path)
+
+
+# ---- load -------------------------------------------------------------------------------------------
+def test_load_from_list_and_from_a_folder(env, tmp_path):
+    at = _app("design")
+    at.selectbox(key="load_run_pick").set_value(DEMO)
+    at.button(key="load_open").click().run()
+    assert at.title[0].value == "Explore"
+
+    at = _app("design")
+    at.text_input(key="load_path").set_value("../../../etc").run()
+    at.button(key="load_folder_open").click().run()
+    assert "outside the folders" in _texts(at.error) and not at.exception
+
+    outside = tmp_path / "imported-20250101-000000-0009"
+    shutil.copytree(env / DEMO, outside)
+    (outside / "leak").symlink_to("/etc/hostname")  # links are neither followed nor copied
+    at.text_input(key="load_path").set_value(str(outside))
+    at.button(key="load_folder_open").click().run()
+    assert not at.exception and not at.error, _texts(at.error)
+    assert at.title[0].value == "Explore"
+    assert (env / outside.name / "candidates.parquet").is_file()
+    assert not (env / outside.name / "leak").exists()
+    shutil.rmtree(env / outside.name)
+
+
+# ---- runs -------------------------------------------------------------------------------------------
+def test_runs_page_failed_run_error_resume_and_delete_confirmation(env):
+    victim = env / "victim-20250101-000000-0005"
+    shutil.copytree(env / FAILED, victim)
+    at = _app("runs", run=FAILED)
+    assert not at.exception
+    assert "out of memory at step 3" in _texts(at.error)
+    assert at.button(key="runs_resume") is not None
+    assert len(at.dataframe) >= 1  # the overview with progress bars
+
+    at = _app("runs", run=victim.name)
+    at.button(key="runs_delete").click().run()
+    assert "cannot be undone" in _texts(at.warning)
+    assert victim.is_dir()  # nothing deleted before the confirmation
+    at.button(key="runs_delete_no").click().run()
+    assert victim.is_dir() and "cannot be undone" not in _texts(at.warning)
+    at.button(key="runs_delete").click().run()
+    at.button(key="runs_delete_yes").click().run()
+    assert not victim.exists() and not at.exception
+
+
+def test_runs_page_keeps_the_run_in_the_url(env):
+    at = _app("runs", run=DEMO)
+    assert at.selectbox(key="runs_pick").value == DEMO
+    at.selectbox(key="runs_pick").set_value(FAILED).run()
+    q = at.query_params["run"]
+    assert (q[0] if isinstance(q, list) else q) == FAILED
+
+
+# ---- explore ----------------------------------------------------------------------------------------
+def test_explore_plot_selection_card_and_export(env):
+    at = _app("explore", run=DEMO)
+    assert not at.exception
+    assert [e for e in at.get("plotly_chart")], "no plot"
+    assert _widget(at, "dataframe", "explore_table") is not None
+    assert "Selection (0)" in _texts(at.subheader)
+
+    at.session_state["explore_sel"] = [0, 3, 5]  # what a box selection on the plot sets
+    at.run()
+    assert not at.exception
+    assert "Selection (3)" in _texts(at.subheader)
+    assert at.selectbox(key="explore_focus").value in (0, 3, 5)
+    card = next(d.value for d in at.dataframe if "objective" in d.value.columns)  # the property card
+    assert list(card.columns) == ["objective", "raw", "normalized"] and len(card) == 3
+    assert card["normalized"].between(0, 1).all()
+    assert at.get("iframe") or at.warning  # the 3D viewer (or why there is none)
+    assert at.button(key="explore_oracle") is not None
+
+    at.radio(key="explore_export_what").set_value("Selection (3)")
+    at.radio(key="explore_export_fmt").set_value("sdf").run()
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert any("as SDF" in lb for lb in labels), labels
+
+    # the preference sliders re-rank: all weight on qed makes the top 1 the best-qed row
+    at.slider(key="explore_w_sa").set_value(0.0)
+    at.slider(key="explore_w_logp").set_value(0.0)
+    at.number_input(key="explore_topk").set_value(1).run()
+    assert "Top 1" in at.radio(key="explore_export_what").options
+
+
+def test_explore_without_runs_explains(monkeypatch, tmp_path):
+    monkeypatch.setenv("IRS_RUNS_DIR", str(tmp_path / "empty"))
+    monkeypatch.setattr("ui.logic.DEMO_DIR", tmp_path / "no-demo")
+    at = _app("explore")
+    assert not at.exception and "No run has candidates yet" in _texts(at.info)
+
+
+# ---- compare ----------------------------------------------------------------------------------------
+def test_compare_table_fronts_and_download(env):
+    at = _app("compare", runs=f"{DEMO},rs-20250101-000000-0002,rs-20250101-000000-0003")
+    assert not at.exception
+    table = next(d.value for d in at.dataframe if "method" in d.value.columns)
+    assert list(table["method"]) == ["IterativeRS", "Rewarded Soups"]
+    assert list(table["runs"]) == [1, 2]
+    assert all("±" in str(v) for v in table["avg reward"])
+    assert [e for e in at.get("plotly_chart")]
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Download table as CSV" in labels and any(lb.startswith("Download") and "CSV" in lb for lb in labels)
+
+
+# ---- the pure pieces --------------------------------------------------------------------------------
+def test_selection_sync_helpers():
+    from ui.logic import ids_from_plot_event, merge_table_selection, table_selection_rows
+
+    ev = {"selection": {"points": [{"customdata": 7}, {"customdata": [3]}, {"customdata": 7}, {"x": 1}]}}
+    assert ids_from_plot_event(ev) == [3, 7]
+    assert ids_from_plot_event(None) == [] and ids_from_plot_event({"selection": {"points": []}}) == []
+    shown = [10, 4, 7]  # the table shows these ids, in this order
+    assert table_selection_rows([7, 99, 10], shown) == [2, 0]
+    assert merge_table_selection([99, 4], shown, [2]) == [7, 99]  # 99 is filtered out of the table: kept
+
+
+def test_run_folder_paths_cannot_escape(tmp_path, monkeypatch):
+    from ui.logic import resolve_run_folder
+
+    root = tmp_path / "runs"
+    (root / "good-run").mkdir(parents=True)
+    (root / "good-run" / "status.json").write_text("{}")
+    (root / "no-status").mkdir()
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "status.json").write_text("{}")
+    (root / "link").symlink_to(secret)
+    assert resolve_run_folder("good-run", [root]) == (root / "good-run").resolve()
+    assert resolve_run_folder(str(root / "good-run"), [root]) == (root / "good-run").resolve()
+    for bad in ("../secret", str(secret), "link", "good-run/../../secret", "", "no-status", "/etc"):
+        with pytest.raises(ValueError):
+            resolve_run_folder(bad, [root])
+
+
+def test_weighted_score_top_k_and_design_notes():
+    import pandas as pd
+
+    from irs.config import RunConfig
+    from ui.logic import design_notes, normalize_weights, top_k_ids, weighted_score
+
+    df = pd.DataFrame({"reward_a": [0.9, 0.1, np.nan, 0.5, 0.9], "reward_b": [0.1, 0.9, np.nan, 0.5, 0.1],
+                       "valid": [True, True, False, True, True], "duplicate": [False, False, False, False, True]},
+                      index=[10, 11, 12, 13, 14])
+    s = weighted_score(df, ["a", "b"], [1, 0])
+    assert np.isnan(s[2]) and s[0] == pytest.approx(0.9)
+    assert top_k_ids(df, s, 2) == [10, 13]  # 14 is a duplicate, 12 invalid
+    assert top_k_ids(df, weighted_score(df, ["a", "b"], [0, 3]), 1) == [11]
+    assert normalize_weights([0, 0]) is None and normalize_weights([1, 3]) == [0.25, 0.75]
+    with pytest.raises(ValueError):
+        weighted_score(df, ["a", "b"], [-1, 2])
+    cfg = RunConfig(method="iterative_rs")
+    cfg.merge.total_steps, cfg.merge.merge_every = 10, 20
+    assert any("Rewarded Soups" in n for n in design_notes(cfg))
+
+
+def test_export_bytes_is_the_cli_writer(env, tmp_path):
+    from rdkit import Chem
+
+    from irs.export import export
+    from irs.runs import load_candidates
+    from ui.logic import export_bytes, load_table
+
+    df = load_table(env / DEMO)
+    p = tmp_path / "cli.csv"
+    export(load_candidates(str(DEMO), env), "csv", p, domain="molecules", run_id=DEMO, pareto_only=True)
+    assert export_bytes(df, "csv", domain="molecules", run_id=DEMO, pareto_only=True) == p.read_bytes()
+    rows = [int(i) for i in df.index[df["valid"]][:3]]
+    sdf = export_bytes(df, "sdf", domain="molecules", run_id=DEMO, rows=rows)
+    mols = [m for m in Chem.ForwardSDMolSupplier(__import__("io").BytesIO(sdf), removeHs=False)]
+    assert len(mols) == 3 and all(m.GetConformer().Is3D() for m in mols)
+    assert mols[0].GetProp("run_id") == DEMO
+
+
+def test_added_candidate_set_is_merged_with_stable_ids(env, tmp_path):
+    from ui.logic import add_candidate_set, load_table
+
+    run = tmp_path / DEMO
+    shutil.copytree(env / DEMO, run)
+    before = load_table(run)
+    extra = before.head(10).copy()
+    extra["set"] = "remerge 0.50/0.25/0.25"
+    assert add_candidate_set(run, extra) == "remerge 0.50/0.25/0.25"
+    assert add_candidate_set(run, extra) == "remerge 0.50/0.25/0.25 #2"
+    after = load_table(run)
+    assert len(after) == len(before) + 20
+    assert after.loc[before.index, "candidate"].tolist() == before["candidate"].tolist()
+    assert set(after["set"]) == {"final", "remerge 0.50/0.25/0.25", "remerge 0.50/0.25/0.25 #2"}
+
+
+def test_compare_groups_seeds():
+    from irs.config import RunConfig
+    from ui.logic import group_runs
+
+    a, b, c = RunConfig(seed=0), RunConfig(seed=1), RunConfig(seed=0, method="morlhf")
+    d = RunConfig(seed=0)
+    d.merge.merge_every = 8
+    g = group_runs({"a": a, "b": b, "c": c, "d": d})
+    assert sorted(map(sorted, g.values())) == [["a", "b"], ["c"], ["d"]]
+    assert "MORLHF" in g and any(k.startswith("IterativeRS (m=8") for k in g)
+
+
+def test_plot_builders():
+    import pandas as pd
+
+    from irs.plots import WEBGL_THRESHOLD, expert_curves, fronts_overlay, objective_pairs, pareto_scatter
+
+    rng = np.random.default_rng(0)
+    n = WEBGL_THRESHOLD + 10
+    df = pd.DataFrame({"a": rng.random(n), "b": rng.random(n), "c": rng.random(n)})
+    for k in "abc":
+        df[f"reward_{k}"] = df[k]
+    df["valid"], df["pareto"], df["set"], df["candidate"] = True, df["a"] > 0.95, "final", "x"
+    df.index = df.index + 100
+    fig = pareto_scatter(df, ["a", "b", "c"], selected=[100, 101], top=[102])
+    assert objective_pairs(["a", "b", "c"]) == [("a", "b"), ("a", "c"), ("b", "c")]
+    assert {t.type for t in fig.data} == {"scattergl"}
+    ids = [i for t in fig.data if t.name in ("candidates", "Pareto-optimal") and t.xaxis == "x" for i in t.customdata]
+    assert sorted(ids) == list(df.index) and all(type(i) is int for i in ids)
+    sel = [t for t in fig.data if t.name.startswith("selected")]
+    assert len(sel) == 3 and list(sel[0].customdata) == [100, 101]
+    small = pareto_scatter(df.head(50), ["a", "b"])
+    assert {t.type for t in small.data} == {"scatter"}
+    recs = [{"type": "step", "step": s, "expert": e, "reward": 0.1 * s, "kl": 0.01} for s in (1, 2, 3, 4)
+            for e in ("a", "b")] + [{"type": "merge", "step": 2, "lambdas": [0.5, 0.5]},
+                                    {"type": "merge", "step": 4, "lambdas": [0.5, 0.5]}]
+    curves = expert_curves(recs)
+    assert [t.name for t in curves.data][:3] == ["a", "b", "merge"]
+    assert len([s for s in curves.layout.shapes]) == 4  # a dotted line per merge per panel
+    ov = fronts_overlay({"x": df.head(5), "y": df.tail(5)}, ["a", "b", "c"])
+    assert len(ov.data) == 6
+
+
+def test_3d_viewer_html_is_offline():
+    import re
+
+    from ui.mol3d import molblock_3d, svg_2d, viewer_html
+
+    mb = molblock_3d("CCO")
+    html = viewer_html(mb)
+    assert "$3Dmol" in html and "createViewer" in html and len(html) > 400_000  # vendored library inlined
+    body = html.split("</script>", 2)[-1]  # everything after the inlined library
+    assert not re.search(r"https?://", body) and "cdn" not in body.lower()
+    assert svg_2d("c1ccccc1").lstrip().startswith(("<?xml", "<svg")) and svg_2d("not a smiles") is None
+
+
+def test_streamlit_config_is_local_and_private():
+    import tomllib
+
+    cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert cfg["browser"]["gatherUsageStats"] is False
+    assert cfg["server"]["address"] == "localhost" and cfg["server"]["headless"] is True
+    assert (ROOT / "assets" / "3dmol" / "3Dmol-min.js").is_file() and (ROOT / "assets" / "3dmol" / "LICENSE").is_file()

@@ -1,0 +1,207 @@
+"""A real browser drives the workbench: Debian chromium (/usr/bin/chromium) through the `playwright` Python
+package (never `playwright install`). The app runs as `streamlit run app.py` on a free localhost port with
+IRS_RUNS_DIR pointing to a temporary copy of the demo run (the shipped assets/demo_runs/ run, else a
+synthetic molecules run from ui.fixture). Checks: no request leaves localhost; a box selection on a
+Pareto plot shows the selected molecules; the 3D viewer's canvas renders; the SDF download parses with
+RDKit. Screenshots go to .screenshots/ (look at them).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = ROOT / ".screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync",
+                 "--enable-unsafe-swiftshader"]  # software WebGL for the 3D viewer without a GPU
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _demo_run(root: Path) -> str:
+    """Copy the shipped demo run(s) into root (or build a synthetic one); return the run id to open."""
+    sys.path.insert(0, str(ROOT))
+    from ui.logic import demo_runs
+
+    from ui.fixture import make_run
+
+    # extra runs for the screenshots of the other pages: a live one, a failed one, two seeds of RS
+    make_run(root, "live-20240101-000000-0001", n=20, state="running")
+    make_run(root, "broken-20240101-000000-0002", n=20, state="failed",
+             error="RuntimeError: CUDA out of memory at step 3 (example)")
+    for seed in (1, 2):
+        make_run(root, f"rs-20240101-00000{seed}-0003", n=80, method="rewarded_soups", seed=seed, offset=400 * seed)
+    shipped = [p for p in demo_runs() if (p / "candidates.parquet").is_file()]
+    for p in shipped:
+        shutil.copytree(p, root / p.name)
+    if shipped:
+        return shipped[0].name
+    return make_run(root, n=300).name
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
+    pytest.importorskip("playwright")
+    runs = tmp_path_factory.mktemp("runs")
+    run_id = _demo_run(runs)
+    port = _free_port()
+    env = dict(os.environ, IRS_RUNS_DIR=str(runs), IRS_THREADS="1")
+    log = open(runs.parent / "streamlit.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.address", "localhost"], cwd=ROOT, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    url = f"http://localhost:{port}"
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"streamlit did not start: {(runs.parent / 'streamlit.log').read_text()}")
+                time.sleep(0.3)
+        yield {"url": url, "run_id": run_id, "runs": runs, "port": port}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _is_local(url: str, port: int) -> bool:
+    return url.startswith((f"http://localhost:{port}", f"ws://localhost:{port}", "data:", "blob:", "about:"))
+
+
+def _box_around_pareto(page) -> tuple[float, float, float, float]:
+    """Page pixel box around the Pareto points of the first subplot (from plotly's own axis mapping)."""
+    return page.evaluate("""() => {
+        const gd = document.querySelector('.js-plotly-plot');
+        const tr = gd._fullData.find(t => t.name.endsWith('Pareto-optimal') && (t.xaxis || 'x') === 'x');
+        const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+        const xs = Array.from(tr.x), ys = Array.from(tr.y);
+        const pad = (a) => { const lo = Math.min(...a), hi = Math.max(...a); const d = (hi - lo) * 0.08 + 1e-3;
+                             return [lo - d, hi + d]; };
+        const [x0, x1] = pad(xs), [y0, y1] = pad(ys);
+        const r = gd.getBoundingClientRect();
+        const px = v => r.left + xa._offset + xa.l2p(Math.min(Math.max(v, xa.range[0]), xa.range[1]));
+        const py = v => r.top + ya._offset + ya.l2p(Math.min(Math.max(v, ya.range[0]), ya.range[1]));
+        return [px(x0), py(y1), px(x1), py(y0)];
+    }""")
+
+
+def test_explore_in_browser(app, browser):
+    from PIL import Image
+    from rdkit import Chem
+
+    SHOTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    external = []
+    page.on("request", lambda r: None if _is_local(r.url, app["port"]) else external.append(r.url))
+    page.set_default_timeout(60_000)
+
+    # the README's launch command opens the workbench on the demo run: the root URL shows Explore
+    page.goto(app["url"] + "/")
+    page.wait_for_selector(".js-plotly-plot .scatterlayer .trace")
+    page.wait_for_function("id => location.search.includes('run=' + id)", arg=app["run_id"])  # id kept in URL
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(SHOTS / "explore_start.png"))
+
+    # box-select around the Pareto points of the first pairwise plot
+    x0, y0, x1, y1 = _box_around_pareto(page)
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=5)
+    page.mouse.move(x1, y1, steps=5)
+    page.mouse.up()
+    n_sel = page.wait_for_function("""() => {
+        const h = [...document.querySelectorAll('h3')].map(h => h.innerText.match(/Selection \\((\\d+)\\)/))
+                                                         .find(m => m);
+        return h && +h[1] > 0 ? +h[1] : null; }""").json_value()
+    assert n_sel > 0
+    # the focused molecule's SMILES and 2D depictions appear
+    page.locator("[data-testid='stSelectbox']", has_text="Focus").first.wait_for()
+    page.wait_for_timeout(500)
+    strong = [t.strip() for t in page.locator("[data-testid='stMarkdownContainer'] strong").all_inner_texts()]
+    smiles = [t for t in strong if len(t) > 5 and Chem.MolFromSmiles(t) is not None]
+    assert smiles, f"no selected SMILES shown; bold texts: {strong}"
+    imgs = page.locator("[data-testid='stImage'] img")
+    imgs.first.wait_for()
+    assert imgs.count() >= 1
+
+    # the 3D viewer: an iframe whose 3Dmol canvas has drawn something
+    frame_el = page.locator("iframe").first
+    frame_el.wait_for()
+    frame = frame_el.content_frame
+    canvas = frame.locator("canvas")
+    canvas.wait_for()
+    page.wait_for_timeout(1500)
+    frame_el.scroll_into_view_if_needed()
+    frame_el.screenshot(path=str(SHOTS / "viewer3d.png"))
+    img = Image.open(SHOTS / "viewer3d.png").convert("L")
+    lo, hi = img.getextrema()
+    assert hi - lo > 60, f"3D canvas looks empty (grey levels {lo}..{hi})"
+    page.screenshot(path=str(SHOTS / "explore_selection.png"))
+
+    # download the selection as SDF and parse it with RDKit
+    page.get_by_text("Selection (", exact=False).last.scroll_into_view_if_needed()
+    page.locator("label", has_text=f"Selection ({n_sel})").last.click()
+    page.locator("label", has_text="SDF").last.click()
+    button = page.get_by_role("button", name=f"Download")
+    button.last.scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(SHOTS / "explore_export.png"))
+    with page.expect_download(timeout=120_000) as dl:
+        page.get_by_role("button", name="as SDF").last.click()
+    path = SHOTS / "selection.sdf"
+    dl.value.save_as(path)
+    mols = [m for m in Chem.SDMolSupplier(str(path), removeHs=False)]
+    assert len(mols) >= 1 and all(m is not None for m in mols)
+    assert all(m.GetConformer().Is3D() for m in mols)
+    assert {"run_id", "pareto", "SMILES"} <= set(mols[0].GetPropNames())
+
+    # the other pages render without errors
+    rs = "rs-20240101-000001-0003,rs-20240101-000002-0003"
+    for shot, path, wait in (("runs", f"runs?run={app['run_id']}", ".js-plotly-plot"),
+                             ("runs_live", "runs?run=live-20240101-000000-0001", ".js-plotly-plot"),
+                             ("runs_failed", "runs?run=broken-20240101-000000-0002", "[data-testid='stAlert']"),
+                             ("compare", f"compare?runs={app['run_id']},{rs}", ".js-plotly-plot"),
+                             ("design", "design", "text=Objective preset")):
+        page.goto(f"{app['url']}/{path}")
+        page.locator(wait).first.wait_for()
+        page.wait_for_timeout(1500)
+        assert page.locator("[data-testid='stException']").count() == 0, shot
+        page.screenshot(path=str(SHOTS / f"{shot}.png"))
+        if shot == "runs_failed":
+            assert "out of memory" in " ".join(page.locator("[data-testid='stAlert']").all_inner_texts())
+    assert not external, f"requests left localhost: {external[:5]}"

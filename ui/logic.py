@@ -1,0 +1,446 @@
+"""The workbench's logic without Streamlit: run folders, the demo run, building and checking a run config
+from the design form, weighted scores and top k, extra candidate sets, export bytes, and the comparison
+table (paper Table 1). Pages call these; tests and benchmarks call them directly.
+
+Everything that trains, samples, scores or exports goes through the library (irs.runs, irs.candidates,
+irs.export, irs.evaluation); this module only arranges inputs and outputs for the pages.
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+import math
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from irs.io import atomic_write_bytes, check_name, safe_join
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_DIR = REPO / "assets" / "demo_runs"
+SETS_DIR = "sets"  # <run>/sets/NNN-<slug>.parquet: candidate sets added from the workbench (re-merges)
+METHOD_LABELS = {"iterative_rs": "IterativeRS", "morlhf": "MORLHF", "rewarded_soups": "Rewarded Soups",
+                 "ric": "RiC"}
+METHOD_HELP = {
+    "iterative_rs": "One expert per objective trains m steps, then the experts are merged (weighted "
+                    "parameter average) and restart from the merge, until T steps are done",
+    "morlhf": "One policy trained on the weighted sum of the rewards (m and M do not apply)",
+    "rewarded_soups": "Experts train independently for all T steps and are merged once at the end (m = T)",
+    "ric": "Rewards-in-context: supervised fine-tuning with the scores written into the prompt",
+}
+GOAL_SYMBOL = {"max": "↑", "min": "↓", "target": "◎"}
+GOAL_WORD = {"max": "maximize", "min": "minimize", "target": "keep in a window"}
+
+
+# ---- folders and the demo run ---------------------------------------------------------------------
+def runs_root() -> Path:
+    """The runs folder the app works in: $IRS_RUNS_DIR, else ./runs (resolved)."""
+    from irs.runs import default_runs_dir
+
+    return default_runs_dir().resolve()
+
+
+def demo_runs(demo_dir: Path = DEMO_DIR) -> list[Path]:
+    """Run directories shipped under assets/demo_runs/ (each has a status.json)."""
+    if not demo_dir.is_dir():
+        return []
+    return sorted(p for p in demo_dir.iterdir() if p.is_dir() and (p / "status.json").is_file()
+                  and not p.name.startswith("."))
+
+
+def _skip_on_copy(folder: str, names: list[str]) -> list[str]:
+    """What a run copy leaves out: the worker's lock and cancel flag, hidden temporaries, and symlinks
+    (a link could point outside the allowed folders; it is neither followed nor copied)."""
+    return [n for n in names if n in ("lock", "cancel") or n.startswith(".")
+            or os.path.islink(os.path.join(folder, n))]
+
+
+def _copy_run(src: Path, root: Path) -> Path:
+    """Copy a run directory into `root` under its own name; the copy appears complete or not at all."""
+    name = check_name(src.name, "run folder name")
+    dest = safe_join(root, name)
+    if dest.exists():
+        return dest
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = safe_join(root, f".import-{name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp, ignore=_skip_on_copy)
+    os.rename(tmp, dest)
+    return dest
+
+
+def install_demo_runs(root: Path | None = None, demo_dir: Path = DEMO_DIR) -> list[str]:
+    """Copy the shipped demo runs into the runs folder on first start (existing copies are kept, so a
+    user's re-merged sets survive). Returns the demo run ids."""
+    root = runs_root() if root is None else Path(root).resolve()
+    ids = []
+    for src in demo_runs(demo_dir):
+        try:
+            _copy_run(src, root)
+            ids.append(src.name)
+        except (OSError, ValueError) as e:
+            log.warning("could not install demo run %s into %s: %s", src, root, e)
+    return ids
+
+
+def import_roots() -> list[Path]:
+    """Folders a typed run path may come from: the runs folder, the shipped demo runs, and the folders
+    listed in $IRS_IMPORT_ROOTS (os.pathsep-separated)."""
+    roots = [runs_root(), DEMO_DIR.resolve()]
+    extra = os.environ.get("IRS_IMPORT_ROOTS", "")
+    roots += [Path(p).expanduser().resolve() for p in extra.split(os.pathsep) if p.strip()]
+    return list(dict.fromkeys(roots))
+
+
+def resolve_run_folder(text: str, roots: Sequence[Path] | None = None) -> Path:
+    """A run folder typed by the user, validated: it must lie inside one of `roots` (symlinks and '..'
+    resolved first, then re-checked with irs.io.safe_join), have a safe name and a status.json.
+    Relative paths are taken relative to the runs folder, then to the repository. Raises ValueError."""
+    roots = [Path(r).resolve() for r in (roots if roots is not None else import_roots())]
+    text = (text or "").strip()
+    if not text:
+        raise ValueError("type the path of a run folder")
+    if "\x00" in text or len(text) > 1024:
+        raise ValueError("that path is not a valid folder name")
+    raw = Path(text).expanduser()
+    candidates = [raw] if raw.is_absolute() else [roots[0] / raw, REPO / raw, Path.cwd() / raw]
+    for cand in candidates:
+        p = cand.resolve()
+        for root in roots:
+            try:
+                rel = p.relative_to(root)
+            except ValueError:
+                continue
+            if not rel.parts:
+                continue
+            p = safe_join(root, *rel.parts)
+            if not p.is_dir():
+                raise ValueError(f"{text!r} is not a folder")
+            check_name(p.name, "run folder name")
+            if not (p / "status.json").is_file():
+                raise ValueError(f"{p} is not a run folder (it has no status.json)")
+            return p
+    allowed = ", ".join(str(r) for r in roots)
+    raise ValueError(f"{text!r} is outside the folders runs can be loaded from ({allowed}); "
+                     f"set IRS_IMPORT_ROOTS to allow another folder")
+
+
+def open_run_folder(path: Path, root: Path | None = None) -> str:
+    """Make a validated run folder available in the runs folder (copy it in when it lives elsewhere);
+    returns its run id."""
+    root = runs_root() if root is None else Path(root).resolve()
+    path = Path(path).resolve()
+    if path.parent == root:
+        return path.name
+    if safe_join(root, check_name(path.name, "run folder name")).exists():
+        raise ValueError(f"a run named {path.name!r} already exists in {root}; open it from the list")
+    return _copy_run(path, root).name
+
+
+# ---- methods, objectives and the design form ------------------------------------------------------
+def available_methods() -> list[str]:
+    """Methods the engine can run now: RiC appears once irs.algorithms.ric exists."""
+    from irs.config import METHODS
+
+    out = []
+    for m in METHODS:
+        if m == "ric" and importlib.util.find_spec("irs.algorithms.ric") is None:
+            continue
+        out.append(m)
+    return out
+
+
+@dataclass(frozen=True)
+class ObjectiveInfo:
+    name: str
+    goal: str
+    description: str
+    unit: str = ""
+    target: tuple | None = None
+
+    @property
+    def label(self) -> str:
+        unit = f" ({self.unit})" if self.unit else ""
+        return f"{self.name}{unit} {GOAL_SYMBOL.get(self.goal, '')}".strip()
+
+    @property
+    def goal_text(self) -> str:
+        return GOAL_WORD.get(self.goal, self.goal)
+
+
+def objective_infos(domain: str, preset: str | None) -> list[ObjectiveInfo]:
+    """Name, goal, description and unit of each objective of a domain preset (ValueError if the preset
+    cannot be built, e.g. a missing asset)."""
+    from irs.domains import get_domain
+
+    try:
+        objs = get_domain(domain).objectives(preset or None)
+    except ValueError:
+        raise
+    except Exception as e:  # a preset whose assets are missing raises FileNotFoundError, ImportError...
+        raise ValueError(f"preset {preset or '(default)'} of domain {domain} is not available here: "
+                         f"{type(e).__name__}: {e}") from None
+    return [ObjectiveInfo(o.name, o.goal, o.description, getattr(o, "unit", ""), getattr(o, "target", None))
+            for o in objs]
+
+
+def normalize_weights(weights: Sequence[float]) -> list[float] | None:
+    """Weights divided by their sum; None when they are not finite, negative, or all zero."""
+    w = [float(x) for x in weights]
+    if not w or any(not math.isfinite(x) or x < 0 for x in w) or sum(w) <= 0:
+        return None
+    s = sum(w)
+    return [x / s for x in w]
+
+
+def build_config(form: Mapping) -> "object":
+    """A RunConfig from the design form's values (see pages/design.py). ValueError names bad fields."""
+    from irs.config import RunConfig
+
+    objectives = [{"name": n, "weight": float(w)} for n, w in zip(form["objectives"], form["weights"])]
+    d = {
+        "name": form.get("name") or "run", "domain": form["domain"], "preset": form.get("preset") or "",
+        "model": form.get("model") or "", "method": form["method"], "seed": int(form["seed"]),
+        "objectives": objectives, "n_final_samples": int(form.get("n_final_samples", 256)),
+        "rl": {k: form[k] for k in ("algo", "lr", "beta", "batch_size", "kl_estimator", "temperature",
+                                    "max_new_tokens", "ppo_epochs", "rloo_k") if k in form},
+        "merge": {"total_steps": int(form["total_steps"]), "merge_every": int(form["merge_every"]),
+                  "subset_size": int(form.get("subset_size", 0)),
+                  **{k: form[k] for k in ("lambdas", "optimizer_state") if k in form}},
+    }
+    return RunConfig.from_dict(d)
+
+
+def check_config(cfg) -> "object":
+    """Validate exactly as `irs run` does (irs.runs.load_config on the config's TOML): objective names,
+    weights, every field, and the model directory. Returns the validated config (weights normalized,
+    notes filled). Raises ValueError / FileNotFoundError naming the problem; writes nothing that stays."""
+    from irs.runs import load_config
+
+    with tempfile.TemporaryDirectory(prefix="irs-design-") as d:
+        p = Path(d) / "config.toml"
+        p.write_text(cfg.to_toml())
+        return load_config(p)
+
+
+def design_notes(cfg) -> list[str]:
+    """Valid but noteworthy settings, explained for the design page."""
+    m, T = cfg.merge.merge_every, cfg.merge.total_steps
+    notes = []
+    if cfg.method == "iterative_rs":
+        if m >= T:
+            notes.append(f"m = {m} ≥ T = {T}: the experts merge only once, at the end; this is Rewarded Soups.")
+        elif m == 1:
+            notes.append("m = 1 merges after every step; this behaves like MORLHF (paper Section 4.2).")
+        if T % m:
+            notes.append(f"T = {T} is not a multiple of m = {m}: the last round is {T % m} step(s) long.")
+    elif cfg.method == "rewarded_soups":
+        notes.append(f"Rewarded Soups merges once, at step T = {T}; m is ignored.")
+    elif cfg.method == "morlhf":
+        notes.append("MORLHF trains one policy on the weighted reward; m and M are ignored.")
+    return notes
+
+
+# ---- candidate tables -----------------------------------------------------------------------------
+def weighted_score(df: pd.DataFrame, names: Sequence[str], weights: Sequence[float]) -> np.ndarray:
+    """Σ w_i · reward_i with the weights normalized; NaN where any reward is missing (invalid rows)."""
+    w = normalize_weights(weights)
+    if w is None:
+        raise ValueError(f"weights {list(weights)} must be finite, >= 0 and not all zero")
+    if len(w) != len(names):
+        raise ValueError(f"{len(w)} weights for {len(names)} objectives")
+    R = df[[f"reward_{n}" for n in names]].to_numpy(dtype=np.float64)
+    return R @ np.asarray(w)
+
+
+def top_k_ids(df: pd.DataFrame, score: np.ndarray, k: int) -> list[int]:
+    """Row ids of the k best valid, non-duplicate rows by score (ties keep table order)."""
+    ok = np.isfinite(score) & df["valid"].to_numpy(dtype=bool) & ~df["duplicate"].to_numpy(dtype=bool)
+    idx = np.flatnonzero(ok)
+    order = idx[np.argsort(-score[idx], kind="stable")][: max(0, int(k))]
+    return [int(df.index[i]) for i in order]
+
+
+def _sets_files(run_path: Path) -> list[Path]:
+    d = Path(run_path) / SETS_DIR
+    if not d.is_dir():
+        return []
+    return sorted(p for p in d.glob("*.parquet") if not p.name.startswith("."))
+
+
+def table_stamp(run_path: Path) -> tuple:
+    """(name, mtime_ns, size) of every file the candidate table is read from: the cache key."""
+    files = [Path(run_path) / "candidates.parquet", *_sets_files(run_path)]
+    return tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files if f.is_file())
+
+
+def load_table(run_path: Path) -> pd.DataFrame:
+    """The run's candidates (irs.runs.load_candidates) followed by the sets added from the workbench,
+    merged with irs.candidates.merge_tables(scope="set"): each set keeps its own Pareto front, and row ids
+    (the index) are stable because sets are only ever appended."""
+    from irs.candidates import merge_tables
+    from irs.runs import Run, load_candidates
+
+    base = load_candidates(Run(run_path))
+    extras = []
+    for f in _sets_files(run_path):
+        try:
+            extras.append(pd.read_parquet(f))
+        except Exception as e:  # a damaged extra set must not hide the run's own candidates
+            log.warning("skipping unreadable candidate set %s: %s", f, e)
+    extras = [e for e in extras if list(e.columns) == list(base.columns)]
+    return merge_tables([base, *extras], scope="set") if extras else base.reset_index(drop=True)
+
+
+def add_candidate_set(run_path: Path, df: pd.DataFrame) -> str:
+    """Store a scored candidate table as a new set of the run (<run>/sets/NNN-<slug>.parquet, atomic).
+    A set name that already exists gets ' #2', ' #3', ... Returns the set name used."""
+    run_path = Path(run_path)
+    existing = set()
+    for f in _sets_files(run_path):
+        try:
+            existing |= set(pd.read_parquet(f, columns=["set"])["set"])
+        except Exception:
+            pass
+    name = str(df["set"].iloc[0]) if len(df) else "set"
+    base, k = name, 2
+    while name in existing or name == "final":
+        name, k = f"{base} #{k}", k + 1
+    df = df.copy()
+    df["set"] = name
+    n = len(_sets_files(run_path)) + 1
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:60] or "set"
+    fname = check_name(f"{n:03d}-{slug}.parquet", "candidate set file")
+    atomic_write_bytes(safe_join(run_path, SETS_DIR, fname), df.to_parquet(index=False))
+    return name
+
+
+def export_bytes(df: pd.DataFrame, fmt: str, *, domain: str, run_id: str, rows: Sequence[int] | None = None,
+                 pareto_only: bool = False) -> bytes:
+    """The bytes `irs export` would write for these rows (irs.export.export into a temporary file)."""
+    from irs.export import export
+
+    with tempfile.TemporaryDirectory(prefix="irs-export-") as d:
+        p = Path(d) / f"export.{fmt}"
+        export(df, fmt, p, domain=domain, run_id=run_id, pareto_only=pareto_only,
+               rows=None if rows is None else [int(r) for r in rows])
+        return p.read_bytes()
+
+
+EXPORT_MIME = {"csv": "text/csv", "jsonl": "application/x-ndjson", "sdf": "chemical/x-mdl-sdfile",
+               "fasta": "text/x-fasta"}
+
+
+# ---- comparison (paper Table 1) -------------------------------------------------------------------
+def _group_key(cfg) -> str:
+    d = cfg.to_dict()
+    d.pop("seed", None)
+    d.pop("name", None)
+    return repr(sorted(d.items()))
+
+
+def group_runs(cfgs: Mapping[str, object]) -> dict[str, list[str]]:
+    """Runs whose configs differ only in seed and name form one group (one row of Table 1), labelled by
+    method, plus m/M/T or a counter where two groups would share a label."""
+    groups: dict[str, list[str]] = {}
+    for run_id, cfg in cfgs.items():
+        groups.setdefault(_group_key(cfg), []).append(run_id)
+    labelled, seen = {}, {}
+    for key, ids in groups.items():
+        cfg = cfgs[ids[0]]
+        seen.setdefault(METHOD_LABELS.get(cfg.method, cfg.method), []).append(key)
+    for label, keys in seen.items():
+        for k, key in enumerate(keys):
+            cfg = cfgs[groups[key][0]]
+            name = label
+            if len(keys) > 1:
+                name = (f"{label} (m={cfg.effective_merge_every}, M={cfg.merge.subset_size or len(cfg.objectives)}, "
+                        f"T={cfg.merge.total_steps})")
+                if sum(1 for kk in keys if kk != key and _short(cfgs[groups[kk][0]]) == _short(cfg)):
+                    name += f" #{k + 1}"
+            labelled[name] = groups[key]
+    return labelled
+
+
+def _short(cfg) -> tuple:
+    return (cfg.effective_merge_every, cfg.merge.subset_size, cfg.merge.total_steps)
+
+
+def compare_table(tables: Mapping[str, pd.DataFrame], groups: Mapping[str, Sequence[str]],
+                  labels: Mapping[str, str] | None = None, digits: int = 3) -> tuple[pd.DataFrame, dict]:
+    """Table 1: per group, the mean raw score of each objective on the Pareto set, the average reward,
+    ICV and hypervolume, each as 'mean ± std' over the group's runs (seeds), evaluated on each run's
+    "final" set. Returns (display table, {group: aggregate_seeds dict})."""
+    from irs.candidates import evaluate_table, objective_names
+    from irs.evaluation import aggregate_seeds, format_mean_std
+
+    labels = dict(labels or {})
+    names = None
+    for run_id, df in tables.items():
+        n = objective_names(df)
+        if names is None:
+            names = n
+        elif n != names:
+            raise ValueError(f"run {run_id} has objectives {n}, the others {names}; compare runs of one preset")
+    rows, aggs = [], {}
+    for group, ids in groups.items():
+        evals = []
+        for run_id in ids:
+            df = tables[run_id]
+            set_name = "final" if "final" in set(df["set"]) else None
+            e = evaluate_table(df, names, set_name=set_name)
+            e["valid_fraction"] = e["n_valid"] / max(1, e["n_candidates"])
+            evals.append(e)
+        agg = aggregate_seeds(evals)
+        aggs[group] = agg
+        mean, std = agg["mean"], agg["std"]
+        row = {"method": group, "runs": len(ids)}
+        for n in names:
+            row[labels.get(n, n)] = format_mean_std(mean["pareto_raw_means"][n], std["pareto_raw_means"][n], digits)
+        row["avg reward"] = format_mean_std(mean["avg_reward"], std["avg_reward"], digits)
+        row["ICV"] = format_mean_std(mean["icv"], std["icv"], digits)
+        row["hypervolume"] = format_mean_std(mean["hypervolume"], std["hypervolume"], digits)
+        row["|Pareto|"] = format_mean_std(mean["n_pareto"], std["n_pareto"], 1)
+        row["valid"] = format_mean_std(mean["valid_fraction"], std["valid_fraction"], 3)
+        rows.append(row)
+    return pd.DataFrame(rows), aggs
+
+
+# ---- selection ------------------------------------------------------------------------------------
+def ids_from_plot_event(event) -> list[int]:
+    """Row ids in a Streamlit plotly selection event (customdata of every selected point), sorted."""
+    pts = ((event or {}).get("selection") or {}).get("points") or []
+    ids = set()
+    for p in pts:
+        cd = p.get("customdata") if isinstance(p, Mapping) else None
+        if isinstance(cd, (list, tuple)):
+            cd = cd[0] if cd else None
+        if cd is not None:
+            try:
+                ids.add(int(cd))
+            except (TypeError, ValueError):
+                continue
+    return sorted(ids)
+
+
+def merge_table_selection(old: Sequence[int], shown: Sequence[int], rows: Sequence[int]) -> list[int]:
+    """The selection after the user (de)selected table rows: `rows` are positions in the table, which
+    shows the row ids `shown`; selected ids the table does not show (filtered out) are kept."""
+    visible = set(shown)
+    kept = {i for i in old if i not in visible}
+    return sorted(kept | {shown[r] for r in rows if 0 <= r < len(shown)})
+
+
+def table_selection_rows(selected: Sequence[int], shown: Sequence[int]) -> list[int]:
+    """Positions in the table (showing ids `shown`) of the selected ids it shows."""
+    pos = {i: p for p, i in enumerate(shown)}
+    return [pos[i] for i in selected if i in pos]
