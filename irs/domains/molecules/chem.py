@@ -115,8 +115,8 @@ def _tag_value(v) -> str:
         return "nan"
     if isinstance(v, bool):
         return str(v)
-    if isinstance(v, float):
-        return "nan" if math.isnan(v) else repr(v)
+    if isinstance(v, float):  # includes np.float64
+        return "nan" if math.isnan(v) else repr(float(v))
     try:
         import numpy as np
         if isinstance(v, np.bool_):
@@ -190,11 +190,15 @@ def _parse_tag(s: str):
         return s
 
 
-def read_sdf(path: str | os.PathLike) -> list[dict]:
+TEXT_TAGS = (SDF_SMILES_TAG, SDF_RUN_TAG, "candidate", "canonical", "set", "coords")
+
+
+def read_sdf(path: str | os.PathLike, text_tags: Sequence[str] = TEXT_TAGS) -> list[dict]:
     """Read an SDF written by `write_sdf` (or any SDF) into dicts of tags, plus `mol` (RDKit Mol, Hs kept).
 
-    Numeric tags come back as int/float ('nan' as NaN), 'True'/'False' as bool, the rest as str.
-    Raises ValueError when a record does not parse, so a corrupt file never reads back short.
+    Tags in `text_tags` stay strings; other numeric tags come back as int/float ('nan' as NaN),
+    'True'/'False' as bool, the rest as str. Raises ValueError when a record does not parse, so a corrupt
+    file never reads back short.
     """
     p = Path(path)
     if not p.is_file():
@@ -203,12 +207,8 @@ def read_sdf(path: str | os.PathLike) -> list[dict]:
     for i, mol in enumerate(Chem.SDMolSupplier(str(p), removeHs=False, sanitize=True)):
         if mol is None:
             raise ValueError(f"{p}: record {i} does not parse")
-        row = {k: _parse_tag(v) for k, v in mol.GetPropsAsDict(includePrivate=False, includeComputed=False,
-                                                                autoConvertStrings=False).items()}
-        if SDF_SMILES_TAG in row:
-            row[SDF_SMILES_TAG] = mol.GetProp(SDF_SMILES_TAG)
-        if SDF_RUN_TAG in row:
-            row[SDF_RUN_TAG] = mol.GetProp(SDF_RUN_TAG)
+        row = {k: (mol.GetProp(k) if k in text_tags else _parse_tag(mol.GetProp(k)))
+               for k in mol.GetPropNames(includePrivate=False, includeComputed=False)}
         row["mol"] = mol
         out.append(row)
     return out
