@@ -104,3 +104,13 @@ def test_logprobs_are_masked_and_match_sampling_distribution():
     # the first generated token's log-prob equals log softmax of the BOS logits
     first = torch.log_softmax(m(input_ids=torch.tensor([[tok.bos_id]])).logits[0, -1], -1)
     torch.testing.assert_close(lp[:, 0], first[s.tokens[:, 0]], atol=1e-5, rtol=1e-5)
+
+
+def test_generation_stops_at_the_models_context():
+    import copy
+
+    m, tok = _model("gpt2")  # n_positions = 128
+    tok = copy.copy(tok)
+    tok.eos_id = 10_000  # an id the model never emits: no row finishes
+    s = sample(m, tok, 2, max_new_tokens=500, temperature=1.0, bf16=False)
+    assert s.tokens.shape[1] == 127 and not s.finished.any()

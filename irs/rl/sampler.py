@@ -186,6 +186,13 @@ def sample(model, tokenizer: VocabTokenizer, n: int, *, max_new_tokens: int, tem
     model.eval()
     try:
         pids, pmask = encode_prompts(tokenizer, prompt, n)
+        cfg = getattr(model, "config", None)
+        n_pos = getattr(cfg, "n_positions", None) or getattr(cfg, "max_position_embeddings", None)
+        if n_pos is not None and pids.shape[1] + max_new_tokens > n_pos:
+            # the model has no position beyond its context: generate only what fits
+            max_new_tokens = n_pos - pids.shape[1]
+            if max_new_tokens < 1:
+                raise ValueError(f"prompt of {pids.shape[1]} tokens fills the model's context of {n_pos}")
         chunks = []
         for s in range(0, n, batch_size):
             chunks.append(_sample_batch(model, pids[s:s + batch_size], pmask[s:s + batch_size], max_new_tokens,

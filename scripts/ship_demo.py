@@ -1,0 +1,53 @@
+"""Copy a finished run into assets/demo_runs/ for the workbench's first start, lean enough for git:
+weights as fp16 safetensors, no checkpoints (a shipped demo run is finished and never resumed).
+
+    .venv/bin/python scripts/ship_demo.py runs/<RUN_ID> [--dest assets/demo_runs]
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+from irs.checkpoint import load_tensors, save_tensors
+from irs.runs.store import Run
+
+KEEP = ("config.toml", "status.json", "metrics.jsonl", "candidates.parquet")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run_dir", help="a finished run directory")
+    ap.add_argument("--dest", default="assets/demo_runs", help="destination folder (default: assets/demo_runs)")
+    a = ap.parse_args(argv)
+    run = Run(a.run_dir)
+    if run.read_status().get("state") != "done":
+        print(f"run {run.id} is not done", file=sys.stderr)
+        return 2
+    out = Path(a.dest) / run.id
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name in KEEP:
+        shutil.copy2(run.path / name, tmp / name)
+    for sub in ("final", "experts"):
+        (tmp / sub).mkdir()
+        for f in (run.path / sub).iterdir():
+            if f.suffix == ".safetensors":
+                half = {k: v.half() if v.is_floating_point() else v for k, v in load_tensors(f).items()}
+                save_tensors(half, tmp / sub / f.name)
+            else:
+                shutil.copy2(f, tmp / sub / f.name)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    print(f"shipped {run.id} to {out} ({size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(1)
+    sys.exit(main())
