@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "sample": "sample",
     "evaluate": "evaluate",
     "export": "export",
+    "train-oracle": "train_oracle",
     "bench": "bench",
 }
 

@@ -11,7 +11,6 @@ PAD never enters the loss (labels -100). The model therefore learns to emit EOS 
 """
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import math
@@ -104,26 +103,39 @@ def encode_corpus(texts, tokenizer: VocabTokenizer, max_len: int) -> np.ndarray:
     return np.asarray(rows, dtype=np.int16 if tokenizer.vocab_size < 32768 else np.int32)
 
 
-@functools.lru_cache(maxsize=2)
-def _epoch_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
-    return np.random.default_rng([seed, epoch]).permutation(n)
+class Batches:
+    """Batch for optimizer step `step` (0-based), reproducible from (seed, step), so resume is exact.
 
-
-def batch_at(data: np.ndarray, step: int, batch_size: int, seed: int, pad_id: int):
-    """The batch for optimizer step `step` (0-based): a fresh permutation per epoch, so resume is exact.
-
-    Returns (input_ids, labels) trimmed to the longest row in the batch; labels are -100 at PAD.
+    Each epoch is a fresh seeded permutation. To waste little compute on PAD, the permutation is cut into
+    windows of `bucket` batches; inside a window rows are sorted by length, cut into batches, and the
+    batches are shuffled. Batches are trimmed to their longest row; labels are -100 at PAD.
     """
-    n = len(data)
-    per_epoch = max(1, n // batch_size)
-    epoch, k = divmod(step, per_epoch)
-    perm = _epoch_permutation(n, seed, epoch)
-    idx = perm[k * batch_size:(k + 1) * batch_size]
-    x = torch.from_numpy(data[idx].astype(np.int64))
-    keep = (x != pad_id)
-    L = int(keep.sum(1).max())
-    x, keep = x[:, :L], keep[:, :L]
-    return x, x.masked_fill(~keep, -100)
+
+    def __init__(self, data: np.ndarray, batch_size: int, seed: int, pad_id: int, bucket: int = 64):
+        self.data, self.batch_size, self.seed, self.pad_id, self.bucket = data, batch_size, seed, pad_id, bucket
+        self.lengths = (data != pad_id).sum(1)
+        self.per_epoch = max(1, len(data) // batch_size)
+        self._epoch, self._order = None, None
+
+    def _epoch_order(self, epoch: int) -> np.ndarray:
+        rng = np.random.default_rng([self.seed, epoch])
+        perm = rng.permutation(len(self.data))[: self.per_epoch * self.batch_size]
+        w = self.bucket * self.batch_size
+        batches = []
+        for s in range(0, len(perm), w):
+            win = perm[s:s + w]
+            win = win[np.argsort(self.lengths[win], kind="stable")]
+            batches += [win[i:i + self.batch_size] for i in range(0, len(win), self.batch_size)]
+        return np.stack([batches[i] for i in rng.permutation(len(batches))])
+
+    def __call__(self, step: int):
+        epoch, k = divmod(step, self.per_epoch)
+        if epoch != self._epoch:
+            self._epoch, self._order = epoch, self._epoch_order(epoch)
+        x = torch.from_numpy(self.data[self._order[k]].astype(np.int64))
+        L = int(self.lengths[self._order[k]].max())
+        x = x[:, :L]
+        return x, x.masked_fill(x == self.pad_id, -100)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -209,6 +221,7 @@ def pretrain(texts, tokenizer: VocabTokenizer, cfg: PretrainConfig, out_dir: str
     elif resume:
         log.info("no checkpoint in %s; starting fresh", ckpt)
 
+    batches = Batches(data, cfg.batch_size, cfg.seed, tokenizer.pad_id)
     budget_s = cfg.minutes * 60 if cfg.minutes else None
     t0 = time.time()
     last_ckpt = t0
@@ -230,7 +243,7 @@ def pretrain(texts, tokenizer: VocabTokenizer, cfg: PretrainConfig, out_dir: str
         lr, phase = lr_at(cfg, step, progress())
         for g in opt.param_groups:
             g["lr"] = lr
-        x, y = batch_at(data, step, cfg.batch_size, cfg.seed, tokenizer.pad_id)
+        x, y = batches(step)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
             loss = model(input_ids=x, labels=y).loss
         opt.zero_grad(set_to_none=True)

@@ -19,7 +19,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="results JSON (default: docs/results/proxies.json)")
     p.add_argument("--pooling", nargs="+", default=None,
                    help="pooling variants to compare on val (default: last mean mean_last sum_last)")
-    p.add_argument("--epochs", type=int, default=40, help="max epochs per head (default: 40)")
+    p.add_argument("--epochs", type=int, default=30, help="max epochs per head (default: 30)")
     p.add_argument("--limit", type=int, default=None, help="rows per split, for smoke tests (default: all)")
     p.set_defaults(func=run)
     return p

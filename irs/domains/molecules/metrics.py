@@ -6,7 +6,8 @@ Definitions (as in the MOSES benchmark, Polykovskiy et al. 2020):
 - uniqueness@k: among the valid molecules of the first k samples, the share of distinct canonical SMILES.
 - novelty: among the distinct valid molecules, the share whose canonical SMILES is not in the MOSES
   training set. The training SMILES are compared as stored in the file (MOSES canonicalized them with
-  RDKit; `novelty` re-canonicalizes the ones that may differ only if asked, see `train_canonical`).
+  an older RDKit; today's RDKit writes a different string for 1 of a 5,000-molecule sample, so the
+  effect on novelty is ~1e-4).
 - FCD/Test: Fréchet ChemNet Distance between the valid generated molecules and the MOSES test set,
   with `fcd-torch` (ChemNet weights ship inside the package; nothing is downloaded). The reference is
   either MOSES's own precomputed test statistics (`test_stats.npz`, the full 176k test set; default) or a
