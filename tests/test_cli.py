@@ -48,7 +48,7 @@ def test_status_json(smoke, capsys):
     runs_dir, run_id, _ = smoke
     rc, out, _ = irs(capsys, "status", run_id, "--runs-dir", runs_dir, "--json")
     st = json.loads(out)
-    assert rc == 0 and st["state"] == "done" and st["step"] == st["total_steps"] == 6
+    assert rc == 0 and st["state"] == "done" and st["step"] == st["total_steps"] == 4
     rc, out, _ = irs(capsys, "status", "--runs-dir", runs_dir, "--json")
     assert [s["run_id"] for s in json.loads(out)] == [run_id]
     rc, out, _ = irs(capsys, "status", "--runs-dir", runs_dir)
@@ -61,23 +61,27 @@ def test_evaluate_json(smoke, capsys):
     ev = json.loads(out)  # strict JSON: NaN would be null
     assert rc == 0
     assert {"n_candidates", "n_valid", "n_pareto", "pareto_means", "avg_reward", "icv", "hypervolume"} <= set(ev)
-    assert ev["n_candidates"] == 128 and set(ev["pareto_means"]) == {"frac_a", "frac_b", "length"}
-    assert 0 < ev["n_pareto"] <= ev["n_valid"] <= 128
+    assert ev["n_candidates"] == 64 and set(ev["pareto_means"]) == {"qed", "sa", "logp"}
+    assert 0 < ev["n_pareto"] <= ev["n_valid"] <= 64
 
 
-def test_export_csv_and_fasta(smoke, capsys, tmp_path, monkeypatch):
+def test_export_csv_and_sdf(smoke, capsys, tmp_path, monkeypatch):
+    from rdkit import Chem
+
     runs_dir, run_id, _ = smoke
     monkeypatch.chdir(tmp_path)
     rc, out, _ = irs(capsys, "export", run_id, "--runs-dir", runs_dir, "--format", "csv")
     assert rc == 0 and out.strip() == f"{run_id}_all.csv"
     df = pd.read_csv(tmp_path / f"{run_id}_all.csv")
-    assert {"candidate", "frac_a", "frac_b", "length"} <= set(df.columns) and len(df) == 128
-    rc, _, _ = irs(capsys, "export", run_id, "--runs-dir", runs_dir, "--format", "fasta", "--pareto",
-                   "--out", tmp_path / "p.fasta")
+    assert {"candidate", "qed", "sa", "logp"} <= set(df.columns) and len(df) == 64
+    rc, _, _ = irs(capsys, "export", run_id, "--runs-dir", runs_dir, "--format", "sdf", "--pareto",
+                   "--out", tmp_path / "p.sdf")
     n_pareto = int(pd.read_parquet(runs_dir / run_id / "candidates.parquet")["pareto"].sum())
-    assert rc == 0 and (tmp_path / "p.fasta").read_text().count(">") == n_pareto
-    rc, _, err = irs(capsys, "export", run_id, "--runs-dir", runs_dir, "--format", "sdf")
-    assert rc == 2 and "not available for domain 'toy'" in err
+    mols = [m for m in Chem.SDMolSupplier(str(tmp_path / "p.sdf"), removeHs=False)]
+    assert rc == 0 and len(mols) == n_pareto and all(m is not None and m.GetNumConformers() == 1 for m in mols)
+    assert all(m.HasProp("qed") and m.HasProp("pareto") for m in mols)
+    rc, _, err = irs(capsys, "export", run_id, "--runs-dir", runs_dir, "--format", "fasta")
+    assert rc == 2 and "not available for domain 'molecules'" in err
 
 
 def test_sample_with_lambdas(smoke, capsys, tmp_path):
@@ -87,7 +91,7 @@ def test_sample_with_lambdas(smoke, capsys, tmp_path):
     rc, _, _ = irs(capsys, "sample", run_id, "--runs-dir", runs_dir, "--n", 7, "--lambdas", "1,0,0",
                    "--out", tmp_path / "s.csv")
     df = pd.read_csv(tmp_path / "s.csv")
-    assert rc == 0 and len(df) == 7 and set(df["set"]) == {"remerge 1.00/0.00/0.00"} and "frac_a" in df
+    assert rc == 0 and len(df) == 7 and set(df["set"]) == {"remerge 1.00/0.00/0.00"} and "qed" in df
     rc, _, err = irs(capsys, "sample", run_id, "--runs-dir", runs_dir, "--n", 2, "--lambdas", "1,0")
     assert rc == 2 and "3 weight" in err
 
