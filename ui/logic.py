@@ -49,8 +49,9 @@ def runs_root() -> Path:
     return default_runs_dir().resolve()
 
 
-def demo_runs(demo_dir: Path = DEMO_DIR) -> list[Path]:
+def demo_runs(demo_dir: Path | None = None) -> list[Path]:
     """Run directories shipped under assets/demo_runs/ (each has a status.json)."""
+    demo_dir = DEMO_DIR if demo_dir is None else demo_dir
     if not demo_dir.is_dir():
         return []
     return sorted(p for p in demo_dir.iterdir() if p.is_dir() and (p / "status.json").is_file()
@@ -78,7 +79,7 @@ def _copy_run(src: Path, root: Path) -> Path:
     return dest
 
 
-def install_demo_runs(root: Path | None = None, demo_dir: Path = DEMO_DIR) -> list[str]:
+def install_demo_runs(root: Path | None = None, demo_dir: Path | None = None) -> list[str]:
     """Copy the shipped demo runs into the runs folder on first start (existing copies are kept, so a
     user's re-merged sets survive). Returns the demo run ids."""
     root = runs_root() if root is None else Path(root).resolve()
