@@ -9,3 +9,5 @@ CFG="examples/bench-molecules-druglike.toml"
 $IRS bench "$CFG" --methods iterative_rs,morlhf,rewarded_soups,ric --seeds 3 --sweep-m 1,2,4,T --sweep-seeds 2
 # 2. RLOO (the paper's Table 5 variant): the RL methods x 2 seeds
 $IRS bench "$CFG" --algo rloo --methods iterative_rs,morlhf,rewarded_soups --seeds 2 --task molecules-druglike-rloo
+# 3. The paper's molecule task (proxy rewards for training, physics oracle for evaluation): 4 methods x 2 seeds, K = 128
+$IRS bench examples/bench-molecules-qm9.toml --methods iterative_rs,morlhf,rewarded_soups,ric --seeds 2

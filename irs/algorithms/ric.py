@@ -70,6 +70,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from irs.algorithms.distributed import LocalComm
 from irs.algorithms.merging import trainable_params
 from irs.algorithms.schedule import ScheduleState
 from irs.algorithms.trainer import _flatten_optimizer, _restore_optimizer, make_optimizer
@@ -266,7 +267,7 @@ class RiCTrainer:
             o.invalid_reward = self.cfg.rl.invalid_reward
         self.weights = np.asarray(self.cfg.weights)
         self.bf16 = bf16_flag(self.cfg.rl)
-        self.comm = comm
+        self.comm = comm or LocalComm()   # the worker reads tr.comm (rank, agree)
         rc = self.cfg.ric
         N = len(self.objectives)
         self.n_bins = rc.n_bins

@@ -19,6 +19,8 @@ def add_parser(sub):
     p.add_argument("--seeds", type=int, default=3, help="seeds per method: the config's seed, +1, ... (default: 3)")
     p.add_argument("--sweep-m", default="", metavar="LIST",
                    help="also run IterativeRS with these merge intervals, e.g. 1,2,4,8,T (default: none)")
+    p.add_argument("--sweep-seeds", type=int, default=None, metavar="N",
+                   help="seeds for the sweep-only runs, the first N of --seeds (default: all of them)")
     p.add_argument("--algo", choices=("ppo", "rloo"), default=None,
                    help="update rule for the RL methods (default: the config's rl.algo)")
     p.add_argument("--K", type=int, default=None,
@@ -33,6 +35,8 @@ def add_parser(sub):
                    help="torch CPU threads per worker, sets IRS_THREADS unless already set (default: 1)")
     p.add_argument("--inline", action="store_true",
                    help="run each worker inside this process instead of a detached one (default: detached)")
+    p.add_argument("--no-reference", action="store_true",
+                   help="leave out the pretrained-model row (K samples of the base model; default: include it)")
     p.add_argument("--report-only", action="store_true",
                    help="start nothing; evaluate the finished runs and rewrite the report (default: run)")
     p.set_defaults(func=run)
@@ -46,8 +50,8 @@ def run(args) -> int:
 
     os.environ.setdefault("IRS_THREADS", str(args.threads))
     spec = BenchSpec(config=args.config, methods=parse_methods(args.methods), seeds=args.seeds,
-                     sweep_m=args.sweep_m, algo=args.algo, K=args.K, task=args.task, bench_dir=args.bench_dir,
-                     runs_dir=args.runs_dir, out_dir=args.out, inline=args.inline, report_only=args.report_only,
+                     sweep_m=args.sweep_m, sweep_seeds=args.sweep_seeds, algo=args.algo, K=args.K, task=args.task, bench_dir=args.bench_dir,
+                     runs_dir=args.runs_dir, out_dir=args.out, inline=args.inline, report_only=args.report_only, reference=not args.no_reference,
                      command="irs " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     res = run_bench(spec)
     print(f"wrote {res['md']}, {res['csv']} and {len(res['pngs'])} figure(s) ({len(res['rows'])} runs)",

@@ -9,6 +9,7 @@ from irs.domains.base import Domain
 _REGISTRY = {
     "toy": "irs.domains.toy",
     "molecules": "irs.domains.molecules",
+    "dna": "irs.domains.dna",
 }
 
 
