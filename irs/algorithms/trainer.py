@@ -114,8 +114,12 @@ class Trainer:
         self.rollout_hook: Callable[[Expert], Samples] | None = None  # tests inject fixed samples
 
     def domain_tokenizer(self):
-        mod = __import__(f"irs.domains.{self.domain.name}", fromlist=["tokenizer"])
-        return mod.tokenizer() if hasattr(mod, "tokenizer") else None
+        import importlib
+
+        # getattr, not __import__(fromlist=["tokenizer"]): that imports a *submodule* named tokenizer
+        # (irs/domains/molecules/tokenizer.py), which is not a factory
+        fn = getattr(importlib.import_module(f"irs.domains.{self.domain.name}"), "tokenizer", None)
+        return fn() if callable(fn) else None
 
     def _make_expert(self, k: int, index: int, name: str, model) -> Expert:
         m = disable_dropout(copy.deepcopy(model)).to(self.device).train()
