@@ -433,7 +433,8 @@ def run_bench(spec: BenchSpec) -> dict:
         if not spec.report_only:
             session[1] = _now()
             man.save()
-    return write_report(spec, base, task, vs, seeds, man, store, bench_dir)
+    return write_report(spec, base, task, vs, seeds, man, store, bench_dir,
+                        session=None if spec.report_only else session)
 
 
 # ---- the report -------------------------------------------------------------------------------------
@@ -451,7 +452,7 @@ def _stats(xs) -> tuple[float, float]:
 
 
 def write_report(spec: BenchSpec, base: RunConfig, task: str, vs: list[Variant], seeds: list[int],
-                 man: Manifest, store, bench_dir: Path) -> dict:
+                 man: Manifest, store, bench_dir: Path, session: list | None = None) -> dict:
     import pandas as pd
 
     from irs.evaluation import aggregate_seeds
@@ -480,6 +481,9 @@ def write_report(spec: BenchSpec, base: RunConfig, task: str, vs: list[Variant],
                 e["eval"] = _json_clean(ev)
                 man.save()
             rows.append(_row(task, v, cfg, s, run.id, e["eval"], _spans_total(e.get("spans", []))))
+    if session is not None:   # the bench session's time includes the evaluation above
+        session[1] = _now()
+        man.save()
     out = Path(spec.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     df_rows = pd.DataFrame(rows)
@@ -584,7 +588,7 @@ def _scatter_pngs(store, man, vs, seed, names, out: Path, task: str, bench_dir: 
                 x, y = df[f"reward_{a}"].to_numpy(float), df[f"reward_{b}"].to_numpy(float)
                 ok &= np.isfinite(x) & np.isfinite(y)
                 par = ok & df["pareto"].to_numpy(bool)
-                c = colors[k % len(colors)]
+                c = "#7B8794" if label == REFERENCE else colors[k % len(colors)]
                 ax.scatter(x[ok & ~par], y[ok & ~par], s=7, alpha=0.25, color=c, linewidths=0)
                 ax.scatter(x[par], y[par], s=26, alpha=0.95, color=c, edgecolors="black", linewidths=0.4,
                            label=f"{DISPLAY.get(label, label)} (Pareto {int(par.sum())})")
@@ -706,7 +710,8 @@ def _markdown(spec, base: RunConfig, task, vs, seeds, df, names, man, pngs, csv_
     total_runs = float(runs_df["wall_s"].sum())
     L.append(f"- whole comparison: {total_runs / 60:.1f} min of run time over {len(runs_df)} runs "
              f"({_spans_total(sessions) / 60:.1f} min of bench sessions, {len(sessions)} session(s), "
-             f"evaluation included), one run at a time on this machine")
+             f"evaluation included in sessions since this report format), one run at a time on this machine; "
+             f"a run's time covers its training and the oracle scoring of its K candidates")
     for v in vs:
         sub = df[df["label"] == v.label]
         if len(sub) and v.method != REFERENCE:
