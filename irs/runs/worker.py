@@ -214,7 +214,8 @@ def write_candidates(run: Run, tr) -> int:
     cfg, r = tr.cfg, tr.cfg.rl
     s = sample(tr.final_model(), tr.tokenizer, cfg.n_final_samples, max_new_tokens=tr.max_new_tokens,
                temperature=r.temperature, top_k=r.top_k, top_p=r.top_p, bf16=tr.bf16,
-               generator=torch.Generator().manual_seed(cfg.seed))
+               generator=torch.Generator().manual_seed(cfg.seed),
+               prompt=getattr(tr, "sampling_prompt", None))  # RiC: the desired scores as the prompt
     df = score_candidates(s.texts, tr.domain, oracle_objectives(tr.domain, cfg), set_name="final")
     atomic_write_bytes(run.candidates_path, df.to_parquet(index=False))
     return len(df)
