@@ -278,10 +278,12 @@ def _set_threads(threads: int | None) -> None:
 
 def execute(run_dir: str | os.PathLike, lock_fd: int | None = None, threads: int | None = None, comm=None) -> str:
     """Run (or resume) the run in `run_dir` in this process; returns the final state.
-    threads: torch CPU threads to use (default: leave torch's setting alone).
+    threads: torch CPU threads to use (default: $IRS_THREADS, else leave torch's setting alone).
 
     Raises RunLocked if another worker holds the run, RunError if the run is already done; in both cases
     nothing is written. Any other error ends as state failed (returned, not raised)."""
+    if threads is None and os.environ.get("IRS_THREADS"):
+        threads = int(os.environ["IRS_THREADS"])  # like the detached worker: same threads, same floats
     run = Run(run_dir)
     lock = run.lock(lock_fd).acquire()
     status = _Status(run)
