@@ -20,7 +20,9 @@ Fairness notes
 - bf16 means bf16 autocast with fp32 weights, in both (TRL: `bf16=True`, accelerate's CPU autocast,
   which covers its generation, reference and training passes).
 - Sampler: our `sample` (which also bans PAD/BOS and decodes the texts) against `model.generate` with
-  the same temperature, top_k=0, top_p=1, in the same autocast context.
+  the same temperature, top_k=0, top_p=1, in the same autocast context. Our sampler runs its token loop
+  on one thread when the CPU is busy (`irs.rl.sampler.decode_threads`); `generate` and everything else
+  use the 2 threads. setup.sampler_one_thread_fraction says how often that happened in the run.
 - Merge: `merge_into` of 3 experts (6 layers, 256 wide: 4.9M parameters each) into themselves.
 - Runs alternate (TRL step, our steps, TRL step, ...) in one process and medians are reported, because
   the machine is shared with other jobs: absolute times move with the load, the ratios from one run
@@ -58,6 +60,7 @@ from irs.config import RunConfig  # noqa: E402
 from irs.io import atomic_write_json  # noqa: E402
 from irs.objectives import Objective  # noqa: E402
 from irs.rl.policy import disable_dropout, tiny_config  # noqa: E402
+from irs.rl import sampler as irs_sampler  # noqa: E402
 from irs.rl.sampler import sample  # noqa: E402
 from irs.tokenizer import SPECIALS, VocabTokenizer  # noqa: E402
 
@@ -77,6 +80,13 @@ MERGE_MODEL = dict(n_layer=6, n_embd=256, n_head=4, n_positions=512)
 
 def median(xs):
     return float(statistics.median(xs))
+
+
+BUSY = []  # per call of our sampler: whether it ran its token loop on one thread (a busy CPU)
+
+
+def note_busy():
+    BUSY.append(bool(irs_sampler._busy_cpu()) and torch.get_num_threads() > 1)
 
 
 class Clock:
@@ -131,6 +141,7 @@ def bench_sampler(model, tok, bf16: bool, repeats: int) -> dict:
     bos = torch.full((BATCH, 1), tok.bos_id, dtype=torch.long)
 
     def ours():
+        note_busy()
         s = sample(model, tok, BATCH, max_new_tokens=NEW_TOKENS, temperature=TEMPERATURE, batch_size=BATCH,
                    bf16=bf16)
         assert s.tokens.shape == (BATCH, NEW_TOKENS) and bool(s.mask.all())
@@ -226,6 +237,7 @@ def bench_rl(model, tok, bf16: bool, repeats: int, warmup: int, out_dir: str) ->
     def run_ours(record: bool):
         for algo, tr in ours.items():
             with Clock() as c:
+                note_busy()
                 rec = tr.expert_step(0, step["n"])
             assert rec["length"] == NEW_TOKENS, rec
             if record:
@@ -313,6 +325,7 @@ def main(argv=None) -> int:
         r = res["merge"] = bench_merge(max(args.repeats, 21))
         log.info("merge 3 x %.2fM: %.2f ms", r["params_per_expert"] / 1e6, r["ms"])
     res["setup"]["cpu_load_avg_at_end"] = os.getloadavg()[0]
+    res["setup"]["sampler_one_thread_fraction"] = round(sum(BUSY) / max(len(BUSY), 1), 3)
     atomic_write_json(args.out, res)
     print(table(res))
     return 0

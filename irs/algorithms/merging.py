@@ -22,11 +22,12 @@ def _lora_layers(model):
     return [(n, m) for n, m in model.named_modules() if isinstance(m, LoraLayer)]
 
 
-def trainable_params(model) -> list[torch.nn.Parameter]:
+def trainable_params(model, lora_layers=None) -> list[torch.nn.Parameter]:
     """The parameters a merge averages: every unique parameter that trains, except LoRA factors
-    (handled apart). Frozen parameters (a LoRA model's base) are identical across experts."""
+    (handled apart). Frozen parameters (a LoRA model's base) are identical across experts.
+    lora_layers: the model's `_lora_layers`, when the caller has them already."""
     lora_ids = set()
-    for _, layer in _lora_layers(model):
+    for _, layer in _lora_layers(model) if lora_layers is None else lora_layers:
         for d in (layer.lora_A, layer.lora_B):
             for mod in d.values():
                 lora_ids.update(id(p) for p in mod.parameters())
@@ -49,6 +50,56 @@ def merged_tensors(models: Sequence[torch.nn.Module], lambdas: Sequence[float],
     return out
 
 
+_SMALL = 1 << 15  # parameters below this many elements are merged together with foreach ops
+
+
+@torch.no_grad()
+def _write_merged(models, lam: list[float], targets, lora: dict) -> None:
+    """ρ = Σ λ_i θ_i written into every target with the same per-element arithmetic as `merged_tensors`
+    (zero, then add each rounded product in expert order: the same bits), but faster: the merge is
+    memory-bound, so each large parameter goes through two buffers of its size that stay in cache
+    (no full-model temporaries), and the many small ones go together through foreach ops (few calls).
+    Parameter j of every source is read before parameter j of any target is written, so targets may
+    be the sources themselves."""
+    params = {id(m): trainable_params(m, lora[id(m)]) for m in [*models, *targets]}
+    srcs, dsts = [params[id(m)] for m in models], [params[id(t)] for t in targets]
+    small = [j for j, p in enumerate(srcs[0]) if p.numel() < _SMALL]
+    if small:
+        rho = [torch.zeros_like(srcs[0][j]) for j in small]
+        for l, ps in zip(lam, srcs):
+            torch._foreach_add_(rho, torch._foreach_mul([ps[j].detach() for j in small], l))
+        for ds in dsts:
+            torch._foreach_copy_([ds[j] for j in small], rho)
+    bufs = {}
+    for j, p0 in enumerate(srcs[0]):
+        if p0.numel() < _SMALL:
+            continue
+        key = (p0.dtype, p0.device)
+        if key not in bufs:
+            n = max(p.numel() for p in srcs[0] if (p.dtype, p.device) == key)
+            # λ as 0-dim tensors (no scalar conversion per op) in the dtype a Python float is computed
+            # in: float32 for float32/bf16/fp16 parameters, float64 for float64
+            sd = torch.float64 if p0.dtype == torch.float64 else torch.float32
+            bufs[key] = (torch.empty(n, dtype=p0.dtype, device=p0.device),
+                         torch.empty(n, dtype=p0.dtype, device=p0.device),
+                         [torch.tensor(x, dtype=sd, device=p0.device) for x in [0.0, *lam]])
+        acc, tmp = (b[: p0.numel()].view_as(p0) for b in bufs[key][:2])
+        zero, *lt = bufs[key][2]
+        # the last sum goes straight into the first target (every source's j is read by then)
+        first = dsts[0][j]
+        last = first if (first.dtype, first.device) == key and len(srcs) > 1 else acc
+        # acc = 0 + λ_0 θ_0, written as λ_0 θ_0 + 0 (IEEE addition commutes: same bits, -0 included)
+        torch.mul(srcs[0][j].detach(), lt[0], out=acc)
+        acc.add_(zero)
+        for i in range(1, len(srcs)):
+            torch.mul(srcs[i][j].detach(), lt[i], out=tmp)
+            torch.add(acc, tmp, out=last if i == len(srcs) - 1 else acc)
+        if last is acc:
+            first.copy_(acc)
+        for ds in dsts[1:]:
+            ds[j].copy_(last)
+
+
 @torch.no_grad()
 def merge_into(models: Sequence[torch.nn.Module], lambdas: Sequence[float],
                targets: Sequence[torch.nn.Module] | None = None, comm=None) -> None:
@@ -63,11 +114,15 @@ def merge_into(models: Sequence[torch.nn.Module], lambdas: Sequence[float],
         raise ValueError(f"merge weights must be {len(models)} non-negative numbers summing to 1, got {lam}")
     targets = list(models) if targets is None else list(targets)
     template = models[0] if models else targets[0]
-    rho = merged_tensors(models, lam, template)
+    lora = {id(m): _lora_layers(m) for m in [*models, *targets, template]}  # one module walk per model
+    # Distributed: the partial sum must exist whole for the all-reduce. On a GPU allocation is cheap and
+    # few large kernels beat many small ones. Local on CPU: no full-size temporaries (_write_merged).
+    cpu = all(p.device.type == "cpu" for p in trainable_params(template, lora[id(template)]))
+    rho = merged_tensors(models, lam, template) if comm is not None or not cpu else None
     # LoRA: average the updates B A (computed before any target is overwritten).
-    layer_lists = [_lora_layers(m) for m in models]
+    layer_lists = [lora[id(m)] for m in models]
     deltas = []
-    for j, (_, layer0) in enumerate(_lora_layers(template)):
+    for j, (_, layer0) in enumerate(lora[id(template)]):
         for adapter in layer0.lora_A:
             d = torch.zeros_like(layer0.get_base_layer().weight)
             for l, ll in zip(lam, layer_lists):
@@ -75,10 +130,12 @@ def merge_into(models: Sequence[torch.nn.Module], lambdas: Sequence[float],
             deltas.append((j, adapter, d))
     if comm is not None:
         comm.allreduce_(rho + [d for _, _, d in deltas])
+    elif rho is None:
+        _write_merged(models, lam, targets, lora)
     for tgt in targets:
         if rho:
-            torch._foreach_copy_(trainable_params(tgt), rho)
-        tl = _lora_layers(tgt)
+            torch._foreach_copy_(trainable_params(tgt, lora[id(tgt)]), rho)
+        tl = lora[id(tgt)]
         for j, adapter, d in deltas:
             layer = tl[j][1]
             base = layer.get_base_layer().weight

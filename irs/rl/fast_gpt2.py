@@ -1,11 +1,14 @@
-"""A lean incremental decoder for GPT-2 weights: the sampler's fast path.
+"""A lean GPT-2 forward on the model's own weights: the sampler's incremental decoder and the full-sequence
+forward behind the log-probs of every RL update.
 
-`transformers`' generic forward spends most of a decode step in Python (cache objects, mask builders,
-module hooks). For small models that overhead dominates: the arithmetic of a 3M-parameter GPT-2 step
-takes well under a millisecond. This module runs the same math straight on the model's own parameter
-tensors (no copies, so it always sees the current weights; under bf16 autocast the matmul weights
-are cast once per batch) with a preallocated KV cache. Its logits
-are tested against the Hugging Face forward.
+`transformers`' generic forward spends a lot of a step outside the arithmetic: Python (cache objects,
+mask builders, module hooks) and, for `gelu_new` models, a GELU written as seven separate tensor ops
+whose backward is as many again (a quarter of an RL update's time at 3M parameters). This module runs
+the same math straight on the model's parameter tensors (no copies, so it always sees the current
+weights and gradients flow to them), with the fused tanh GELU (`transformers`' own `gelu_pytorch_tanh`,
+the same function as `gelu_new` up to float rounding) and, for decoding, a preallocated KV cache.
+Under bf16 autocast the decoder casts its matmul weights once per batch. Logits and log-probs are
+tested against the Hugging Face forward.
 """
 from __future__ import annotations
 
@@ -14,12 +17,65 @@ import torch.nn.functional as F
 
 
 def supports(model) -> bool:
+    """A plain GPT-2 LM head model with dense Conv1D layers (not wrapped by adapters) and the standard
+    attention scaling: what this module computes exactly."""
     cfg = getattr(model, "config", None)
-    return (getattr(cfg, "model_type", None) == "gpt2"
+    if not (getattr(cfg, "model_type", None) == "gpt2"
+            and type(model).__name__ == "GPT2LMHeadModel"
             and cfg.activation_function in ("gelu_new", "gelu_pytorch_tanh", "gelu")
             and not getattr(cfg, "scale_attn_by_inverse_layer_idx", False)
             and not getattr(cfg, "reorder_and_upcast_attn", False)
-            and getattr(cfg, "scale_attn_weights", True))
+            and not getattr(cfg, "add_cross_attention", False)
+            and getattr(cfg, "scale_attn_weights", True)):
+        return False
+    from transformers.pytorch_utils import Conv1D
+
+    return all(type(m) is Conv1D for b in model.transformer.h
+               for m in (b.attn.c_attn, b.attn.c_proj, b.mlp.c_fc, b.mlp.c_proj))
+
+
+def supports_forward(model) -> bool:
+    """`forward` also skips dropout: it needs a model without active dropout (eval mode or p = 0)."""
+    if not supports(model):
+        return False
+    cfg = model.config
+    return not model.training or all(getattr(cfg, k, 0.0) == 0.0 for k in ("resid_pdrop", "embd_pdrop", "attn_pdrop"))
+
+
+def forward(model, ids: torch.Tensor, pos: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Final hidden states (after ln_f) of a full causal pass, [B, T, E]; differentiable.
+
+    ids, pos: [B, T]; key_mask: [B, T] bool of real (non-padding) tokens, None when there is no padding.
+    As in `transformers`, padding keys are masked; a leading padding position, which has no real key to
+    attend to, attends to itself (its output is never used), so that no softmax row is empty."""
+    cfg, tr = model.config, model.transformer
+    B, T = ids.shape
+    E, H = cfg.n_embd, cfg.n_head
+    D = E // H
+    approx = "none" if cfg.activation_function == "gelu" else "tanh"
+    eps = cfg.layer_norm_epsilon
+    # Under CPU bf16 autocast, attention runs in fp32: the CPU's bf16 attention kernels are 2-3x slower
+    # than its fp32 ones (forward and backward), and fp32 is the more accurate of the two.
+    attn_fp32 = ids.device.type == "cpu" and torch.is_autocast_enabled("cpu")
+    x = tr.wte.weight[ids] + tr.wpe.weight[pos]                                  # [B, T, E]
+    am = None
+    if key_mask is not None:
+        am = torch.ones(T, T, dtype=torch.bool, device=ids.device).tril() & key_mask[:, None, :]  # [B, T, T]
+        am = (am | (torch.eye(T, dtype=torch.bool, device=ids.device) & ~am.any(-1, keepdim=True)))[:, None]
+    for b in tr.h:
+        h = F.layer_norm(x, (E,), b.ln_1.weight, b.ln_1.bias, eps).view(B * T, E)
+        qkv = torch.addmm(b.attn.c_attn.bias, h, b.attn.c_attn.weight).view(B, T, 3, H, D)
+        q, k, v = (qkv[:, :, j].transpose(1, 2) for j in range(3))               # [B, H, T, D]
+        if attn_fp32:
+            with torch.autocast("cpu", enabled=False):
+                a = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=am, is_causal=am is None)
+        else:
+            a = F.scaled_dot_product_attention(q, k, v, attn_mask=am, is_causal=am is None)
+        x = x + torch.addmm(b.attn.c_proj.bias, a.transpose(1, 2).reshape(B * T, E), b.attn.c_proj.weight).view(B, T, E)
+        h = F.layer_norm(x, (E,), b.ln_2.weight, b.ln_2.bias, eps).view(B * T, E)
+        f = F.gelu(torch.addmm(b.mlp.c_fc.bias, h, b.mlp.c_fc.weight), approximate=approx)
+        x = x + torch.addmm(b.mlp.c_proj.bias, f, b.mlp.c_proj.weight).view(B, T, E)
+    return F.layer_norm(x, (E,), tr.ln_f.weight, tr.ln_f.bias, eps)
 
 
 class GPT2Decoder:

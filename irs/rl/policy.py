@@ -11,6 +11,7 @@ from pathlib import Path
 
 import torch
 
+from irs.rl import fast_gpt2
 from irs.rl.sampler import Samples, autocast
 from irs.tokenizer import VocabTokenizer
 
@@ -83,12 +84,20 @@ def forward_logprobs(model, s: Samples, bf16: bool | None = None, hidden: bool =
     dev = next(model.parameters()).device
     ids, attn, pos, P = (x.to(dev) if torch.is_tensor(x) else x for x in rollout_inputs(s))
     # Without left padding the causal mask already hides the trailing PADs from earlier tokens.
-    am = None if bool(s.prompt_mask.all()) else attn.long()
+    padded = not bool(s.prompt_mask.all())
     with autocast(bf16, ids.device):
-        out = model(input_ids=ids, attention_mask=am, position_ids=pos, output_hidden_states=hidden)
-    logits = out.logits[:, P - 1:-1].float()                      # [B, L, V]
+        if fast_gpt2.supports_forward(model):
+            # lean GPT-2 pass (fused GELU, no HF overhead); the last token predicts nothing we need
+            T = ids.shape[1] - 1
+            hs = fast_gpt2.forward(model, ids[:, :T], pos[:, :T], attn[:, :T] if padded else None)[:, P - 1:]
+            logits = model.lm_head(hs)
+        else:
+            out = model(input_ids=ids, attention_mask=attn.long() if padded else None, position_ids=pos,
+                        output_hidden_states=hidden)
+            logits = out.logits[:, P - 1:-1]
+            hs = out.hidden_states[-1][:, P - 1:-1] if hidden else None
     tokens, mask = s.tokens.to(dev), s.mask.to(dev)
-    logp = torch.log_softmax(logits, -1).gather(-1, tokens[..., None]).squeeze(-1)
+    logp = torch.log_softmax(logits.float(), -1).gather(-1, tokens[..., None]).squeeze(-1)  # [B, L]
     logp = logp * mask
-    h = out.hidden_states[-1][:, P - 1:-1].float() if hidden else None
+    h = hs.float() if hidden else None
     return logp, h

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from dataclasses import dataclass
 
 import torch
@@ -33,6 +34,39 @@ def autocast(bf16: bool | None, device: torch.device | str = "cpu"):
     if not on:
         return contextlib.nullcontext()
     return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+
+
+def _busy_cpu() -> bool:
+    """True when more threads want to run than this process has cores (1-minute load average)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    try:
+        return os.getloadavg()[0] > cores
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def decode_threads(device, threads: int | None):
+    """torch's intra-op threads for the token loop, restored afterwards (the setting is process-wide).
+
+    A decode step is a few dozen tiny ops (a 64 x 256 row block per matmul for a small model), each a
+    fork-join across threads. On a CPU with no idle core the joins wait for descheduled threads: on 2
+    shared cores at load 2-8 the loop ran 1.6-2x faster on one thread than on two, with the same
+    tokens. None: one thread on a busy CPU (load average above the cores), else torch's setting."""
+    n = torch.get_num_threads()
+    if threads is None:
+        threads = 1 if torch.device(device).type == "cpu" and n > 1 and _busy_cpu() else n
+    if threads == n:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 @dataclass
@@ -140,7 +174,7 @@ def _decode_hf(model, ids, pmask, max_new_tokens, step_fn):
 
 @torch.inference_mode()
 def _sample_batch(model, prompt_ids, prompt_mask, max_new_tokens, temperature, top_k, top_p, eos_id,
-                  pad_id, bos_id, generator, bf16, fast=True):
+                  pad_id, bos_id, generator, bf16, fast=True, threads=None):
     from irs.rl import fast_gpt2
 
     device = next(model.parameters()).device
@@ -162,7 +196,7 @@ def _sample_batch(model, prompt_ids, prompt_mask, max_new_tokens, temperature, t
             logits = forward(tok, t)
         return max_new_tokens
 
-    with autocast(bf16, device):
+    with autocast(bf16, device), decode_threads(device, threads):
         decode = _decode_fast if fast and fast_gpt2.supports(model) else _decode_hf
         L = decode(model, ids, pmask, max_new_tokens, loop)
     out = out[:, :L]
@@ -174,10 +208,13 @@ def _sample_batch(model, prompt_ids, prompt_mask, max_new_tokens, temperature, t
 
 def sample(model, tokenizer: VocabTokenizer, n: int, *, max_new_tokens: int, temperature: float = 0.7,
            top_k: int = 0, top_p: float = 1.0, prompt: str | list[str] | None = None, batch_size: int = 256,
-           generator: torch.Generator | None = None, bf16: bool | None = None, fast: bool = True) -> Samples:
+           generator: torch.Generator | None = None, bf16: bool | None = None, fast: bool = True,
+           threads: int | None = None) -> Samples:
     """Sample `n` sequences (in chunks of `batch_size`). temperature 0 means greedy decoding.
 
-    fast: use the lean GPT-2 decoder where the model supports it (same math; see fast_gpt2)."""
+    fast: use the lean GPT-2 decoder where the model supports it (same math; see fast_gpt2).
+    threads: torch threads for the token loop; None = one on a busy CPU, else torch's setting
+    (see decode_threads)."""
     if n < 1 or max_new_tokens < 1:
         raise ValueError(f"need n >= 1 and max_new_tokens >= 1, got n={n}, max_new_tokens={max_new_tokens}")
     if not 0 < top_p <= 1:
@@ -197,7 +234,7 @@ def sample(model, tokenizer: VocabTokenizer, n: int, *, max_new_tokens: int, tem
         for s in range(0, n, batch_size):
             chunks.append(_sample_batch(model, pids[s:s + batch_size], pmask[s:s + batch_size], max_new_tokens,
                                         temperature, top_k, top_p, tokenizer.eos_id, tokenizer.pad_id, tokenizer.bos_id,
-                                        generator, bf16, fast))
+                                        generator, bf16, fast, threads))
     finally:
         model.train(was_training)
     L = max(c[0].shape[1] for c in chunks)

@@ -75,7 +75,7 @@ def rloo_advantages(seq_rewards: torch.Tensor, k: int) -> torch.Tensor:
 
 @dataclass
 class Rollout:
-    """Everything an update needs, computed once with no grad."""
+    """Everything an update needs, computed once with no grad (first_pass aside: see make_rollout)."""
 
     samples: Samples
     scores: torch.Tensor       # [B] objective reward in [0, 1]
@@ -85,6 +85,12 @@ class Rollout:
     advantages: torch.Tensor   # [B, L]
     returns: torch.Tensor | None
     kl: torch.Tensor           # [B, L]
+    first_pass: tuple | None = None  # (logp, hidden) of the policy forward, with its autograd graph
+
+
+def _whole_batch(cfg: RLConfig, B: int) -> bool:
+    """True when the update's first minibatch is the whole batch in its original order."""
+    return cfg.ppo_epochs >= 1 and (cfg.minibatch_size or B) >= B
 
 
 @torch.no_grad()
@@ -92,7 +98,13 @@ def make_rollout(model, ref_model, value_head, samples: Samples, scores: torch.T
                  bf16: bool | None) -> Rollout:
     mask = samples.mask.float().to(scores.device)
     ref_logp, _ = forward_logprobs(ref_model, samples, bf16)
-    old_logp, h = forward_logprobs(model, samples, bf16, hidden=value_head is not None)
+    # When the update's first minibatch is this whole batch, its forward pass (same weights, same
+    # inputs) is this one: keep the graph so that `update` does not run it again. Same numbers.
+    reuse = _whole_batch(cfg, len(samples))
+    with torch.set_grad_enabled(reuse):
+        logp_g, h_g = forward_logprobs(model, samples, bf16, hidden=value_head is not None)
+    old_logp, h = logp_g.detach(), (h_g.detach() if h_g is not None else None)
+    first = (logp_g, h_g) if reuse else None
     kl = kl_per_token(old_logp, ref_logp, cfg.kl_estimator) * mask
     if cfg.algo == "ppo":
         values = value_head(h) * mask
@@ -102,12 +114,12 @@ def make_rollout(model, ref_model, value_head, samples: Samples, scores: torch.T
         adv, ret = gae(token_rewards, values, mask, cfg.gamma, cfg.lam)
         if cfg.whiten_advantages:
             adv = whiten(adv, mask)
-        return Rollout(samples, scores, old_logp, ref_logp, values, adv, ret, kl)
+        return Rollout(samples, scores, old_logp, ref_logp, values, adv, ret, kl, first)
     seq = scores - cfg.beta * kl.sum(1)                      # eq. 2 at sequence level
     a = rloo_advantages(seq, cfg.rloo_k)
     if cfg.whiten_advantages:
         a = (a - a.mean()) / (a.std() + 1e-8)
-    return Rollout(samples, scores, old_logp, ref_logp, None, a[:, None] * mask, None, kl)
+    return Rollout(samples, scores, old_logp, ref_logp, None, a[:, None] * mask, None, kl, first)
 
 
 def _subset(s: Samples, idx: torch.Tensor) -> Samples:
@@ -129,7 +141,10 @@ def update(model, value_head, optimizer, ro: Rollout, cfg: RLConfig, bf16: bool 
             idx = order[s:s + mb]
             sub = _subset(ro.samples, idx)
             mask = sub.mask.float().to(ro.old_logp.device)
-            logp, h = forward_logprobs(model, sub, bf16, hidden=value_head is not None)
+            if ro.first_pass is not None and n == 0 and _whole_batch(cfg, B):
+                (logp, h), ro.first_pass = ro.first_pass, None  # the rollout's forward, graph kept
+            else:
+                logp, h = forward_logprobs(model, sub, bf16, hidden=value_head is not None)
             ratio = torch.exp(logp - ro.old_logp[idx])
             adv = ro.advantages[idx]
             pg = torch.max(-adv * ratio, -adv * ratio.clamp(1 - cfg.cliprange, 1 + cfg.cliprange))
