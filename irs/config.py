@@ -69,8 +69,11 @@ class RLConfig:
     temperature: float = _f(0.7, "sampling temperature (0.7)")
     top_k: int = _f(0, "top-k filtering; 0 disables")
     top_p: float = _f(1.0, "nucleus filtering; 1.0 disables")
-    bf16: str = _f("auto", "bf16 autocast: 'auto' (on where the CPU/GPU supports it), 'on' or 'off'; weights stay fp32")
+    bf16: str = _f("auto", "bf16 autocast: 'auto' (on where bf16 is fast: a bf16 GPU, or a CPU with AMX), 'on' or 'off'; weights stay fp32")
     invalid_reward: float = _f(0.0, "reward for invalid candidates during training")
+    samples_per_prompt: int = _f(0, "prompt domains (text): summaries sampled per prompt in a batch, as consecutive "
+                                    "rows (batch_size / samples_per_prompt prompts per step); 0 means rloo_k for "
+                                    "RLOO with groups, else 1")
 
 
 @dataclass
@@ -103,9 +106,31 @@ class RiCConfig:
 
 
 @dataclass
+class LoRAConfig:
+    """LoRA adapters on every expert (peft). The merge averages each expert's update B·A and folds it into
+    the base weights (irs/algorithms/merging.py); the KL reference stays the frozen base model."""
+    enabled: object = _f("auto", "true, false or 'auto' (on for domains that default to it: text; off for molecules, DNA)")
+    r: int = _f(16, "LoRA rank r")
+    alpha: float = _f(32.0, "LoRA scaling alpha (the update is scaled by alpha / r)")
+    dropout: float = _f(0.0, "LoRA dropout (0: RL needs identical old/new log-probs)")
+    target_modules: list = _f([], "module names to adapt, e.g. ['q_proj', 'v_proj']; empty means peft's default for "
+                                   "the architecture (Llama: q_proj, v_proj; GPT-2: c_attn)")
+
+
+@dataclass
+class SFTConfig:
+    """Supervised fine-tuning before RL (paper App. B.3): run once on (prompt, reference) pairs of the
+    domain's train split, on the shared initial model; the result is every expert's start and the KL
+    reference. Prompt domains only (text)."""
+    steps: int = _f(0, "SFT optimizer steps before the RL cycles; 0 = no SFT")
+    lr: float = _f(1.41e-6, "SFT Adam learning rate (paper App. B.3: 1.41e-6 for Llama-3.2-3B)")
+    batch_size: int = _f(8, "(prompt, reference) pairs per SFT step")
+
+
+@dataclass
 class RunConfig:
     name: str = _f("run", "human-readable run name (the run id adds a timestamp)")
-    domain: str = _f("toy", "domain: toy | molecules")
+    domain: str = _f("toy", "domain: a name in the irs.domains registry (toy | molecules | dna)")
     preset: str = _f("", "objective preset of the domain; empty means the domain default")
     model: str = _f("", "model directory or 'tiny:gpt2' / 'tiny:llama'; empty means the domain default")
     method: str = _f("iterative_rs", f"one of {METHODS}")
@@ -117,6 +142,8 @@ class RunConfig:
     rl: RLConfig = field(default_factory=RLConfig)
     merge: MergeConfig = field(default_factory=MergeConfig)
     ric: RiCConfig = field(default_factory=RiCConfig)
+    lora: LoRAConfig = field(default_factory=LoRAConfig)
+    sft: SFTConfig = field(default_factory=SFTConfig)
     notes: list = field(default_factory=list, metadata={"help": "messages from validation (e.g. weights normalized)"})
 
     # ---- derived -----------------------------------------------------------------------------------
@@ -155,6 +182,10 @@ class RunConfig:
         rl = d.pop("rl", {}) or {}
         mg = d.pop("merge", {}) or {}
         rc = d.pop("ric", {}) or {}
+        lo = d.pop("lora", {}) or {}
+        sf = d.pop("sft", {}) or {}
+        _no_unknown(LoRAConfig, lo, "lora.")
+        _no_unknown(SFTConfig, sf, "sft.")
         _no_unknown(RLConfig, rl, "rl.")
         _no_unknown(MergeConfig, mg, "merge.")
         _no_unknown(RiCConfig, rc, "ric.")
@@ -165,7 +196,8 @@ class RunConfig:
             _no_unknown(ObjectiveSpec, o, f"objectives[{i}].")
             objs.append(ObjectiveSpec(**o))
         try:
-            cfg = cls(**d, objectives=objs, rl=RLConfig(**rl), merge=MergeConfig(**mg), ric=RiCConfig(**rc))
+            cfg = cls(**d, objectives=objs, rl=RLConfig(**rl), merge=MergeConfig(**mg), ric=RiCConfig(**rc),
+                      lora=LoRAConfig(**lo), sft=SFTConfig(**sf))
         except TypeError as e:
             raise ValueError(f"bad config: {e}") from None
         return cfg
@@ -264,7 +296,28 @@ def validate(cfg: RunConfig, available: list[str] | None = None) -> RunConfig:
            f"must be between 0 and merge.total_steps - 1 = {m.total_steps - 1} (each round needs SFT steps)")
     _check(c.online_samples >= 1, "ric.online_samples", c.online_samples, "must be >= 1")
     _check(0 <= c.quantile < 1, "ric.quantile", c.quantile, "must be in [0, 1)")
+    _check(r.samples_per_prompt >= 0 and (r.samples_per_prompt == 0 or r.batch_size % r.samples_per_prompt == 0),
+           "rl.samples_per_prompt", r.samples_per_prompt, "must be 0 or divide rl.batch_size")
+    lo = cfg.lora
+    _check(lo.enabled in (True, False, "auto"), "lora.enabled", lo.enabled, "must be true, false or 'auto'")
+    _check(isinstance(lo.r, int) and lo.r >= 1, "lora.r", lo.r, "must be an integer >= 1")
+    _check(lo.alpha > 0, "lora.alpha", lo.alpha, "must be > 0")
+    _check(0 <= lo.dropout < 1, "lora.dropout", lo.dropout, "must be in [0, 1)")
+    _check(all(isinstance(t, str) and t for t in lo.target_modules), "lora.target_modules", lo.target_modules,
+           "must be a list of module names")
+    sf = cfg.sft
+    _check(sf.steps >= 0, "sft.steps", sf.steps, "must be >= 0 (0 = no SFT)")
+    _check(sf.lr > 0 and math.isfinite(sf.lr), "sft.lr", sf.lr, "must be a positive number")
+    _check(sf.batch_size >= 1, "sft.batch_size", sf.batch_size, "must be >= 1")
     return cfg
+
+
+def lora_enabled(cfg: RunConfig, domain=None) -> bool:
+    """[lora] enabled, with 'auto' resolved by the domain (Domain.lora_default: on for text)."""
+    e = cfg.lora.enabled
+    if e == "auto":
+        return bool(getattr(domain, "lora_default", False))
+    return bool(e)
 
 
 def bf16_flag(r: RLConfig) -> bool | None:

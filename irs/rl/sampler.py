@@ -8,24 +8,26 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 from dataclasses import dataclass
 
 import torch
 
+from irs.threads import busy_cpu as _busy_cpu, intra_op_threads
 from irs.tokenizer import VocabTokenizer
 
 
 @functools.cache
 def bf16_supported() -> bool:
-    """True where bf16 matmuls are fast: CUDA with bf16, or a CPU with avx512_bf16/AMX."""
+    """True where bf16 matmuls are fast: CUDA with bf16, or a CPU with AMX. avx512_bf16 alone is not
+    enough: on such a CPU (this project's 2-core machines) a bf16-autocast RL step took 1.4-1.5x the
+    fp32 time, in TRL as in this engine (benchmarks/engine_speed.py, docs/results/engine_speed.json)."""
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
     try:
         flags = open("/proc/cpuinfo").read()
     except OSError:
         return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return "amx_bf16" in flags
 
 
 def autocast(bf16: bool | None, device: torch.device | str = "cpu"):
@@ -34,18 +36,6 @@ def autocast(bf16: bool | None, device: torch.device | str = "cpu"):
     if not on:
         return contextlib.nullcontext()
     return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
-
-
-def _busy_cpu() -> bool:
-    """True when more threads want to run than this process has cores (1-minute load average)."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    try:
-        return os.getloadavg()[0] > cores
-    except OSError:
-        return False
 
 
 @contextlib.contextmanager
@@ -59,14 +49,8 @@ def decode_threads(device, threads: int | None):
     n = torch.get_num_threads()
     if threads is None:
         threads = 1 if torch.device(device).type == "cpu" and n > 1 and _busy_cpu() else n
-    if threads == n:
+    with intra_op_threads(threads):
         yield
-        return
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)
 
 
 @dataclass
