@@ -345,11 +345,14 @@ def reference_eval(base: RunConfig, seed: int, cache_dir: Path) -> dict:
     else:
         fn = getattr(importlib.import_module(f"irs.domains.{domain.name}"), "tokenizer", None)
         model, tok = build_model(cfg.model or domain.default_model, fn() if callable(fn) else None, seed=seed)
+        from irs.prompting import eval_contexts, prompt_texts
+
         r = cfg.rl
+        ctx = eval_contexts(domain, cfg.n_final_samples)  # prompt domains: the test documents, as the worker
         s = sample(model.eval(), tok, cfg.n_final_samples, max_new_tokens=r.max_new_tokens or domain.max_new_tokens,
                    temperature=r.temperature, top_k=r.top_k, top_p=r.top_p, bf16=bf16_flag(r),
-                   generator=torch.Generator().manual_seed(seed))
-        df = score_candidates(s.texts, domain, oracle_objectives(domain, cfg), set_name="pretrained")
+                   generator=torch.Generator().manual_seed(seed), prompt=prompt_texts(ctx))
+        df = score_candidates(s.texts, domain, oracle_objectives(domain, cfg), set_name="pretrained", contexts=ctx)
         cache_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(cache, df.to_parquet(index=False))
     return _table_eval(df, "bench (base model)", proxy_queries=0, train_s=0.0)

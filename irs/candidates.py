@@ -13,6 +13,11 @@ One row per generated sample, in generation order (schema in docs/conventions.md
 - pareto: on the Pareto front of the rows that are valid, not duplicates and scored on every objective
   (irs.evaluation.pareto_flags; all rewards are "higher is better").
 - set: which batch the row came from ("final", "remerge 0.50/0.25/0.25", ...).
+
+Prompt domains (text) add three columns after `candidate`: `prompt_id` (the prompt record's id),
+`source` (the source document as the model saw it, cut to SOURCE_CHARS characters) and `reference`.
+Their candidates are keyed by (prompt_id, canonical): the same summary of two different papers is two
+candidates, scored against each paper's record (context-aware objectives), and not a duplicate.
 """
 from __future__ import annotations
 
@@ -29,6 +34,8 @@ from irs.objectives import Objective
 log = logging.getLogger(__name__)
 
 BASE_COLUMNS = ("candidate", "canonical", "valid", "duplicate", "pareto", "set")
+CONTEXT_COLUMNS = ("prompt_id", "source", "reference")
+SOURCE_CHARS = 600
 REWARD_PREFIX = "reward_"
 
 
@@ -37,8 +44,8 @@ def objective_names(df: pd.DataFrame) -> list[str]:
     return [c[len(REWARD_PREFIX):] for c in df.columns if c.startswith(REWARD_PREFIX)]
 
 
-def duplicate_flags(canonical: Sequence[str | None]) -> np.ndarray:
-    """True where a (non-None) canonical form already appeared earlier in the sequence."""
+def duplicate_flags(canonical: Sequence) -> np.ndarray:
+    """True where a (non-None) canonical form (or (prompt_id, canonical) key) already appeared earlier."""
     seen: set[str] = set()
     out = np.zeros(len(canonical), dtype=bool)
     for i, c in enumerate(canonical):
@@ -55,7 +62,7 @@ def _check_names(names: Sequence[str]) -> None:
     if len(set(names)) != len(names):
         raise ValueError(f"objectives: names must be distinct, got {list(names)}")
     for n in names:
-        if not isinstance(n, str) or not n or n in BASE_COLUMNS or n.startswith(REWARD_PREFIX):
+        if not isinstance(n, str) or not n or n in BASE_COLUMNS + CONTEXT_COLUMNS or n.startswith(REWARD_PREFIX):
             raise ValueError(f"objective name {n!r} clashes with the candidate table's columns "
                              f"{BASE_COLUMNS} or the {REWARD_PREFIX!r} prefix")
 
@@ -74,9 +81,20 @@ def _canonicalize(domain: Domain, texts: Sequence[str]) -> list[str | None]:
     return out
 
 
+def row_keys(df: pd.DataFrame, rows=None) -> list:
+    """Per-row identity for duplicates: canonical (None when invalid), with prompt_id when the table has it."""
+    sub = df if rows is None else df.iloc[rows]
+    valid = sub["valid"].to_numpy(dtype=bool)
+    canon = list(sub["canonical"])
+    if "prompt_id" in sub.columns:
+        return [(p, c) if v else None for p, c, v in zip(sub["prompt_id"], canon, valid)]
+    return [c if v else None for c, v in zip(canon, valid)]
+
+
 def score_candidates(texts: Sequence[str], domain: Domain, objectives: Sequence[Objective],
-                     set_name: str = "final") -> pd.DataFrame:
-    """Build the candidate table for `texts` (see module docstring) with the given (oracle) objectives."""
+                     set_name: str = "final", contexts: Sequence[dict] | None = None) -> pd.DataFrame:
+    """Build the candidate table for `texts` (see module docstring) with the given (oracle) objectives.
+    contexts: the prompt record each text answers (prompt domains); adds prompt_id, source, reference."""
     texts = list(texts)
     bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
     if bad:
@@ -87,19 +105,38 @@ def score_candidates(texts: Sequence[str], domain: Domain, objectives: Sequence[
     if not isinstance(set_name, str) or not set_name:
         raise ValueError(f"set_name must be a non-empty string, got {set_name!r}")
 
+    if contexts is not None:
+        contexts = list(contexts)
+        if len(contexts) != len(texts):
+            raise ValueError(f"contexts: need one prompt record per text, got {len(contexts)} for {len(texts)}")
+    elif any(o.needs_context for o in objectives):
+        raise ValueError(f"objectives {[o.name for o in objectives if o.needs_context]} need contexts (prompt records)")
     canonical = _canonicalize(domain, texts)
     valid = np.array([c is not None for c in canonical], dtype=bool)
-    duplicate = duplicate_flags(canonical)
-    distinct = list(dict.fromkeys(c for c in canonical if c is not None))  # first-seen order
-    row_of = {c: i for i, c in enumerate(distinct)}
-    idx = np.array([row_of[c] for c in canonical if c is not None], dtype=np.int64)
+    keys = canonical if contexts is None else [(x["id"], c) if c is not None else None
+                                               for x, c in zip(contexts, canonical)]
+    duplicate = duplicate_flags(keys)
+    distinct = list(dict.fromkeys(k for k in keys if k is not None))  # first-seen order
+    row_of = {k: i for i, k in enumerate(distinct)}
+    idx = np.array([row_of[k] for k in keys if k is not None], dtype=np.int64)
+    first_row = {}
+    for i, k in enumerate(keys):
+        if k is not None:
+            first_row.setdefault(k, i)
+    distinct_ctx = None if contexts is None else [contexts[first_row[k]] for k in distinct]
+    distinct_txt = distinct if contexts is None else [k[1] for k in distinct]
 
-    columns: dict[str, object] = {"candidate": pd.Series(texts, dtype=str),
-                                  "canonical": pd.Series(canonical, dtype=object),  # None stays None
-                                  "valid": valid, "duplicate": duplicate}
+    columns: dict[str, object] = {"candidate": pd.Series(texts, dtype=str)}
+    if contexts is not None:
+        columns["prompt_id"] = pd.Series([str(x["id"]) for x in contexts], dtype=str)
+        columns["source"] = pd.Series([str(x.get("source", ""))[:SOURCE_CHARS] for x in contexts], dtype=str)
+        columns["reference"] = pd.Series([str(x.get("reference", "")) for x in contexts], dtype=str)
+    columns.update({"canonical": pd.Series(canonical, dtype=object),  # None stays None
+                    "valid": valid, "duplicate": duplicate})
     rewards = {}
     for o in objectives:
-        raw_u = o.raw(distinct) if distinct else np.zeros(0)   # scored once per distinct canonical
+        # scored once per distinct canonical (per prompt, for prompt domains)
+        raw_u = o.raw(distinct_txt, distinct_ctx if o.needs_context else None) if distinct else np.zeros(0)
         raw, rew = np.full(len(texts), np.nan), np.full(len(texts), np.nan)
         raw[valid], rew[valid] = raw_u[idx], o.transform(raw_u)[idx]
         columns[o.name], rewards[REWARD_PREFIX + o.name] = raw, rew
@@ -135,7 +172,7 @@ def evaluate_table(df: pd.DataFrame, names: Sequence[str] | None = None, *,
         df = df[df["set"] == set_name]
     R = _reward_matrix(df, names)
     valid = df["valid"].to_numpy(dtype=bool)
-    duplicate = duplicate_flags([c if v else None for c, v in zip(df["canonical"], valid)])
+    duplicate = duplicate_flags(row_keys(df))
     result = evaluate(R, names, valid, duplicate)
     front = pareto_flags(R, valid, duplicate)
     result["pareto_raw_means"] = {
@@ -172,7 +209,7 @@ def merge_tables(dfs: Sequence[pd.DataFrame], scope: str = "set") -> pd.DataFram
     groups = [np.arange(len(df))] if scope == "all" else [
         np.flatnonzero(df["set"].to_numpy() == s) for s in dict.fromkeys(df["set"])]
     for rows in groups:
-        dup[rows] = duplicate_flags([c if v else None for c, v in zip(df["canonical"].iloc[rows], valid[rows])])
+        dup[rows] = duplicate_flags(row_keys(df, rows))
         pareto[rows] = pareto_flags(R[rows], valid[rows], dup[rows])
     df["duplicate"], df["pareto"] = dup, pareto
     return df

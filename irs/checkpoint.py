@@ -3,7 +3,8 @@
 A model directory holds:
   config.json        the Hugging Face model config (so the model is rebuilt exactly)
   model.safetensors  the weights (shipped assets may be fp16/bf16; they load back as fp32)
-  tokenizer.json     the VocabTokenizer
+  tokenizer.json     the VocabTokenizer, or the Hugging Face tokenizer files of a chat model (then with
+                     irs_tokenizer.json; see irs.chat_tokenizer)
   meta.json          optional provenance: the command and data that produced it
 
 Nothing here unpickles: weights come from safetensors, everything else is JSON.
@@ -80,6 +81,29 @@ def load_state_into(model: torch.nn.Module, state: dict[str, torch.Tensor], stri
         model.tie_weights()
 
 
+def load_tokenizer(directory: str | os.PathLike):
+    """The tokenizer of a model directory: a ChatTokenizer where it holds Hugging Face tokenizer files,
+    else the VocabTokenizer."""
+    from irs.chat_tokenizer import ChatTokenizer, is_chat_dir
+
+    return ChatTokenizer.load(directory) if is_chat_dir(directory) else VocabTokenizer.load(directory)
+
+
+def load_weights(directory: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """model.safetensors, or the shards listed in model.safetensors.index.json (a Hugging Face download)."""
+    d = Path(directory)
+    index = d / "model.safetensors.index.json"
+    if not (d / "model.safetensors").is_file() and index.is_file():
+        from irs.io import safe_join
+
+        files = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        state = {}
+        for f in files:
+            state.update(load_tensors(safe_join(d, f)))
+        return state
+    return load_tensors(d / "model.safetensors")
+
+
 def load_model_dir(directory: str | os.PathLike):
     """Rebuild (model, tokenizer) from a model directory, weights in fp32."""
     from transformers import AutoConfig, AutoModelForCausalLM
@@ -90,5 +114,5 @@ def load_model_dir(directory: str | os.PathLike):
     cfg_dict = json.loads((d / "config.json").read_text())
     config = AutoConfig.for_model(**cfg_dict)
     model = AutoModelForCausalLM.from_config(config)
-    load_state_into(model, load_tensors(d / "model.safetensors"))
-    return model, VocabTokenizer.load(d)
+    load_state_into(model, load_weights(d))
+    return model, load_tokenizer(d)

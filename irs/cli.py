@@ -22,6 +22,8 @@ COMMANDS: dict[str, str] = {
     "export": "export",
     "train-oracle": "train_oracle",
     "bench": "bench",
+    "import-model": "import_model",
+    "reward-stats": "reward_stats",
 }
 
 

@@ -5,8 +5,9 @@ traced back; FASTA writes it as `cand_<id>`), the candidate, its canonical form,
 objective's raw score under the objective's name, its reward as `reward_<name>`, and the run id.
 
 - csv: one column per field; NaN is an empty cell. Text is written as is (no spreadsheet-formula
-  escaping, which would change the data).
-- jsonl: one JSON object per row, same keys as the CSV columns; NaN is null.
+  escaping, which would change the data). Columns a domain adds to the schema (a text domain's
+  `prompt_id`, `source`, `reference`) follow the standard ones.
+- jsonl: one JSON object per row, same keys as the CSV columns (all of the table's columns); NaN is null.
 - fasta: valid rows only; header `>cand_12 pareto=1 frac_a=0.5 ... reward_frac_a=0.5 ... run=<run_id>`,
   then the canonical sequence on one line.
 - sdf: valid rows only; delegated to irs.domains.molecules.chem.write_sdf(records, path, run_id)
@@ -60,18 +61,40 @@ def _table_columns(names: Sequence[str]) -> list[str]:
             + [REWARD_PREFIX + n for n in names] + ["pareto", "set"])
 
 
-def _records(df: pd.DataFrame, names: Sequence[str], run_id: str) -> list[dict]:
-    """Rows as plain-Python dicts: id, the table columns in export order, run_id; NaN -> None."""
-    cols = _table_columns(names)
+def extra_columns(df: pd.DataFrame, names: Sequence[str]) -> list[str]:
+    """Columns a domain adds to the schema (e.g. a text domain's prompt_id, source, reference), in table
+    order; not the standard ones, and not other objectives' score columns."""
+    skip = set(_table_columns(objective_names(df))) | set(_table_columns(names)) | {"id", "run_id"}
+    return [c for c in df.columns if c not in skip]
+
+
+def _plain(v):
+    """A cell as a JSON-ready Python value: numpy scalars unwrapped, NaN/NaT/None -> None, arrays -> lists."""
+    if isinstance(v, np.ndarray):
+        return [_plain(x) for x in v.tolist()]
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, np.generic):
+        v = v.item()
+    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NaT:
+        return None
+    if isinstance(v, (str, int, float, bool)):
+        return v
+    try:
+        return None if pd.isna(v) else str(v)
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def _records(df: pd.DataFrame, names: Sequence[str], run_id: str, extra: Sequence[str] = ()) -> list[dict]:
+    """Rows as plain-Python dicts: id, the table columns in export order, the `extra` columns, run_id;
+    NaN -> None."""
+    cols = _table_columns(names) + list(extra)
     out = []
     for label, row in zip(df.index, df[cols].itertuples(index=False, name=None)):
         rec = {"id": label.item() if isinstance(label, np.generic) else label}
         for c, v in zip(cols, row):
-            if isinstance(v, np.generic):
-                v = v.item()
-            if isinstance(v, float) and math.isnan(v):
-                v = None
-            rec[c] = v
+            rec[c] = _plain(v)
         rec["run_id"] = run_id
         out.append(rec)
     return out
@@ -137,11 +160,12 @@ def export(df: pd.DataFrame, fmt: str, path: str | os.PathLike, *, domain: Domai
         if n_invalid:
             log.info("export %s: skipping %d invalid candidate(s)", fmt, n_invalid)
         sel = sel[sel["valid"].to_numpy(dtype=bool)]
-    records = _records(sel, names, run_id)
+    extra = extra_columns(sel, names) if fmt in COMMON_FORMATS else []
+    records = _records(sel, names, run_id, extra)
     n_written = len(records)
     if fmt == "csv":
         buf = io.StringIO()
-        columns = ["id", *_table_columns(names), "run_id"]
+        columns = ["id", *_table_columns(names), *extra, "run_id"]
         pd.DataFrame.from_records(records, columns=columns).to_csv(buf, index=False)
         atomic_write_text(path, buf.getvalue())
     elif fmt == "jsonl":

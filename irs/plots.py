@@ -144,16 +144,21 @@ def pareto_scatter(df: pd.DataFrame, names: Sequence[str], *, axes: str = "raw",
 
 
 def expert_curves(records: Sequence[Mapping], metrics: Sequence[str] = ("reward", "kl"),
-                  max_merge_lines: int = 60) -> go.Figure:
+                  max_merge_lines: int = 60, titles: Mapping[str, str] | None = None) -> go.Figure:
     """Per-expert training curves from metrics.jsonl records, one panel per metric, merges marked.
 
     Step records ({"type": "step", "step", "expert", <metric>...}) give one line per expert; merge
     records ({"type": "merge", "step", "lambdas"}) give a dotted vertical line at each merge (or, when
     there are more than `max_merge_lines` merges, a triangle marker on the x axis, to stay fast).
+    titles: panel title per metric (default: the metric's name). An expert with no value of a metric
+    gets no line in that panel.
     """
     metrics = list(metrics)
+    titles = dict(titles or {})
     fig = make_subplots(rows=1, cols=len(metrics), horizontal_spacing=0.1,
-                        subplot_titles=[m.upper() if m == "kl" else m.capitalize() for m in metrics])
+                        subplot_titles=[titles.get(m) or (m.upper() if m == "kl" else m.capitalize())
+                                        for m in metrics])
+    shown: set[str] = set()
     steps = [r for r in records if r.get("type") == "step"]
     merges = [r for r in records if r.get("type") == "merge"]
     experts = list(dict.fromkeys(str(r.get("expert")) for r in steps))
@@ -162,11 +167,14 @@ def expert_curves(records: Sequence[Mapping], metrics: Sequence[str] = ("reward"
             pts = [(r["step"], r.get(m)) for r in steps if str(r.get("expert")) == e]
             xs = [p[0] for p in pts]
             ys = [None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v for _, v in pts]
+            if all(v is None for v in ys):
+                continue
             fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers" if len(xs) < 60 else "lines",
-                                     name=e, legendgroup=e, showlegend=(c == 0),
+                                     name=e, legendgroup=e, showlegend=e not in shown,
                                      line=dict(color=PALETTE[k % len(PALETTE)], width=2), marker=dict(size=5),
                                      hovertemplate=f"{e}<br>step %{{x}}<br>{m}=%{{y:.4g}}<extra></extra>"),
                           row=1, col=c + 1)
+            shown.add(e)
         merge_steps = [r["step"] for r in merges]
         if merge_steps and len(merge_steps) <= max_merge_lines:
             for s in merge_steps:

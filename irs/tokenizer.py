@@ -9,6 +9,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Sequence
 
 from irs.io import atomic_write_text
 
@@ -19,10 +20,13 @@ class VocabTokenizer:
     """Regex-split tokenizer over a fixed vocabulary. Ids 0..3 are PAD, BOS, EOS, UNK.
 
     `pattern` is a regex whose `findall` splits a string into tokens; `None` means one token per
-    character. `joiner` glues decoded tokens back together ("" for SMILES and DNA).
+    character. `joiner` glues decoded tokens back together ("" for SMILES and DNA). `prompt_only`:
+    tokens that may appear in prompts but are never generated (RiC's score tokens); the sampler bans
+    `prompt_only_ids` as it bans PAD and BOS.
     """
 
-    def __init__(self, vocab: list[str], pattern: str | None = None, joiner: str = "", name: str = "vocab"):
+    def __init__(self, vocab: list[str], pattern: str | None = None, joiner: str = "", name: str = "vocab",
+                 prompt_only: Sequence[str] = ()):
         if list(vocab[: len(SPECIALS)]) != list(SPECIALS):
             raise ValueError(f"vocab must start with {SPECIALS}, got {vocab[:4]}")
         if len(set(vocab)) != len(vocab):
@@ -34,6 +38,11 @@ class VocabTokenizer:
         self._re = re.compile(pattern) if pattern else None
         self.token_to_id = {t: i for i, t in enumerate(self.vocab)}
         self.pad_id, self.bos_id, self.eos_id, self.unk_id = 0, 1, 2, 3
+        missing = [t for t in prompt_only if t not in self.token_to_id]
+        if missing:
+            raise ValueError(f"prompt_only tokens not in the vocab: {missing[:5]}")
+        self.prompt_only = list(prompt_only)
+        self.prompt_only_ids = [self.token_to_id[t] for t in self.prompt_only]
 
     @property
     def vocab_size(self) -> int:
@@ -67,6 +76,8 @@ class VocabTokenizer:
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         payload = {"name": self.name, "vocab": self.vocab, "pattern": self.pattern, "joiner": self.joiner}
+        if self.prompt_only:
+            payload["prompt_only"] = self.prompt_only
         atomic_write_text(d / "tokenizer.json", json.dumps(payload, indent=1))
 
     @classmethod
@@ -75,7 +86,7 @@ class VocabTokenizer:
         if not p.is_file():
             raise FileNotFoundError(f"no tokenizer.json in {directory}")
         d = json.loads(p.read_text())
-        return cls(d["vocab"], d.get("pattern"), d.get("joiner", ""), d.get("name", "vocab"))
+        return cls(d["vocab"], d.get("pattern"), d.get("joiner", ""), d.get("name", "vocab"), d.get("prompt_only", ()))
 
     @classmethod
     def from_corpus(cls, texts, pattern: str | None = None, joiner: str = "", name: str = "vocab",

@@ -1,6 +1,9 @@
 """Explore: a run's candidates on pairwise Pareto scatter plots (paper Figures 1-3), re-ranked by the
 preference sliders, with selection shared between the plots and the candidate table; 2D/3D views and a
-property card for selected molecules; re-merge with other weights; re-scoring with the oracle; export."""
+property card for selected molecules; for DNA the top JASPAR marker-motif hits of chosen cell types in the
+table and highlighted in the sequence view; for text tables (with `source` / `reference` columns) source
+excerpt, summary and reference in the table and in full for the selected row; re-merge with other
+weights (a RiC run: re-sample with its desired-score prompt); re-scoring with the oracle; export."""
 from __future__ import annotations
 
 import time
@@ -11,6 +14,7 @@ import streamlit as st
 
 from irs.candidates import objective_names
 from irs.plots import pareto_scatter
+from irs.runs import sample_candidates
 from ui import common, logic
 
 SEL = "explore_sel"            # the selection: candidate table row ids, shared by plot and table
@@ -18,6 +22,19 @@ MAX_2D = 8                     # 2D depictions shown at once
 MAX_ORACLE = 50                # molecules re-scored by the oracle in one click
 LAZY_ROWS = 2000               # larger candidate tables stream their rows to the browser on demand
 TEXT_COLUMN = {"molecules": "SMILES", "dna": "sequence"}
+DNA_CELLS = "explore_dna_cells"  # cell types whose marker motifs are shown (DNA)
+TOP_HITS = 3                   # hits in the table's "top hits" column
+EXCERPT = 140                  # characters of a source / reference in the text table
+
+
+def _is_text_table(df: pd.DataFrame) -> bool:
+    """A text domain's table (prompt_id, source, reference besides the generated `candidate`)."""
+    return "source" in df.columns
+
+
+def _excerpt(x, n: int = EXCERPT) -> str:
+    t = " ".join(str(x).split()) if isinstance(x, str) else ""
+    return t if len(t) <= n else t[: n - 1].rstrip() + "…"
 
 
 # ---- selection sync -------------------------------------------------------------------------------
@@ -52,6 +69,39 @@ def _svg(smiles: str) -> str | None:
     from ui.mol3d import svg_2d
 
     return svg_2d(smiles)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _motif_hits(run_path: str, stamp: tuple, cells: tuple[str, ...]) -> pd.DataFrame:
+    """Marker-motif hits (irs.domains.dna.motifs.scan_hits) of every valid sequence of the run's table,
+    `row` = the row id; cached per run, table version and cell types (2,000 sequences: ~0.5 s)."""
+    from pathlib import Path
+
+    from irs.domains.dna.motifs import scan_hits
+
+    df = logic.load_table(Path(run_path))
+    seqs = [c if v else None for c, v in zip(df["canonical"], df["valid"].to_numpy(bool))]
+    h = scan_hits(seqs, cells)
+    h["row"] = df.index.to_numpy()[h["row"].to_numpy()]
+    return h
+
+
+def dna_hits(run, cells: list[str]) -> pd.DataFrame | None:
+    """The run's motif hits for `cells`, or None (no cell type chosen, or JASPAR unavailable: reported)."""
+    if not cells:
+        return None
+    try:
+        return _motif_hits(str(run.path), logic.table_stamp(run.path), tuple(cells))
+    except Exception as e:  # a missing pyjaspar database must not take the page down
+        st.warning(f"Motif scanning is unavailable: {type(e).__name__}: {e}")
+        return None
+
+
+def default_cells(cfg, options: list[str]) -> list[str]:
+    """The run's activity objectives' cell types (k562 -> K562 ...), else K562, HepG2 and GM12878."""
+    names = set(cfg.objective_names) if cfg is not None else set()
+    got = [c for c in options if c.lower() in names]
+    return got or [c for c in ("K562", "HepG2", "GM12878") if c in options]
 
 
 @st.cache_resource(show_spinner=False)
@@ -89,7 +139,19 @@ def controls(df_all: pd.DataFrame, infos: dict, cfg) -> dict:
                         format_func={"raw": "raw scores", "reward": "normalized rewards"}.get)
         show_invalid = st.toggle("Show invalid and duplicate candidates", value=False, key="explore_show_invalid",
                                  help="Invalid candidates have no scores, so they appear in the table only.")
-    return {"weights": w, "k": int(k), "sets": chosen, "axes": axes, "show_invalid": show_invalid}
+        cells = []
+        if cfg is not None and cfg.domain == "dna":
+            from irs.domains.dna.motifs import CELL_MOTIFS
+
+            options = list(CELL_MOTIFS)
+            if DNA_CELLS not in st.session_state:
+                st.session_state[DNA_CELLS] = default_cells(cfg, options)
+            cells = st.multiselect(
+                "Motifs of cell types", options, key=DNA_CELLS,
+                help="JASPAR marker motifs per cell type: " + "; ".join(
+                    f"{c}: {', '.join(m)}" for c, m in CELL_MOTIFS.items())
+                + ". A hit is a window whose log-odds score reaches 85% of the motif's range (either strand).")
+    return {"weights": w, "k": int(k), "sets": chosen, "axes": axes, "show_invalid": show_invalid, "cells": cells}
 
 
 def plot(df: pd.DataFrame, names: list[str], infos: dict, opts: dict, top: list[int]) -> None:
@@ -108,8 +170,10 @@ def plot(df: pd.DataFrame, names: list[str], infos: dict, opts: dict, top: list[
                "Drag a box or lasso to select; click a point; double-click to clear.")
 
 
-def table(df: pd.DataFrame, names: list[str], score: np.ndarray, domain: str, opts: dict) -> None:
+def table(df: pd.DataFrame, names: list[str], score: np.ndarray, domain: str, opts: dict,
+          hits: pd.DataFrame | None = None) -> None:
     st.subheader("Candidates")
+    text_table = _is_text_table(df)
     c1, c2, c3 = st.columns([3, 1, 1])
     text = c1.text_input("Filter", key="explore_filter", placeholder="substring of the SMILES / sequence / set")
     pareto_only = c2.toggle("Pareto only", key="explore_pareto_only")
@@ -126,12 +190,26 @@ def table(df: pd.DataFrame, names: list[str], score: np.ndarray, domain: str, op
         mask &= t.index.isin(st.session_state.get(SEL, []))
     shown_text = t["canonical"].where(t["valid"].to_numpy(bool), t["candidate"]).astype(str)
     if text:
-        mask &= (shown_text.str.contains(text, regex=False) | t["set"].astype(str).str.contains(text, regex=False)).to_numpy()
+        found = shown_text.str.contains(text, regex=False) | t["set"].astype(str).str.contains(text, regex=False)
+        if text_table:
+            found |= t["source"].astype(str).str.contains(text, regex=False)
+        mask &= found.to_numpy()
     view = t[mask].sort_values("score", ascending=False, na_position="last", kind="stable")
-    label = TEXT_COLUMN.get(domain, "candidate")
-    disp = pd.DataFrame({"id": view.index, label: shown_text.loc[view.index].to_numpy(), "set": view["set"].to_numpy(),
-                         "pareto": view["pareto"].to_numpy(bool), "score": view["score"].to_numpy(),
-                         "rank": view["rank"].to_numpy()})
+    label = "summary" if text_table else TEXT_COLUMN.get(domain, "candidate")
+    disp = pd.DataFrame({"id": view.index})
+    if text_table:
+        disp["source"] = [_excerpt(x) for x in view["source"]]
+    disp[label] = shown_text.loc[view.index].to_numpy()
+    if text_table and "reference" in view.columns:
+        disp["reference"] = [_excerpt(x) for x in view["reference"]]
+    if hits is not None:
+        pos = {int(i): k for k, i in enumerate(view.index)}
+        sub = hits[hits["row"].isin(view.index)]
+        from irs.domains.dna.motifs import top_hits_text
+
+        disp["top hits"] = top_hits_text(sub.assign(row=sub["row"].map(pos)), len(view), TOP_HITS)
+    disp["set"], disp["pareto"] = view["set"].to_numpy(), view["pareto"].to_numpy(bool)
+    disp["score"], disp["rank"] = view["score"].to_numpy(), view["rank"].to_numpy()
     for n in names:
         disp[n] = view[n].to_numpy()
     for n in names:
@@ -146,6 +224,14 @@ def table(df: pd.DataFrame, names: list[str], score: np.ndarray, domain: str, op
           "score": num("score", help="weighted score Σ λ_i · reward_i with the sliders' λ", format="%.3f"),
           "rank": num("rank", format="%d"),
           "pareto": st.column_config.CheckboxColumn("Pareto", help="Pareto-optimal within its set")}
+    if hits is not None:
+        cc["top hits"] = st.column_config.TextColumn(
+            "top hits", width="large", help=f"the {TOP_HITS} best marker-motif hits of the chosen cell types: motif, "
+                                            "strand, positions (1-based, inclusive), log-odds score in bits")
+    if text_table:
+        cc["source"] = st.column_config.TextColumn("source", width="large", help="the source text (excerpt); "
+                                                   "select a row for the full text")
+        cc["reference"] = st.column_config.TextColumn("reference", width="medium", help="reference summary (excerpt)")
     for n in names:
         cc[n] = num(n, format="%.4g")
         cc[f"reward_{n}"] = num(f"reward {n}", format="%.3f")
@@ -168,7 +254,45 @@ def property_card(row: pd.Series, names: list[str], infos: dict, score: float, r
                 + (" · duplicate" if row["duplicate"] else ""))
 
 
-def selection_panel(df: pd.DataFrame, names: list[str], infos: dict, score: pd.Series, domain: str, run, cfg) -> None:
+def dna_view(seq: str, row_id: int, hits: pd.DataFrame | None, cells: list[str]) -> None:
+    """The 200-nt sequence in monospace with the chosen cell types' motif hits highlighted, a legend, and
+    the hits as a small table."""
+    from irs.domains.dna.motifs import cell_motifs
+
+    if hits is None:
+        st.code(seq, language=None)
+        st.caption("Choose cell types in the sidebar (Motifs of cell types) to highlight their motif hits.")
+        return
+    h = logic.hits_for_row(hits, row_id)
+    st.html(logic.sequence_html(seq, h, logic.motif_colors(cell_motifs(cells))))
+    if len(h):
+        st.dataframe(h[["motif", "cell", "strand", "first", "last", "score", "rel"]], hide_index=True,
+                     key="explore_hits_table", height=min(220, 38 + 35 * len(h)),
+                     column_config={"first": st.column_config.NumberColumn("from", help="1-based, inclusive"),
+                                    "last": st.column_config.NumberColumn("to", help="1-based, inclusive"),
+                                    "score": st.column_config.NumberColumn("bits", format="%.2f"),
+                                    "rel": st.column_config.NumberColumn("relative", format="%.2f")})
+
+
+def text_view(row: pd.Series, shown: str) -> None:
+    """Source, generated summary and reference of one row of a text table, in full (escaped)."""
+    import html
+
+    def block(title: str, text) -> None:
+        st.markdown(f"**{title}**")
+        st.html('<div style="white-space:pre-wrap;max-height:260px;overflow-y:auto;border:1px solid #e4e7eb;'
+                'border-radius:4px;padding:6px 8px;font-size:14px">' + html.escape(str(text)) + "</div>")
+
+    if "prompt_id" in row.index:
+        st.caption(f"prompt {row['prompt_id']}")
+    block("Source", row.get("source", ""))
+    block("Summary (generated)", shown)
+    if "reference" in row.index:
+        block("Reference", row["reference"])
+
+
+def selection_panel(df: pd.DataFrame, names: list[str], infos: dict, score: pd.Series, domain: str, run, cfg,
+                    hits: pd.DataFrame | None = None, cells: list[str] | None = None) -> None:
     sel = [i for i in st.session_state.get(SEL, []) if i in df.index]
     st.subheader(f"Selection ({len(sel)})")
     if not sel:
@@ -198,6 +322,10 @@ def selection_panel(df: pd.DataFrame, names: list[str], infos: dict, score: pd.S
                 st.caption("3D: one MMFF-optimized conformer (RDKit ETKDG); drag to rotate, scroll to zoom.")
             else:
                 st.warning("No 3D conformer could be embedded for this molecule.")
+        elif domain == "dna" and row["valid"]:
+            dna_view(shown_text(focus), int(focus), hits, list(cells or []))
+        elif _is_text_table(df):
+            text_view(row, shown_text(focus))
         else:
             st.code(shown_text(focus), language=None)
     with right:
@@ -213,7 +341,7 @@ def selection_panel(df: pd.DataFrame, names: list[str], infos: dict, score: pd.S
                     st.image(svg, caption=f"row {i}", width="stretch")
         if len(valid_sel) > MAX_2D:
             st.caption(f"Showing {MAX_2D} of {len(valid_sel)} selected molecules in 2D; the table lists all.")
-    else:
+    elif len(sel) > 1:
         st.code("\n".join(shown_text(i) for i in sel[:50]), language=None)
     oracle_panel(df, valid_sel, run, cfg)
 
@@ -237,8 +365,12 @@ def oracle_panel(df: pd.DataFrame, valid_sel: list[int], run, cfg) -> None:
                 return
         res.insert(0, "id", todo)
         st.session_state["explore_oracle_result"] = (run.id, res, time.perf_counter() - t0)
-    c2.caption("Re-scores the selected molecules with the preset's oracle (for QM9: GFN2-xTB gap, D4 α, U0 "
-               f"model; about 5-40 ms each). At most {MAX_ORACLE} per click.")
+    if cfg.domain == "dna":
+        c2.caption("Re-scores the selected sequences with the preset's oracle (the cell-type activity CNN; "
+                   f"exact motif scores for the motifs preset). At most {MAX_ORACLE} per click.")
+    else:
+        c2.caption("Re-scores the selected candidates with the preset's oracle (for QM9: GFN2-xTB gap, D4 α, "
+                   f"U0 model; about 5-40 ms each). At most {MAX_ORACLE} per click.")
     got = st.session_state.get("explore_oracle_result")
     if got and got[0] == run.id:
         _, res, dt = got
@@ -248,7 +380,56 @@ def oracle_panel(df: pd.DataFrame, valid_sel: list[int], run, cfg) -> None:
         st.dataframe(res[cols], hide_index=True, key="explore_oracle_table")
 
 
+def ric_panel(run, cfg, names: list[str], weights) -> None:
+    """A RiC run has one model conditioned on desired scores: new preferences mean a new prompt, not a
+    re-merge (irs.runs.sample_candidates(weights=...), the same as `irs sample --weights`)."""
+    if weights is None or any(n not in names for n in cfg.objective_names):
+        st.caption("Sampling a RiC run with other preferences needs a weight for each of its objectives, "
+                   "at least one above 0.")
+        return
+    w = [weights[names.index(n)] for n in cfg.objective_names]
+    c1, c2, c3 = st.columns([1, 1, 2])
+    n = c1.number_input("Samples", min_value=1, max_value=10000, value=256, key="explore_remerge_n")
+    seed = c2.number_input("Seed", min_value=0, value=0, key="explore_remerge_seed")
+    c3.markdown("RiC prompt for w = " + ", ".join(f"{o} {x:.2f}" for o, x in zip(cfg.objective_names, w)))
+    c3.caption("RiC trains one model whose prompt carries the desired scores; these weights set them "
+               "(RiC's preference-to-score mapping), so this samples rather than re-merges.")
+    if c3.button("Sample with these preferences", key="explore_remerge", icon=":material/tune:"):
+        add_sampled_set(run, "Sampling with the RiC prompt and scoring ...", "Sampling",
+                        lambda: sample_candidates(run, int(n), seed=int(seed), weights=w))
+    show_sampled_message()
+
+
+def add_sampled_set(run, spinner: str, failure: str, make) -> None:
+    """Run `make()` (irs.runs.sample_candidates), store its candidates as a new set of the run, rerun."""
+    with st.spinner(spinner):
+        t0 = time.perf_counter()
+        try:
+            new = make()
+            name = logic.add_candidate_set(run.path, new)
+        except (ValueError, OSError) as e:
+            st.error(f"{failure} failed: {e}")
+            return
+    st.session_state["explore_pending_set"] = name
+    st.session_state["explore_remerge_msg"] = (f"Added set “{name}”: {len(new)} candidates "
+                                               f"({int(new['valid'].sum())} valid) in {time.perf_counter() - t0:.1f} s.")
+    st.rerun()
+
+
+def show_sampled_message() -> None:
+    msg = st.session_state.get("explore_remerge_msg")
+    if msg:
+        st.success(msg)
+
+
 def remerge_panel(run, cfg, names: list[str], weights) -> None:
+    if cfg is not None and cfg.method == "ric":
+        st.subheader("Sample with these preferences")
+        if not (run.final_dir / "config.json").is_file():
+            st.caption("This run has no final model saved, so it cannot be sampled.")
+            return
+        ric_panel(run, cfg, names, weights)
+        return
     st.subheader("Re-merge with these weights")
     import json
 
@@ -272,23 +453,9 @@ def remerge_panel(run, cfg, names: list[str], weights) -> None:
     seed = c2.number_input("Seed", min_value=0, value=0, key="explore_remerge_seed")
     c3.markdown("λ = " + ", ".join(f"{o} {x:.2f}" for o, x in zip(expert_objs, lam)))
     if c3.button("Re-merge and sample", key="explore_remerge", icon=":material/merge:"):
-        from irs.runs import sample_candidates
-
-        with st.spinner("Re-merging the final experts, sampling and scoring ..."):
-            t0 = time.perf_counter()
-            try:
-                new = sample_candidates(run, int(n), lam, int(seed))
-                name = logic.add_candidate_set(run.path, new)
-            except (ValueError, OSError) as e:
-                st.error(f"Re-merge failed: {e}")
-                return
-        st.session_state["explore_pending_set"] = name
-        st.session_state["explore_remerge_msg"] = (f"Added set “{name}”: {len(new)} candidates "
-                                                   f"({int(new['valid'].sum())} valid) in {time.perf_counter() - t0:.1f} s.")
-        st.rerun()
-    msg = st.session_state.get("explore_remerge_msg")
-    if msg:
-        st.success(msg)
+        add_sampled_set(run, "Re-merging the final experts, sampling and scoring ...", "Re-merge",
+                        lambda: sample_candidates(run, int(n), lam, int(seed)))
+    show_sampled_message()
 
 
 # ---- the page -------------------------------------------------------------------------------------
@@ -324,12 +491,13 @@ else:
     top = logic.top_k_ids(df, score.to_numpy(), opts["k"])
 st.session_state[SEL] = [i for i in st.session_state.get(SEL, []) if i in df_all.index]
 
+hits = dna_hits(run, opts["cells"]) if domain == "dna" else None
 plot_slot, selection_slot = st.container(), st.container()
 with selection_slot:  # runs first, so the 3D view of a new selection reaches the browser before the big plot
-    selection_panel(df, names, infos, score, domain, run, cfg)
+    selection_panel(df, names, infos, score, domain, run, cfg, hits, opts["cells"])
 with plot_slot:
     plot(df, names, infos, opts, top)
-table(df, names, score.to_numpy(), domain, opts)
+table(df, names, score.to_numpy(), domain, opts, hits)
 remerge_panel(run, cfg, names, opts["weights"])
 st.subheader("Export")
 common.export_panel(df, domain=domain, run_id=run.id, key_prefix="explore",

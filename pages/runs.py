@@ -1,6 +1,7 @@
 """Runs: every run with its state and progress; one run's live per-expert reward and KL curves (merges
-marked, polled with st.fragment), its error if it failed, and cancel / resume / delete (with a
-confirmation). The run id lives in the URL (?run=...), so a refresh keeps the page."""
+marked, polled with st.fragment; RiC runs: SFT loss and online-round proxy reward), its error if it
+failed, and cancel / resume / delete (with a confirmation). The run id lives in the URL (?run=...), so a
+refresh keeps the page."""
 from __future__ import annotations
 
 import pandas as pd
@@ -48,7 +49,11 @@ def live(run_id: str, state_at_render: str) -> None:
         st.warning(s["error"])
     records = common.load_metrics(run)
     if records:
-        st.plotly_chart(expert_curves(records), key="runs_curves", config={"displaylogo": False})
+        spec = logic.training_curves(records)
+        st.plotly_chart(expert_curves(spec.records, spec.metrics, titles=spec.titles), key="runs_curves",
+                        config={"displaylogo": False})
+        if spec.caption:
+            st.caption(spec.caption)
     else:
         st.caption("No training metrics yet; curves appear after the first step.")
     if state != state_at_render:

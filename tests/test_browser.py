@@ -34,12 +34,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _demo_run(root: Path) -> str:
-    """Copy the shipped demo run(s) into root (or build a synthetic one); return the run id to open."""
+def _demo_run(root: Path) -> tuple[str, str]:
+    """Copy the shipped demo run(s) into root (or build synthetic ones); return the run ids to open: a
+    molecules run (the main test) and a DNA run (the motif view)."""
     sys.path.insert(0, str(ROOT))
     from ui.logic import demo_runs
 
-    from ui.fixture import make_run
+    from ui.fixture import make_dna_run, make_run
 
     # extra runs for the screenshots of the other pages: a live one, a failed one, two seeds of RS
     make_run(root, "live-20240101-000000-0001", n=20, state="running")
@@ -50,9 +51,15 @@ def _demo_run(root: Path) -> str:
     shipped = [p for p in demo_runs() if (p / "candidates.parquet").is_file()]
     for p in shipped:
         shutil.copytree(p, root / p.name)
-    if shipped:
-        return shipped[0].name
-    return make_run(root, n=300).name
+
+    def domain_of(p: Path) -> str:
+        import tomllib
+
+        return tomllib.loads((p / "config.toml").read_text()).get("domain", "")
+
+    mol = next((p.name for p in shipped if domain_of(p) == "molecules"), None) or make_run(root, n=300).name
+    dna = next((p.name for p in shipped if domain_of(p) == "dna"), None) or make_dna_run(root, n=120).name
+    return mol, dna
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +68,7 @@ def app(tmp_path_factory):
         pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium)")
     pytest.importorskip("playwright")
     runs = tmp_path_factory.mktemp("runs")
-    run_id = _demo_run(runs)
+    run_id, dna_run_id = _demo_run(runs)
     port = _free_port()
     env = dict(os.environ, IRS_RUNS_DIR=str(runs), IRS_THREADS="1")
     log = open(runs.parent / "streamlit.log", "w")
@@ -79,7 +86,7 @@ def app(tmp_path_factory):
                 if proc.poll() is not None or time.time() > deadline:
                     raise RuntimeError(f"streamlit did not start: {(runs.parent / 'streamlit.log').read_text()}")
                 time.sleep(0.3)
-        yield {"url": url, "run_id": run_id, "runs": runs, "port": port}
+        yield {"url": url, "run_id": run_id, "dna_run_id": dna_run_id, "runs": runs, "port": port}
     finally:
         proc.terminate()
         try:
@@ -101,6 +108,16 @@ def browser():
 
 def _is_local(url: str, port: int) -> bool:
     return url.startswith((f"http://localhost:{port}", f"ws://localhost:{port}", "data:", "blob:", "about:"))
+
+
+def _box_select_pareto(page) -> None:
+    """Drag a box (plotly's select mode) around the Pareto points of the first pairwise plot."""
+    x0, y0, x1, y1 = _box_around_pareto(page)
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=5)
+    page.mouse.move(x1, y1, steps=5)
+    page.mouse.up()
 
 
 def _box_around_pareto(page) -> tuple[float, float, float, float]:
@@ -130,20 +147,21 @@ def test_explore_in_browser(app, browser):
     page.on("request", lambda r: None if _is_local(r.url, app["port"]) else external.append(r.url))
     page.set_default_timeout(60_000)
 
-    # the README's launch command opens the workbench on the demo run: the root URL shows Explore
+    # the README's launch command opens the workbench on the demo runs: the root URL shows Explore on the
+    # newest run (with several shipped demo runs, not necessarily the molecules one), its id in the URL
     page.goto(app["url"] + "/")
+    page.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot');"
+                           " return gd && gd._fullData && gd._fullData.length > 0; }")
+    page.wait_for_function("() => location.search.includes('run=')")
+    # the molecules demo run, by its URL
+    page.goto(f"{app['url']}/?run={app['run_id']}")
     page.wait_for_selector(".js-plotly-plot .scatterlayer .trace")
     page.wait_for_function("id => location.search.includes('run=' + id)", arg=app["run_id"])  # id kept in URL
     page.wait_for_timeout(1000)
     page.screenshot(path=str(SHOTS / "explore_start.png"))
 
     # box-select around the Pareto points of the first pairwise plot
-    x0, y0, x1, y1 = _box_around_pareto(page)
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=5)
-    page.mouse.move(x1, y1, steps=5)
-    page.mouse.up()
+    _box_select_pareto(page)
     n_sel = page.wait_for_function("""() => {
         const h = [...document.querySelectorAll('h3')].map(h => h.innerText.match(/Selection \\((\\d+)\\)/))
                                                          .find(m => m);
@@ -204,4 +222,36 @@ def test_explore_in_browser(app, browser):
         page.screenshot(path=str(SHOTS / f"{shot}.png"))
         if shot == "runs_failed":
             assert "out of memory" in " ".join(page.locator("[data-testid='stAlert']").all_inner_texts())
+    assert not external, f"requests left localhost: {external[:5]}"
+
+
+def test_dna_motif_view_in_browser(app, browser):
+    """A DNA run: box-select the Pareto points, the focused sequence shows its marker-motif hits as coloured
+    spans with a legend, and the candidate table has the top-hits column."""
+    SHOTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    external = []
+    page.on("request", lambda r: None if _is_local(r.url, app["port"]) else external.append(r.url))
+    page.set_default_timeout(60_000)
+    page.goto(f"{app['url']}/?run={app['dna_run_id']}")
+    page.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot');"
+                           " return gd && gd._fullData && gd._fullData.length > 0; }")
+    page.wait_for_timeout(1000)
+    _box_select_pareto(page)
+    view = page.locator(".irs-seqview").first
+    view.wait_for()
+    page.wait_for_timeout(1000)
+    assert page.locator("[data-testid='stException']").count() == 0
+    page.screenshot(path=str(SHOTS / "dna_explore_selection.png"))
+    view.scroll_into_view_if_needed()
+    view.screenshot(path=str(SHOTS / "dna_sequence_view.png"))
+    seq = "".join(view.locator("pre").inner_text().split()[1::2])
+    assert len(seq) == 200 and set(seq) <= set("ACGT")
+    spans = view.locator(".irs-hit")
+    if spans.count():  # the focused site has hits of the chosen cell types (most sites do)
+        bg = spans.first.evaluate("e => getComputedStyle(e).backgroundColor")
+        assert bg not in ("rgba(0, 0, 0, 0)", "transparent"), bg
+        assert spans.first.get_attribute("data-motif") in view.inner_text()  # named in the legend
+    assert "top hits" in page.locator("[data-testid='stDataFrame']").last.inner_text() or \
+        page.get_by_text("top hits").count() > 0
     assert not external, f"requests left localhost: {external[:5]}"

@@ -114,3 +114,34 @@ def test_generation_stops_at_the_models_context():
     tok.eos_id = 10_000  # an id the model never emits: no row finishes
     s = sample(m, tok, 2, max_new_tokens=500, temperature=1.0, bf16=False)
     assert s.tokens.shape[1] == 127 and not s.finished.any()
+
+
+def test_prompt_only_tokens_are_never_sampled(tmp_path):
+    """RiC's score tokens live in prompts only: the sampler bans them like PAD and BOS, even when the
+    model puts almost all its mass on them; the ban survives a tokenizer save/load."""
+    from irs.algorithms.ric import conditioned_tokenizer
+    from irs.tokenizer import VocabTokenizer
+
+    base = tokenizer()
+    tok = conditioned_tokenizer(base, 2, 3)  # <o0> <o1> <v0> <v1> <v2>
+    tok.save(tmp_path)
+    tok = VocabTokenizer.load(tmp_path)
+    assert [tok.vocab[i] for i in tok.prompt_only_ids] == ["<o0>", "<o1>", "<v0>", "<v1>", "<v2>"]
+    m, _ = build_model("tiny:gpt2", tok, seed=0)
+    with torch.no_grad():  # bias the output layer heavily towards the prompt-only tokens
+        m.lm_head.weight.zero_()
+        m.transformer.wte.weight[tok.prompt_only_ids] = 0.0
+        m.lm_head.weight[tok.prompt_only_ids, :] = 0.0
+    head = torch.nn.Linear(m.config.n_embd, tok.vocab_size, bias=True)
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.zero_()
+        head.bias[tok.prompt_only_ids] = 20.0  # e^20 times more likely than any other token
+    m.lm_head = head
+    m.config.tie_word_embeddings = False
+    s = sample(m, tok, 64, max_new_tokens=8, temperature=1.0, prompt="<o0><v2><o1><v0>", fast=False,
+               generator=torch.Generator().manual_seed(0))
+    generated = s.tokens[s.mask]
+    assert generated.numel() > 0
+    assert not torch.isin(generated, torch.tensor(tok.prompt_only_ids)).any()
+    assert s.prompt_ids[0, 1:].tolist() == tok.encode("<o0><v2><o1><v0>", add_bos=False)  # prompts keep them

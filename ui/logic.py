@@ -416,6 +416,119 @@ def compare_table(tables: Mapping[str, pd.DataFrame], groups: Mapping[str, Seque
     return pd.DataFrame(rows), aggs
 
 
+# ---- DNA: motif hits in the sequence view ---------------------------------------------------------
+# light, colour-blind-safe backgrounds (Okabe-Ito tints) for motif highlights; text stays black
+HIT_COLORS = ("#9ad0f5", "#ffd27f", "#8fe0c4", "#f0b3d6", "#c6b3ff", "#ffb08a", "#e6e27a", "#bfbfbf",
+              "#a8e6a1", "#ffc6c6", "#b5d8e8", "#e0c9a6")
+SEQ_LINE = 50  # nucleotides per line of the sequence view
+
+
+def motif_colors(motifs: Sequence[str]) -> dict[str, str]:
+    """A stable colour per motif name (the order given, e.g. the cell types' marker motifs)."""
+    return {m: HIT_COLORS[k % len(HIT_COLORS)] for k, m in enumerate(dict.fromkeys(motifs))}
+
+
+def hits_for_row(hits: pd.DataFrame, row: int) -> pd.DataFrame:
+    """The hits (irs.domains.dna.motifs.scan_hits table) of one sequence, best first, 1-based positions
+    added for display."""
+    h = hits[hits["row"] == row].sort_values("score", ascending=False, kind="stable").reset_index(drop=True)
+    return h.assign(first=h["start"] + 1, last=h["end"])
+
+
+def sequence_html(seq: str, hits: pd.DataFrame, colors: Mapping[str, str], line: int = SEQ_LINE) -> str:
+    """The sequence in monospace, `line` nt per line with 1-based positions on the left, motif hits as
+    coloured spans (a position covered by several hits takes the colour of the best one; the tooltip lists
+    them all) and a legend. Everything from the data is HTML-escaped."""
+    import html
+
+    seq = str(seq)
+    n = len(seq)
+    best = np.full(n, -1)
+    best_score = np.full(n, -np.inf)
+    cover: list[list[int]] = [[] for _ in range(n)]
+    recs = list(hits[["motif", "cell", "start", "end", "strand", "score"]].itertuples(index=False, name=None))
+    for k, (m, c, a, b, strand, sc) in enumerate(recs):
+        a, b = max(0, int(a)), min(n, int(b))
+        for i in range(a, b):
+            cover[i].append(k)
+            if sc > best_score[i]:
+                best[i], best_score[i] = k, sc
+
+    def tip(ks) -> str:
+        return "; ".join(f"{recs[k][0]} ({recs[k][1]}) {recs[k][4]}{recs[k][2] + 1}-{recs[k][3]} "
+                         f"{recs[k][5]:.1f} bits" for k in ks)
+
+    width = len(str(max(1, n)))
+    lines = []
+    for s0 in range(0, n, line):
+        parts, i, e0 = [], s0, min(n, s0 + line)
+        while i < e0:
+            j = i
+            while j < e0 and best[j] == best[i] and cover[j] == cover[i]:
+                j += 1
+            text = html.escape(seq[i:j])
+            if best[i] < 0:
+                parts.append(text)
+            else:
+                m = recs[best[i]][0]
+                col = html.escape(colors.get(m, HIT_COLORS[-1]), quote=True)
+                parts.append(f'<span class="irs-hit" data-motif="{html.escape(m, quote=True)}" '
+                             f'style="background:{col};border-radius:2px" '
+                             f'title="{html.escape(tip(cover[i]), quote=True)}">{text}</span>')
+            i = j
+        lines.append(f'<span style="color:#7b8794;user-select:none">{s0 + 1:>{width}} </span>' + "".join(parts))
+    shown = list(dict.fromkeys(r[0] for r in recs))
+    legend = " ".join(
+        f'<span style="white-space:nowrap;margin-right:12px"><span style="display:inline-block;width:12px;'
+        f'height:12px;background:{html.escape(colors.get(m, HIT_COLORS[-1]), quote=True)};border-radius:2px;'
+        f'vertical-align:middle"></span> {html.escape(m)} '
+        f'<span style="color:#52606d">({html.escape(next(r[1] for r in recs if r[0] == m))})</span></span>'
+        for m in shown) or '<span style="color:#52606d">no motif hit above the threshold</span>'
+    return ('<div class="irs-seqview">'
+            '<pre style="font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:14px;'
+            'line-height:1.6;margin:0 0 6px 0;white-space:pre;overflow-x:auto">' + "\n".join(lines) + "</pre>"
+            f'<div style="font-size:13px">{legend}</div></div>')
+
+
+# ---- training curves (Runs page) ------------------------------------------------------------------
+@dataclass(frozen=True)
+class CurveSpec:
+    """What the Runs page plots from metrics.jsonl: records for irs.plots.expert_curves, its panels
+    (metrics) with their titles, and a caption saying what the curves are."""
+    records: list
+    metrics: tuple
+    titles: dict
+    caption: str = ""
+
+
+ONLINE_EXPERT = "online rounds"
+
+
+def training_curves(records: Sequence[Mapping]) -> CurveSpec:
+    """RL methods record per-expert reward and KL; RiC (supervised fine-tuning) records the SFT loss per
+    step and, for its online rounds, the mean weighted proxy reward of the round's generations. Plot what
+    the run has, labelled as what it is."""
+    steps = [r for r in records if r.get("type") == "step"]
+    online = [r for r in records if r.get("type") == "online"]
+    has_rl = any("reward" in r or "kl" in r for r in steps)
+    if has_rl or not (any("loss" in r for r in steps) or online):
+        return CurveSpec(list(records), ("reward", "kl"), {"reward": "Reward", "kl": "KL"})
+    out = [r for r in records if r.get("type") != "online"]
+    metrics, titles = ["loss"], {"loss": "SFT loss (cross-entropy per token)"}
+    caption = ("RiC fine-tunes on sequences prefixed with their scores (supervised): the left panel is the "
+               "training loss per step, not a reward.")
+    if online:
+        out += [{"type": "step", "step": r.get("step"), "expert": ONLINE_EXPERT,
+                 "online_reward": r.get("reward"), "kept": r.get("n_kept")} for r in online]
+        metrics.append("online_reward")
+        titles["online_reward"] = "Online rounds: mean weighted proxy reward"
+        kept = ", ".join(f"round {r.get('round')}: {r.get('n_kept')} of {r.get('n_generated')} kept"
+                         for r in online)
+        caption += (" Each online round samples with exploration prompts and scores the samples with the proxies; "
+                    f"the right panel is their mean weighted reward ({kept}).")
+    return CurveSpec(out, tuple(metrics), titles, caption)
+
+
 # ---- selection ------------------------------------------------------------------------------------
 def ids_from_plot_event(event) -> list[int]:
     """Row ids in a Streamlit plotly selection event (customdata of every selected point), sorted."""

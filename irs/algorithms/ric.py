@@ -21,8 +21,13 @@ decimal). A sequence reads
 The model's embedding matrix is extended by N + n_bins rows (initialized as mean + std-scaled noise of
 the existing rows, seeded), and the extended tokenizer (a plain VocabTokenizer whose regex matches the
 new tokens first) is saved with the model. The loss covers the sequence after the prompt (RiC trains on
-completions only). The model's config carries `ric` metadata (objectives, levels, lo/hi, p, the prompt
-for the run's weights), so `ric_prompt(model, weights)` re-targets a saved RiC model to other weights.
+completions only). A model whose context fits no labelled example after the prompt (DNAGPT-2: 52
+positions for BOS + 50 four-mers + EOS, every site the same length) gets 2N more positions (any other
+model keeps its shape): a GPT-2 position table becomes [row 0 (BOS), 2N new rows (the mean of the old
+rows), rows 1..], so the sequence after the prompt sits at the positions it was pretrained at; other
+architectures only get a larger config limit. The model's config carries `ric` metadata (objectives,
+levels, lo/hi, p, the prompt for the run's weights), so `ric_prompt(model, weights)` re-targets a saved
+RiC model to other weights.
 
 Preference -> desired scores (RiC's "dynamic inference-time adjustment")
 -----------------------------------------------------------------------
@@ -40,6 +45,8 @@ Labelled data (`LABELLED_DATA`, one hook per domain; no domain file is touched)
   trained on in the paper ("supervised fine-tuning was performed using the QM9 dataset").
 - molecules / druglike: MOSES training SMILES scored exactly with RDKit (QED, SA, logP).
 - toy: random strings over {a, b, c} (random length, Dirichlet character mix), scored exactly.
+- dna: real training-split DHS sites (`irs.domains.dna.proxies.labelled_data`), the activity objectives
+  labelled by the oracle CNN (its probability through the goal transform), motif/GC objectives exactly.
 Labelling is data preparation, not a reward query: it does not touch the objectives' query counters.
 
 Budget (what `irs bench` compares): T SFT steps of `ric.batch_size` sequences (0 = rl.batch_size; the
@@ -73,10 +80,9 @@ import torch
 from irs.algorithms.distributed import LocalComm
 from irs.algorithms.merging import trainable_params
 from irs.algorithms.schedule import ScheduleState
-from irs.algorithms.trainer import _flatten_optimizer, _restore_optimizer, make_optimizer
+from irs.algorithms.trainer import _flatten_optimizer, _restore_optimizer, make_optimizer, setup_objectives
 from irs.checkpoint import load_tensors, save_tensors
-from irs.config import RunConfig, bf16_flag, validate
-from irs.domains import get_domain
+from irs.config import RunConfig
 from irs.io import atomic_write_json
 from irs.objectives import Objective
 from irs.rl.policy import build_model, disable_dropout
@@ -109,7 +115,8 @@ def conditioned_tokenizer(base: VocabTokenizer, n_objectives: int, n_bins: int) 
     vocab = list(base.vocab) + [t for t in extra if t not in base.token_to_id]
     inner = base.pattern or r"(?s:.)"
     pattern = inner if inner.startswith(_TOKEN_RE + "|") else f"{_TOKEN_RE}|{inner}"
-    return VocabTokenizer(vocab, pattern, base.joiner, name=base.name)
+    prompt_only = list(base.prompt_only) + [t for t in extra if t not in base.prompt_only]
+    return VocabTokenizer(vocab, pattern, base.joiner, name=base.name, prompt_only=prompt_only)
 
 
 def levels_of(rewards: np.ndarray, n_bins: int) -> np.ndarray:
@@ -227,10 +234,19 @@ def _molecules_labelled(preset: str | None, objectives: Sequence[Objective], n: 
     raise ValueError(f"RiC has no labelled data for molecules preset {preset!r}; add one to LABELLED_DATA")
 
 
+def _dna_labelled(preset: str | None, objectives: Sequence[Objective], n: int, seed: int):
+    """Real training-split DHS sites (chr1/chr2 held out), activity objectives labelled by the oracle
+    (irs.domains.dna.proxies.labelled_data); n: sites drawn (0 = its default, 20,000)."""
+    from irs.domains.dna.proxies import labelled_data as dna_labelled
+
+    return dna_labelled(preset, objectives, n, seed)
+
+
 # domain name -> fn(preset, objectives, max_examples (0 = the hook's default/all), seed) -> (texts, R)
 LABELLED_DATA: dict[str, Callable] = {
     "toy": _toy_labelled,
     "molecules": _molecules_labelled,
+    "dna": _dna_labelled,
 }
 
 
@@ -248,6 +264,34 @@ def _n_positions(model) -> int:
     return int(getattr(c, "n_positions", None) or getattr(c, "max_position_embeddings", None) or 1024)
 
 
+def extend_positions(model, need: int, n_prompt: int):
+    """Give `model` at least `need` positions when it has fewer (see the module docstring). A GPT-2
+    position table grows by max(n_prompt, shortfall) rows inserted after row 0 (the mean of the old rows),
+    so tokens after an n_prompt-token prompt keep their pretrained positions. Deterministic (no RNG), so a
+    resumed trainer rebuilds the same shapes before loading its checkpoint. Returns the model."""
+    have = _n_positions(model)
+    if need <= have:
+        return model
+    add = max(n_prompt, need - have)
+    c = model.config
+    wpe = getattr(getattr(model, "transformer", None), "wpe", None)
+    if wpe is not None:
+        with torch.no_grad():
+            W = wpe.weight.detach()
+            fill = W.mean(0, keepdim=True).expand(add, -1)
+            new_w = torch.cat([W[:1], fill, W[1:]], 0).clone()
+        emb = torch.nn.Embedding(new_w.shape[0], new_w.shape[1], dtype=W.dtype, device=W.device)
+        emb.weight = torch.nn.Parameter(new_w, requires_grad=wpe.weight.requires_grad)
+        model.transformer.wpe = emb
+        c.n_positions = new_w.shape[0]
+    elif hasattr(c, "max_position_embeddings"):
+        c.max_position_embeddings = have + add
+    else:
+        raise ValueError(f"the model has {have} positions, RiC needs {need}, and its position table is unknown")
+    log.info("RiC: model positions %d -> %d (prompt of %d tokens + generation)", have, _n_positions(model), n_prompt + 1)
+    return model
+
+
 # ---- the trainer -----------------------------------------------------------------------------------
 class RiCTrainer:
     """Build from a RunConfig with method "ric"; `run()` fine-tunes to T steps or until `should_stop()`."""
@@ -256,17 +300,9 @@ class RiCTrainer:
                  comm=None, labelled: tuple[list[str], np.ndarray] | None = None):
         if comm is not None and getattr(comm, "world", 1) > 1:
             raise ValueError(f"config field nproc = {cfg.nproc}: RiC trains one model in one process; set nproc = 1")
-        self.domain = get_domain(cfg.domain)
-        preset_objs = objectives if objectives is not None else self.domain.objectives(cfg.preset or None)
-        self.cfg = validate(cfg, [o.name for o in preset_objs])
+        setup_objectives(self, cfg, objectives)  # domain, cfg (validated), objectives, weights, bf16
         if self.cfg.method != "ric":
             raise ValueError(f"config field method = {self.cfg.method!r}: RiCTrainer runs method 'ric'")
-        by_name = {o.name: o for o in preset_objs}
-        self.objectives = [by_name[n] for n in self.cfg.objective_names]
-        for o in self.objectives:
-            o.invalid_reward = self.cfg.rl.invalid_reward
-        self.weights = np.asarray(self.cfg.weights)
-        self.bf16 = bf16_flag(self.cfg.rl)
         self.comm = comm or LocalComm()   # the worker reads tr.comm (rank, agree)
         rc = self.cfg.ric
         N = len(self.objectives)
@@ -281,18 +317,24 @@ class RiCTrainer:
             model, tokenizer = build_model(self.cfg.model or self.domain.default_model, dom_tok, seed=self.cfg.seed)
         self.base_vocab_size = tokenizer.vocab_size
         self.tokenizer = conditioned_tokenizer(tokenizer, N, self.n_bins)
-        self.model = disable_dropout(self._extend_embeddings(model)).train()
         self.prompt_len = 1 + 2 * N
-        n_pos = _n_positions(self.model)
-        self.max_len = n_pos
-        self.max_new_tokens = min(self.cfg.rl.max_new_tokens or self.domain.max_new_tokens, n_pos - self.prompt_len)
-        if self.max_new_tokens < 1:
-            raise ValueError(f"the model has {n_pos} positions; RiC's prompt needs {self.prompt_len}")
-
         t0 = time.perf_counter()
         texts, R = labelled if labelled is not None else labelled_data(
             self.domain.name, self.cfg.preset or None, self.objectives, rc.max_examples, self.cfg.seed)
-        self.labelled_texts, self.labelled_R = self._encodable(list(texts), np.asarray(R, dtype=np.float64))
+        texts = list(texts)
+        # positions are added only where no labelled example fits with the prompt (DNAGPT-2: 52 positions,
+        # every site 50 four-mers + EOS); a model where any fits keeps its shape (and its behaviour) exactly
+        want_new = self.cfg.rl.max_new_tokens or self.domain.max_new_tokens
+        lengths = [len(self.tokenizer.encode(t, add_bos=False)) + 1 for t in texts]  # + EOS
+        if lengths and self.prompt_len + min(lengths) > _n_positions(model):
+            model = extend_positions(model, self.prompt_len + min(max(lengths), want_new), 2 * N)
+        self.model = disable_dropout(self._extend_embeddings(model)).train()
+        n_pos = _n_positions(self.model)
+        self.max_len = n_pos
+        self.max_new_tokens = min(want_new, n_pos - self.prompt_len)
+        if self.max_new_tokens < 1:
+            raise ValueError(f"the model has {n_pos} positions; RiC's prompt needs {self.prompt_len}")
+        self.labelled_texts, self.labelled_R = self._encodable(texts, np.asarray(R, dtype=np.float64))
         if len(self.labelled_texts) == 0:
             raise ValueError("RiC: no labelled example fits the model (all too long or with unknown tokens)")
         self.lo = self.labelled_R.min(0)

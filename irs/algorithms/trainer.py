@@ -11,6 +11,12 @@ Presets (Section 4.2):
 
 A Trainer can stop at any step boundary and be saved and restored exactly (weights, optimizer and
 value-head states, schedule, RNG), which is what `irs resume` relies on.
+
+Prompt domains (Domain.prompts, the text domain): every expert step draws batch_size / samples_per_prompt
+prompt records from the train split with the expert's own generator (so runs stay deterministic and
+resumable), samples each prompt samples_per_prompt times, and scores context-aware objectives against
+the records. Optional stages: SFT on (prompt, reference) pairs before the first step (irs.rl.sft), and
+LoRA adapters on every expert ([lora]; merged by averaging B·A, irs.algorithms.merging).
 """
 from __future__ import annotations
 
@@ -31,7 +37,7 @@ from irs.algorithms.distributed import LocalComm
 from irs.algorithms.merging import merge_into, merge_optimizer_states, trainable_params
 from irs.algorithms.schedule import ScheduleState, candidate_lambdas, fixed_lambdas, run_schedule
 from irs.checkpoint import load_tensors, save_tensors
-from irs.config import RunConfig, bf16_flag, validate
+from irs.config import RunConfig, bf16_flag, lora_enabled, validate
 from irs.domains import get_domain
 from irs.io import atomic_write_json
 from irs.objectives import Objective, aggregate
@@ -62,20 +68,27 @@ def make_optimizer(params, cfg) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=cfg.lr)
 
 
+def setup_objectives(trainer, cfg: RunConfig, objectives: list[Objective] | None = None) -> None:
+    """The objective setup every trainer shares: sets trainer.domain, trainer.cfg (validated against the
+    preset's objective names), trainer.objectives (the run's, in config order, with the run's invalid
+    reward), trainer.weights and trainer.bf16. `objectives` replaces the domain preset's (tests)."""
+    trainer.domain = get_domain(cfg.domain)
+    preset_objs = objectives if objectives is not None else trainer.domain.objectives(cfg.preset or None)
+    trainer.cfg = validate(cfg, [o.name for o in preset_objs])
+    by_name = {o.name: o for o in preset_objs}
+    trainer.objectives = [by_name[n] for n in trainer.cfg.objective_names]
+    for o in trainer.objectives:
+        o.invalid_reward = trainer.cfg.rl.invalid_reward
+    trainer.weights = np.asarray(trainer.cfg.weights)
+    trainer.bf16 = bf16_flag(trainer.cfg.rl)
+
+
 class Trainer:
     """Build from a validated RunConfig; `run()` trains to the end or until `should_stop()`."""
 
     def __init__(self, cfg: RunConfig, objectives: list[Objective] | None = None, model=None, tokenizer=None,
                  comm=None):
-        self.domain = get_domain(cfg.domain)
-        preset_objs = objectives if objectives is not None else self.domain.objectives(cfg.preset or None)
-        self.cfg = validate(cfg, [o.name for o in preset_objs])
-        by_name = {o.name: o for o in preset_objs}
-        self.objectives = [by_name[n] for n in self.cfg.objective_names]
-        for o in self.objectives:
-            o.invalid_reward = self.cfg.rl.invalid_reward
-        self.weights = np.asarray(self.cfg.weights)
-        self.bf16 = bf16_flag(self.cfg.rl)
+        setup_objectives(self, cfg, objectives)
         self.max_new_tokens = self.cfg.rl.max_new_tokens or self.domain.max_new_tokens
 
         self.comm = comm or LocalComm()
@@ -86,6 +99,20 @@ class Trainer:
             model, tokenizer = build_model(self.cfg.model or self.domain.default_model,
                                            self.domain_tokenizer(), seed=self.cfg.seed)
         self.tokenizer = tokenizer
+        self.lora = lora_enabled(self.cfg, self.domain)
+        self._prompt_cache: dict[str, list[dict]] = {}
+        if self.domain.prompts is None and self.cfg.sft.steps:
+            raise ValueError(f"config field sft.steps = {self.cfg.sft.steps}: domain {self.domain.name!r} has no "
+                             f"(prompt, reference) data for SFT")
+        self.sft_stats = None
+        if self.cfg.sft.steps:  # once, on the shared initial model (deterministic: a resume redoes it exactly)
+            from irs.rl.sft import sft
+
+            model, self.sft_stats = sft(disable_dropout(model).to(self.device), tokenizer, self.prompt_records("train"),
+                                        self.cfg.sft, lora=self.cfg.lora if self.lora else None,
+                                        seed=self.cfg.seed, bf16=self.bf16, max_grad_norm=self.cfg.rl.max_grad_norm)
+            log.info("SFT: %d steps, loss %.4f -> %.4f in %.1f s", self.cfg.sft.steps, self.sft_stats["loss_first"],
+                     self.sft_stats["loss_last"], self.sft_stats["seconds"])
         self.ref = disable_dropout(copy.deepcopy(model)).eval()
         for p in self.ref.parameters():
             p.requires_grad_(False)
@@ -123,6 +150,10 @@ class Trainer:
 
     def _make_expert(self, k: int, index: int, name: str, model) -> Expert:
         m = disable_dropout(copy.deepcopy(model)).to(self.device).train()
+        if self.lora:
+            from irs.rl.sft import add_lora
+
+            m = add_lora(m, self.cfg.lora, self.cfg.seed + 2000 + k).train()
         vh = None
         params = [p for p in m.parameters() if p.requires_grad]
         if self.cfg.rl.algo == "ppo":
@@ -133,15 +164,43 @@ class Trainer:
         gen = torch.Generator(self.device).manual_seed(self.cfg.seed * 1000 + 17 * k + 1)
         return Expert(k, index, name, m, make_optimizer(params, self.cfg.rl), gen, vh)
 
+    # ---- prompts (prompt domains only) --------------------------------------------------------------
+    def prompt_records(self, split: str) -> list[dict]:
+        if split not in self._prompt_cache:
+            recs = self.domain.prompts(split)
+            if not recs:
+                raise ValueError(f"domain {self.domain.name!r} has no prompts in split {split!r}")
+            self._prompt_cache[split] = recs
+        return self._prompt_cache[split]
+
+    @property
+    def samples_per_prompt(self) -> int:
+        r = self.cfg.rl
+        if r.samples_per_prompt:
+            return r.samples_per_prompt
+        return r.rloo_k if r.algo == "rloo" and r.rloo_k else 1
+
+    def draw_contexts(self, n: int, generator: torch.Generator, split: str = "train",
+                      per_prompt: int = 1) -> list[dict] | None:
+        """n prompt records (n / per_prompt distinct draws, each repeated per_prompt times in a row), drawn
+        with `generator`; None for domains without prompts (no RNG is used then)."""
+        if self.domain.prompts is None:
+            return None
+        recs = self.prompt_records(split)
+        idx = torch.randint(len(recs), (n // per_prompt,), generator=generator, device=generator.device).tolist()
+        return [recs[i] for i in idx for _ in range(per_prompt)]
+
     # ---- one expert step: sample -> score -> rollout -> update ------------------------------------
-    def score(self, expert: Expert, texts: list[str]) -> tuple[torch.Tensor, np.ndarray]:
-        """Reward used for the update, [B], and the per-objective reward matrix it came from."""
+    def score(self, expert: Expert, texts: list[str], contexts: list[dict] | None = None
+              ) -> tuple[torch.Tensor, np.ndarray]:
+        """Reward used for the update, [B], and the per-objective reward matrix it came from.
+        contexts: the prompt record of each text (prompt domains)."""
         canon = self.domain.canonical(texts)
         keyed = [c if c is not None else "" for c in canon]
         idx = range(len(self.objectives)) if expert.index < 0 else [expert.index]
         R = np.full((len(texts), len(self.objectives)), np.nan)
         for j in idx:
-            r = self.objectives[j].reward(keyed)
+            r = self.objectives[j].reward(keyed, contexts)
             r[[c is None for c in canon]] = self.cfg.rl.invalid_reward
             R[:, j] = r
         if expert.index < 0:
@@ -150,19 +209,21 @@ class Trainer:
             reward = R[:, expert.index]
         return torch.tensor(np.nan_to_num(reward, nan=self.cfg.rl.invalid_reward), dtype=torch.float32), R
 
-    def rollout_samples(self, expert: Expert) -> Samples:
+    def rollout_samples(self, expert: Expert, contexts: list[dict] | None = None) -> Samples:
         if self.rollout_hook is not None:
             return self.rollout_hook(expert)
         r = self.cfg.rl
         return sample(expert.model, self.tokenizer, r.batch_size, max_new_tokens=self.max_new_tokens,
                       temperature=r.temperature, top_k=r.top_k, top_p=r.top_p, generator=expert.generator,
-                      bf16=self.bf16, batch_size=r.batch_size)
+                      bf16=self.bf16, batch_size=r.batch_size,
+                      prompt=None if contexts is None else [c["prompt"] for c in contexts])
 
     def expert_step(self, k: int, t: int) -> dict:
         ex = self.by_k[k]
         t0 = time.perf_counter()
-        s = self.rollout_samples(ex)
-        scores, _ = self.score(ex, s.texts)
+        ctx = self.draw_contexts(self.cfg.rl.batch_size, ex.generator, "train", self.samples_per_prompt)
+        s = self.rollout_samples(ex, ctx)
+        scores, _ = self.score(ex, s.texts, ctx)
         scores = scores.to(self.device)
         ro = make_rollout(ex.model, self.ref, ex.value_head, s, scores, self.cfg.rl, self.bf16)
         stats = update(ex.model, ex.value_head, ex.optimizer, ro, self.cfg.rl, self.bf16, ex.generator)
@@ -177,12 +238,12 @@ class Trainer:
     def merge(self, S: list[int], final: bool) -> None:
         """ρ = Σ_{k∈S} λ_k θ_k into every expert (eq. 9); across ranks a weighted all-reduce."""
         if final:  # keep the final experts, so the merged model can be re-made with any λ later
-            self.final_experts = {e.k: {n: v.detach().clone() for n, v in self.expert_state(e).items()}
+            self.final_experts = {e.k: {n: v.detach().clone() for n, v in self.final_state(e).items()}
                                   for e in self.experts}
         if self.n_experts == 1:
             self.last_lambdas = [1.0]
             return
-        lam = self.choose_lambdas(S)
+        lam = self.choose_lambdas(S, final)
         mine = [(l, self.by_k[k]) for l, k in zip(lam, S) if k in self.by_k]
         comm = self.comm if self.comm.world > 1 else None
         merge_into([e.model for _, e in mine], [l for l, _ in mine], targets=[e.model for e in self.experts],
@@ -195,14 +256,17 @@ class Trainer:
         self.on_record({"type": "merge", "step": self.schedule.t + 1, "subset": [self.expert_names[k] for k in S],
                         "lambdas": self.last_lambdas, "final": final})
 
-    def choose_lambdas(self, S: list[int]) -> np.ndarray:
+    def choose_lambdas(self, S: list[int], final: bool = False) -> np.ndarray:
         """eq. 10, or the candidate with the best mean validation reward (weighted over S).
-        Every rank evaluates every candidate identically (same merged weights, same RNG)."""
+        Every rank evaluates every candidate identically (same merged weights, same RNG).
+        Prompt domains score every candidate on the same prompts: from train during training, from val
+        for the final merge (paper App. B.3)."""
         mc = self.cfg.merge
         w = self.weights
         cands = candidate_lambdas(mc.lambdas, w, S, self.rng, mc.lambda_grid or None, mc.n_candidates_mc)
         if len(cands) == 1:
             return cands[0]
+        ctx = self.draw_contexts(mc.n_val_samples, self.generator, "val" if final else "train")
         scratch = copy.deepcopy(self.experts[0].model)
         comm = self.comm if self.comm.world > 1 else None
         best, best_val = cands[0], -np.inf
@@ -210,9 +274,10 @@ class Trainer:
             mine = [(l, self.by_k[k]) for l, k in zip(lam, S) if k in self.by_k]
             merge_into([e.model for _, e in mine], [l for l, _ in mine], targets=[scratch], comm=comm)
             s = sample(scratch, self.tokenizer, mc.n_val_samples, max_new_tokens=self.max_new_tokens,
-                       temperature=self.cfg.rl.temperature, generator=self.generator, bf16=self.bf16)
+                       temperature=self.cfg.rl.temperature, generator=self.generator, bf16=self.bf16,
+                       prompt=None if ctx is None else [c["prompt"] for c in ctx])
             canon = [c or "" for c in self.domain.canonical(s.texts)]
-            R = np.stack([self.objectives[self.expert_index(k)].reward(canon) for k in S], 1)
+            R = np.stack([self.objectives[self.expert_index(k)].reward(canon, ctx) for k in S], 1)
             val = float(np.nanmean(aggregate(R, fixed_lambdas(w, S))))
             if val > best_val:
                 best, best_val = lam, val
@@ -245,8 +310,16 @@ class Trainer:
         return self.schedule.done
 
     def final_model(self) -> torch.nn.Module:
-        """π_ρT: after the final merge every expert holds ρ_T."""
-        return self.experts[0].model
+        """π_ρT: after the final merge every expert holds ρ_T. With LoRA a plain (dense) copy: the final
+        merge has folded the merged update into the base weights and zeroed every B."""
+        if not self.lora:
+            return self.experts[0].model
+        key = self.schedule.t
+        if getattr(self, "_dense_final", (None, None))[0] != key:
+            from irs.rl.sft import dense
+
+            self._dense_final = (key, dense(copy.deepcopy(self.experts[0].model)))
+        return self._dense_final[1]
 
     def final_expert_states(self) -> list[dict[str, torch.Tensor]]:
         """The experts before the final merge, in objective order, gathered from every rank."""
@@ -258,7 +331,7 @@ class Trainer:
         """A state of expert k, sent from its owner to every rank (identity in one process)."""
         if self.comm.world == 1:
             return state
-        like = state if state is not None else {n: v.detach().clone() for n, v in self.expert_state(self.experts[0]).items()}
+        like = state if state is not None else {n: v.detach().clone() for n, v in self.final_state(self.experts[0]).items()}
         tensors = [v.clone() for v in like.values()]
         self.comm.broadcast_(tensors, src=self.comm.owner(k))
         return dict(zip(like.keys(), tensors))
@@ -268,6 +341,46 @@ class Trainer:
         ps = trainable_params(e.model)
         names = {id(p): n for n, p in e.model.named_parameters()}
         return {names[id(p)]: p for p in ps}
+
+    def final_state(self, e: Expert) -> dict[str, torch.Tensor]:
+        """What an expert contributes to a merge, under the dense model's parameter names: its trainable
+        parameters, and with LoRA each adapted layer's effective weight W + B·A (every other weight is
+        the shared base). `merge_state_dicts` of these is the merged model's weights (experts/)."""
+        if not self.lora:
+            return self.expert_state(e)
+        from irs.algorithms.merging import _lora_layers
+
+        out = {}
+        for name, layer in _lora_layers(e.model):
+            base = layer.get_base_layer().weight
+            w = base.detach().clone()
+            for adapter in layer.lora_A:
+                w += layer.get_delta_weight(adapter).to(w.dtype)
+            out[_dense_name(name) + ".weight"] = w
+        names = {id(p): n for n, p in e.model.named_parameters()}
+        for p in trainable_params(e.model):
+            out[_dense_name(names[id(p)])] = p
+        return out
+
+    def _split_lora_state(self, e: Expert) -> tuple[dict, dict]:
+        """(adapter tensors, base weights of the adapted layers) of a LoRA expert. Nothing else can differ
+        from the freshly built model: the base is frozen, and merges (and a LoRA SFT) fold their updates
+        into the adapted layers only, identically in every expert."""
+        from irs.algorithms.merging import _lora_layers
+
+        own = {n: p for n, p in e.model.named_parameters() if p.requires_grad}
+        base = {f"{n}.base_layer.weight": layer.get_base_layer().weight for n, layer in _lora_layers(e.model)}
+        return own, base
+
+    def _ref_state(self) -> dict[str, torch.Tensor]:
+        """The SFT reference as checkpointed: with a LoRA SFT only the adapted layers changed."""
+        sd = self.ref.state_dict()
+        if not self.lora:
+            return dict(sd)
+        from irs.algorithms.merging import _lora_layers
+
+        names = [_dense_name(n) + ".weight" for n, _ in _lora_layers(self.experts[0].model)]
+        return {n: sd[n] for n in names}
 
     def save(self, directory: str | Path) -> Path:
         """Write the full trainer state to `directory` atomically (temp dir + rename). In a distributed
@@ -281,7 +394,13 @@ class Trainer:
         self.comm.barrier()
         for e in self.experts:
             k = e.k
-            save_tensors(dict(e.model.state_dict()), tmp / f"expert_{k}.safetensors")
+            if self.lora:  # adapters per expert; the frozen base is the same in every expert: saved once
+                own, base = self._split_lora_state(e)
+                save_tensors(own, tmp / f"expert_{k}.safetensors")
+                if k == 0:
+                    save_tensors(base, tmp / "base.safetensors")
+            else:
+                save_tensors(dict(e.model.state_dict()), tmp / f"expert_{k}.safetensors")
             if e.value_head is not None:
                 save_tensors(e.value_head.state_dict(), tmp / f"value_{k}.safetensors")
             opt_t, opt_meta = _flatten_optimizer(e.optimizer)
@@ -294,6 +413,8 @@ class Trainer:
         if self.comm.rank == 0:
             save_tensors({"torch_rng": torch.get_rng_state(), "generator": self.generator.get_state()},
                          tmp / "rng.safetensors")
+            if self.sft_stats is not None:  # the KL reference is the SFT model, not the model spec
+                save_tensors(self._ref_state(), tmp / "ref.safetensors")
             state = {"schedule": self.schedule.to_dict(), "rng": self.rng.bit_generator.state,
                      "last_lambdas": self.last_lambdas, "has_final": self.final_experts is not None,
                      "n_experts": self.n_experts,
@@ -315,9 +436,15 @@ class Trainer:
         state = json.loads((d / "state.json").read_text())
         if state.get("n_experts", self.n_experts) != self.n_experts:
             raise ValueError(f"checkpoint has {state['n_experts']} experts, the config {self.n_experts}")
+        base = load_tensors(d / "base.safetensors") if self.lora else None
+        if (d / "ref.safetensors").is_file():
+            _load_partial(self.ref, load_tensors(d / "ref.safetensors"), strict=not self.lora)
         for e in self.experts:
             k = e.k
-            e.model.load_state_dict(load_tensors(d / f"expert_{k}.safetensors"))
+            if self.lora:
+                _load_partial(e.model, {**base, **load_tensors(d / f"expert_{k}.safetensors")}, strict=False)
+            else:
+                e.model.load_state_dict(load_tensors(d / f"expert_{k}.safetensors"))
             if e.value_head is not None:
                 e.value_head.load_state_dict(load_tensors(d / f"value_{k}.safetensors"))
             _restore_optimizer(e.optimizer, load_tensors(d / f"optim_{k}.safetensors"),
@@ -334,6 +461,20 @@ class Trainer:
         for o, (n, bad) in zip(self.objectives, state.get("objective_counts", [])):
             o.n_scored, o.n_invalid = n, bad
         return self
+
+
+def _load_partial(model: torch.nn.Module, state: dict, strict: bool) -> None:
+    """load_state_dict; with strict=False every given key must still exist in the model."""
+    _, unexpected = model.load_state_dict(state, strict=strict)
+    if unexpected:
+        raise ValueError(f"checkpoint tensors do not match the model: {unexpected[:5]}")
+
+
+def _dense_name(peft_name: str) -> str:
+    """A peft parameter/module name as the plain model names it
+    ("base_model.model.model.layers.0.self_attn.q_proj" -> "model.layers.0.self_attn.q_proj")."""
+    n = peft_name.removeprefix("base_model.model.")
+    return n.replace(".base_layer.", ".")
 
 
 def _flatten_optimizer(opt: torch.optim.Optimizer):

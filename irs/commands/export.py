@@ -9,14 +9,16 @@ FORMATS = ("csv", "sdf", "fasta", "jsonl")
 
 
 def add_parser(sub):
-    p = sub.add_parser("export", help="export a run's candidates as csv, sdf (molecules) or fasta (DNA)",
+    p = sub.add_parser("export", help="export a run's candidates as csv or jsonl (any domain), sdf (molecules) or fasta (DNA, toy)",
                        description="Write candidates.parquet as CSV (a `candidate` column and one column per "
                                    "objective, named as the objective, plus reward_<name> columns), SDF "
                                    "(molecules, 3D conformers), FASTA (sequences) or JSONL.")
     p.add_argument("run", metavar="RUN", help="run id (see `irs status`)")
     add_runs_dir(p)
     p.add_argument("--format", required=True, choices=FORMATS,
-                   help="output format (required; sdf for molecules, fasta for DNA and toy strings)")
+                   help="output format (required): csv and jsonl for every domain (jsonl: one JSON object per "
+                        "candidate, NaN as null), sdf for molecules, fasta for DNA and toy strings (scores in "
+                        "the headers)")
     p.add_argument("--pareto", action="store_true", help="only the Pareto-optimal candidates (default: all)")
     p.add_argument("--out", default=None, metavar="FILE",
                    help="output file, overwritten atomically (default: ./<run>_<pareto|all>.<format>)")

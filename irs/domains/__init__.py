@@ -10,6 +10,7 @@ _REGISTRY = {
     "toy": "irs.domains.toy",
     "molecules": "irs.domains.molecules",
     "dna": "irs.domains.dna",
+    "text": "irs.domains.text",
 }
 
 

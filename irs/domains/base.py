@@ -16,6 +16,15 @@ class Domain:
         without an oracle is evaluated with its training objectives, and the report says so.
     canonicalize: candidate -> canonical form, or None when the candidate is invalid.
     export_formats: formats `irs export` accepts for this domain besides csv.
+    prompts: split ("train" | "val" | "test") -> prompt records, for domains whose candidates answer a
+        prompt (text). Each record is a dict with at least "id", "prompt" (the user message; a chat
+        tokenizer applies the template), "source" and "reference". Training draws prompts from "train",
+        merge selection from "train" (during training) and "val" (the final merge), the final candidates
+        from "test". Objectives with `needs_context` are scored against these records. None: candidates
+        are generated from the bare BOS prompt (molecules, DNA).
+    eval_only: oracle objective names always scored in evaluation besides the run's objectives (metrics
+        no preset trains on, e.g. the text domain's ROUGE-L).
+    lora_default: runs use LoRA adapters unless their config says `[lora] enabled = false`.
     """
 
     name: str
@@ -27,6 +36,9 @@ class Domain:
     oracles: dict[str, Callable[[], list[Objective]]] = field(default_factory=dict)
     export_formats: tuple[str, ...] = ()
     max_new_tokens: int = 64
+    prompts: Callable[[str], list[dict]] | None = None
+    eval_only: tuple[str, ...] = ()
+    lora_default: bool = False
 
     def objectives(self, preset: str | None = None) -> list[Objective]:
         preset = preset or self.default_preset

@@ -7,6 +7,10 @@ An objective turns candidates (strings) into rewards in [0, 1]:
     reward = goal_transform(norm, goal, target)    # max: norm, min: 1 - norm, target: peak at window
 
 Invalid candidates get `invalid_reward` (NaN or 0) and are counted in `n_invalid`.
+
+Context-aware objectives (`needs_context=True`, e.g. the text domain's faithfulness to a source document)
+are called `scorer(candidates, contexts)`, where contexts[i] is the prompt record candidate i answers
+(a dict with at least "id", "prompt", "source", "reference"; see Domain.prompts).
 """
 from __future__ import annotations
 
@@ -60,6 +64,7 @@ class Objective:
     description: str = ""
     unit: str = ""
     invalid_reward: float = 0.0
+    needs_context: bool = False
     n_scored: int = field(default=0, init=False)
     n_invalid: int = field(default=0, init=False)
 
@@ -73,8 +78,15 @@ class Objective:
                 raise ValueError(f"objective {self.name!r}: target window must satisfy 0 <= a <= b <= 1, "
                                  f"got {self.target}")
 
-    def raw(self, candidates: Sequence[str]) -> np.ndarray:
-        out = np.asarray(self.scorer(list(candidates)), dtype=np.float64).reshape(-1)
+    def raw(self, candidates: Sequence[str], contexts: Sequence[dict] | None = None) -> np.ndarray:
+        if self.needs_context:
+            if contexts is None or len(contexts) != len(candidates):
+                raise ValueError(f"objective {self.name!r} needs one context record per candidate, got "
+                                 f"{None if contexts is None else len(contexts)} for {len(candidates)}")
+            out = self.scorer(list(candidates), list(contexts))
+        else:
+            out = self.scorer(list(candidates))
+        out = np.asarray(out, dtype=np.float64).reshape(-1)
         if out.shape[0] != len(candidates):
             raise RuntimeError(f"objective {self.name!r} returned {out.shape[0]} scores for {len(candidates)} candidates")
         self.n_scored += len(out)
@@ -91,8 +103,8 @@ class Objective:
         r[np.isnan(raw)] = np.nan
         return r
 
-    def reward(self, candidates: Sequence[str]) -> np.ndarray:
-        r = self.transform(self.raw(candidates))
+    def reward(self, candidates: Sequence[str], contexts: Sequence[dict] | None = None) -> np.ndarray:
+        r = self.transform(self.raw(candidates, contexts))
         return np.where(np.isnan(r), self.invalid_reward, r)
 
     def describe(self) -> str:

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 TINY = {
     "gpt2": dict(n_layer=2, n_head=2, n_embd=64, n_positions=128),
     "llama": dict(num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, hidden_size=64,
-                  intermediate_size=128, max_position_embeddings=128, tie_word_embeddings=True),
+                  intermediate_size=128, max_position_embeddings=1024, tie_word_embeddings=True),
 }
 
 
@@ -32,6 +32,7 @@ def tiny_config(kind: str, vocab_size: int, **overrides):
         return GPT2Config(vocab_size=vocab_size, bos_token_id=1, eos_token_id=2, pad_token_id=0,
                           **{**TINY["gpt2"], **overrides})
     if kind == "llama":
+        # RoPE has no position parameters: 1024 positions cost nothing and fit the text domain's prompts
         return LlamaConfig(vocab_size=vocab_size, bos_token_id=1, eos_token_id=2, pad_token_id=0,
                            **{**TINY["llama"], **overrides})
     raise ValueError(f"unknown tiny model kind {kind!r}; use 'gpt2' or 'llama'")
@@ -62,7 +63,10 @@ def build_model(spec: str, tokenizer: VocabTokenizer | None = None, seed: int = 
     else:
         from irs.paths import resolve
 
+        from irs.model_import import ensure_imported
+
         path = resolve(spec)
+        ensure_imported(path)  # a packaged default model (the text domain's SmolLM2) on first use
         if not Path(path).is_dir():
             raise FileNotFoundError(f"model directory {spec!r} not found")
         model, tokenizer = load_model_dir(path)

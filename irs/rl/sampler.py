@@ -111,7 +111,7 @@ def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> t
 
 
 def _next_token(logits, temperature, top_k, top_p, generator, banned):
-    logits[:, banned] = float("-inf")  # PAD and BOS are never generated
+    logits[:, banned] = float("-inf")  # PAD, BOS and prompt-only tokens are never generated
     if temperature <= 0:
         return logits.argmax(-1)
     logits = filter_logits(logits.float() / temperature, top_k, top_p)
@@ -158,7 +158,7 @@ def _decode_hf(model, ids, pmask, max_new_tokens, step_fn):
 
 @torch.inference_mode()
 def _sample_batch(model, prompt_ids, prompt_mask, max_new_tokens, temperature, top_k, top_p, eos_id,
-                  pad_id, bos_id, generator, bf16, fast=True, threads=None):
+                  pad_id, banned, generator, bf16, fast=True, threads=None):
     from irs.rl import fast_gpt2
 
     device = next(model.parameters()).device
@@ -166,7 +166,6 @@ def _sample_batch(model, prompt_ids, prompt_mask, max_new_tokens, temperature, t
     B = ids.shape[0]
     out = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=device)
     finished = torch.zeros(B, dtype=torch.bool, device=device)
-    banned = [pad_id, bos_id]
 
     def loop(logits, forward):
         for t in range(max_new_tokens):
@@ -214,10 +213,11 @@ def sample(model, tokenizer: VocabTokenizer, n: int, *, max_new_tokens: int, tem
             max_new_tokens = n_pos - pids.shape[1]
             if max_new_tokens < 1:
                 raise ValueError(f"prompt of {pids.shape[1]} tokens fills the model's context of {n_pos}")
+        banned = [tokenizer.pad_id, tokenizer.bos_id, *getattr(tokenizer, "prompt_only_ids", ())]
         chunks = []
         for s in range(0, n, batch_size):
             chunks.append(_sample_batch(model, pids[s:s + batch_size], pmask[s:s + batch_size], max_new_tokens,
-                                        temperature, top_k, top_p, tokenizer.eos_id, tokenizer.pad_id, tokenizer.bos_id,
+                                        temperature, top_k, top_p, tokenizer.eos_id, tokenizer.pad_id, banned,
                                         generator, bf16, fast, threads))
     finally:
         model.train(was_training)

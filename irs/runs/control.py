@@ -51,8 +51,11 @@ def check_config(cfg):
     else:
         from irs.paths import resolve
 
+        from irs.model_import import importable
+
         p = Path(resolve(spec))
-        if not (p / "config.json").is_file():
+        # a packaged default model (text: SmolLM2) is imported by the worker on first use
+        if not (p / "config.json").is_file() and not importable(p):
             raise ValueError(f"{what}: not a model directory (no config.json)")
         if cfg.model:
             cfg.model = str(p)  # the run must not depend on the directory it was started from

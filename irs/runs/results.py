@@ -18,11 +18,13 @@ log = logging.getLogger(__name__)
 
 def oracle_objectives(domain, cfg) -> list:
     """The objectives candidates are scored with: the preset's oracle, restricted to the run's objectives
-    when the oracle has them all (an oracle with other names is used whole)."""
+    when the oracle has them all (an oracle with other names is used whole), plus the domain's
+    evaluation-only metrics (Domain.eval_only, e.g. the text domain's ROUGE-L)."""
     oracle = domain.oracle(cfg.preset or None)
     by_name = {o.name: o for o in oracle}
     if all(n in by_name for n in cfg.objective_names):
-        return [by_name[n] for n in cfg.objective_names]
+        extra = [n for n in getattr(domain, "eval_only", ()) if n in by_name and n not in cfg.objective_names]
+        return [by_name[n] for n in list(cfg.objective_names) + extra]
     log.info("oracle objectives %s differ from the run's %s; scoring with all oracle objectives",
              list(by_name), cfg.objective_names)
     return oracle
@@ -65,20 +67,25 @@ def final_experts(run: Run | str, runs_dir: str | os.PathLike | None = None) -> 
     return states, info
 
 
+def _parse_simplex(values: Sequence[float] | str, what: str, n: int, of: str, unit: str) -> list[float]:
+    """n finite numbers >= 0 with a positive sum, normalized to sum 1; a string is comma-separated."""
+    if isinstance(values, str):
+        try:
+            values = [float(x) for x in values.split(",")]
+        except ValueError:
+            raise ValueError(f"{what} {values!r}: give comma-separated numbers, e.g. 0.5,0.3,0.2") from None
+    v = [float(x) for x in values]
+    if len(v) != n:
+        raise ValueError(f"{what} {v}: this run has {of}, so give {n} {unit}")
+    if not all(math.isfinite(x) and x >= 0 for x in v) or sum(v) <= 0:
+        raise ValueError(f"{what} {v}: need finite numbers >= 0 with a positive sum")
+    return [x / sum(v) for x in v]
+
+
 def parse_lambdas(lambdas: Sequence[float] | str, n_experts: int) -> list[float]:
     """Merge weights: n_experts finite numbers >= 0 with a positive sum (normalized to sum 1).
     A string is comma-separated ("0.5,0.25,0.25")."""
-    if isinstance(lambdas, str):
-        try:
-            lambdas = [float(x) for x in lambdas.split(",")]
-        except ValueError:
-            raise ValueError(f"lambdas {lambdas!r}: give comma-separated numbers, e.g. 0.5,0.3,0.2") from None
-    lam = [float(x) for x in lambdas]
-    if len(lam) != n_experts:
-        raise ValueError(f"lambdas {lam}: this run has {n_experts} final expert(s), so give {n_experts} weight(s)")
-    if not all(math.isfinite(x) and x >= 0 for x in lam) or sum(lam) <= 0:
-        raise ValueError(f"lambdas {lam}: need finite numbers >= 0 with a positive sum")
-    return [x / sum(lam) for x in lam]
+    return _parse_simplex(lambdas, "lambdas", n_experts, f"{n_experts} final expert(s)", "weight(s)")
 
 
 def remerge(run: Run | str, lambdas: Sequence[float] | str | None = None,
@@ -91,28 +98,64 @@ def remerge(run: Run | str, lambdas: Sequence[float] | str | None = None,
     run = as_run(run, runs_dir)
     if not (run.final_dir / "config.json").is_file():
         raise RunError(f"run {run.id} has no final model yet (state {run.status()['state']})")
-    states, lam = None, None
+    states, lam, info = None, None, {}
     if lambdas is not None:  # check the weights before building the model
-        states, _ = final_experts(run)
+        states, info = final_experts(run)
         lam = parse_lambdas(lambdas, len(states))
     model, tok = load_model_dir(run.final_dir)
-    if lam is not None:
-        load_state_into(model, merge_state_dicts(states, lam))
+    if lam is not None:  # LoRA runs' experts hold only the adapted weights (experts.json "partial")
+        load_state_into(model, merge_state_dicts(states, lam), strict=not info.get("partial", False))
     return model.eval(), tok, lam
 
 
-def set_name_for(lambdas: Sequence[float] | None) -> str:
+def set_name_for(lambdas: Sequence[float] | None, weights: Sequence[float] | None = None) -> str:
+    """"sample", "remerge a/b/c" (re-merged with λ) or "ric a/b/c" (a RiC run prompted with weights w)."""
+    if weights is not None:
+        return "ric " + "/".join(f"{x:.2f}" for x in weights)
     return "sample" if lambdas is None else "remerge " + "/".join(f"{x:.2f}" for x in lambdas)
 
 
+def parse_weights(weights: Sequence[float] | str, names: Sequence[str]) -> list[float]:
+    """Preference weights, one per objective of `names`: finite, >= 0, positive sum (normalized to sum 1).
+    A string is comma-separated ("0.5,0.25,0.25")."""
+    return _parse_simplex(weights, "weights", len(names), f"{len(names)} objective(s) {list(names)}", "weight(s)")
+
+
+def sampling_prompt(run: Run | str, model, weights: Sequence[float] | str | None = None,
+                    runs_dir: str | os.PathLike | None = None) -> tuple[str | None, int, list[float] | None]:
+    """(prompt, max_new_tokens, weights used) for sampling `model` of `run`. A RiC run's model conditions
+    on desired scores derived from preference weights (irs.algorithms.ric.ric_prompt): `weights` (default:
+    the run's own) give the prompt, and the generation fits the model's positions after it. Other runs
+    sample from BOS; `weights` is an error there (re-merge them with lambdas instead)."""
+    from irs.domains import get_domain
+
+    run = as_run(run, runs_dir)
+    cfg = run.config()
+    domain = get_domain(cfg.domain)
+    is_ric = cfg.method == "ric" or bool(getattr(getattr(model, "config", None), "ric", None))
+    if not is_ric:
+        if weights is not None:
+            raise ValueError(f"weights apply to RiC runs (their prompt carries the desired scores); run {run.id} "
+                             f"has method {cfg.method!r}: re-merge it with lambdas instead")
+        return None, cfg.rl.max_new_tokens or domain.max_new_tokens, None
+    from irs.algorithms.ric import ric_max_new_tokens, ric_prompt
+
+    w = None if weights is None else parse_weights(weights, cfg.objective_names)
+    prompt = ric_prompt(model, w)
+    if prompt is None:
+        raise RunError(f"run {run.id} has method 'ric' but its final model carries no RiC metadata "
+                       f"(config.json has no 'ric' entry), so it cannot be prompted")
+    return prompt, ric_max_new_tokens(model, cfg, domain), w
+
+
 def sample_run(run: Run | str, n: int, lambdas: Sequence[float] | str | None = None, seed: int = 0,
-               runs_dir: str | os.PathLike | None = None):
+               runs_dir: str | os.PathLike | None = None, weights: Sequence[float] | str | None = None):
     """(texts, model, lambdas): n samples from the run's final policy (re-merged with `lambdas` if given),
-    with the run's sampling settings (temperature, top-k/p, max_new_tokens)."""
+    with the run's sampling settings (temperature, top-k/p, max_new_tokens). A RiC run is sampled with its
+    desired-score prompt for `weights` (default: the run's preference weights); see sampling_prompt."""
     import torch
 
     from irs.config import bf16_flag
-    from irs.domains import get_domain
     from irs.rl.sampler import sample
 
     if not isinstance(n, int) or n < 1:
@@ -120,10 +163,15 @@ def sample_run(run: Run | str, n: int, lambdas: Sequence[float] | str | None = N
     run = as_run(run, runs_dir)
     cfg = run.config()
     model, tok, lam = remerge(run, lambdas)
+    prompt, max_new, _ = sampling_prompt(run, model, weights)
+    if prompt is None:  # prompt domains (text): the test split's documents, in order (irs.prompting)
+        from irs.domains import get_domain
+        from irs.prompting import eval_contexts, prompt_texts
+
+        prompt = prompt_texts(eval_contexts(get_domain(cfg.domain), n))
     r = cfg.rl
-    s = sample(model, tok, n, max_new_tokens=r.max_new_tokens or get_domain(cfg.domain).max_new_tokens,
-               temperature=r.temperature, top_k=r.top_k, top_p=r.top_p, bf16=bf16_flag(r),
-               generator=torch.Generator().manual_seed(seed))
+    s = sample(model, tok, n, max_new_tokens=max_new, temperature=r.temperature, top_k=r.top_k, top_p=r.top_p,
+               bf16=bf16_flag(r), generator=torch.Generator().manual_seed(seed), prompt=prompt)
     return s.texts, model, lam
 
 
@@ -135,13 +183,18 @@ def remerge_and_sample(run: Run | str, lambdas: Sequence[float] | str, n: int, s
 
 
 def sample_candidates(run: Run | str, n: int, lambdas: Sequence[float] | str | None = None, seed: int = 0,
-                      runs_dir: str | os.PathLike | None = None):
-    """A scored candidate table (irs.candidates) of n new samples; set "sample" or "remerge a/b/c"."""
+                      runs_dir: str | os.PathLike | None = None, weights: Sequence[float] | str | None = None):
+    """A scored candidate table (irs.candidates) of n new samples; set "sample", "remerge a/b/c" or, for a
+    RiC run prompted with other weights, "ric a/b/c"."""
     from irs.candidates import score_candidates
     from irs.domains import get_domain
 
     run = as_run(run, runs_dir)
     cfg = run.config()
-    texts, _, lam = sample_run(run, n, lambdas, seed)
+    texts, _, lam = sample_run(run, n, lambdas, seed, weights=weights)
+    w = None if weights is None else parse_weights(weights, cfg.objective_names)
     domain = get_domain(cfg.domain)
-    return score_candidates(texts, domain, oracle_objectives(domain, cfg), set_name=set_name_for(lam))
+    from irs.prompting import eval_contexts
+
+    return score_candidates(texts, domain, oracle_objectives(domain, cfg), set_name=set_name_for(lam, w),
+                            contexts=eval_contexts(domain, n))

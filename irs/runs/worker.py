@@ -199,7 +199,9 @@ def save_final(run: Run, tr) -> None:
         save_tensors(st, tmp / f"expert_{i}.safetensors")
     atomic_write_json(tmp / "experts.json", {
         "names": list(tr.expert_names), "files": [f"expert_{i}.safetensors" for i in range(len(states))],
-        "objectives": cfg.objective_names, "weights": cfg.weights, "lambdas": tr.last_lambdas})
+        "objectives": cfg.objective_names, "weights": cfg.weights, "lambdas": tr.last_lambdas,
+        # LoRA experts: only the adapted layers' weights W + B·A; the rest is final/'s shared base
+        "partial": bool(getattr(tr, "lora", False))})
     _replace_dir(tmp, run.experts_dir)
 
 
@@ -211,12 +213,16 @@ def write_candidates(run: Run, tr) -> int:
     from irs.rl.sampler import sample
     from irs.runs.results import oracle_objectives
 
+    from irs.prompting import eval_contexts, prompt_texts
+
     cfg, r = tr.cfg, tr.cfg.rl
+    ctx = eval_contexts(tr.domain, cfg.n_final_samples)  # prompt domains: the test split's documents
     s = sample(tr.final_model(), tr.tokenizer, cfg.n_final_samples, max_new_tokens=tr.max_new_tokens,
                temperature=r.temperature, top_k=r.top_k, top_p=r.top_p, bf16=tr.bf16,
                generator=torch.Generator().manual_seed(cfg.seed),
-               prompt=getattr(tr, "sampling_prompt", None))  # RiC: the desired scores as the prompt
-    df = score_candidates(s.texts, tr.domain, oracle_objectives(tr.domain, cfg), set_name="final")
+               # RiC: the desired scores as the prompt
+               prompt=prompt_texts(ctx) if ctx is not None else getattr(tr, "sampling_prompt", None))
+    df = score_candidates(s.texts, tr.domain, oracle_objectives(tr.domain, cfg), set_name="final", contexts=ctx)
     atomic_write_bytes(run.candidates_path, df.to_parquet(index=False))
     return len(df)
 

@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from dataclasses import dataclass
 from typing import NamedTuple, Sequence
 
 import numpy as np
+
+if False:  # typing only: pandas is imported where it is used
+    import pandas as pd  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -81,15 +85,22 @@ def pssm_from_counts(counts: np.ndarray) -> np.ndarray:
     return np.log2(p / 0.25)
 
 
-@functools.lru_cache(maxsize=1)
+_LOCAL = threading.local()
+
+
 def _jaspar():
-    import warnings
+    """pyjaspar's database, one per thread: its SQLite connection may only be used by the thread that
+    opened it (the app's sessions run in their own threads; motifs themselves are cached process-wide)."""
+    db = getattr(_LOCAL, "db", None)
+    if db is None:
+        import warnings
 
-    from pyjaspar import jaspardb
+        from pyjaspar import jaspardb
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return jaspardb(release=JASPAR_RELEASE)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            db = _LOCAL.db = jaspardb(release=JASPAR_RELEASE)
+    return db
 
 
 @functools.lru_cache(maxsize=None)
@@ -238,6 +249,102 @@ def annotate(seqs: Sequence[str], cells: Sequence[str] = ("K562", "HepG2", "GM12
     """motif_hits for each sequence, with the motifs of `cells` (for the candidate table's hit column)."""
     motifs = [get_motif(m) for m in cell_motifs(cells)]
     return [motif_hits(s, motifs, min_rel, top) if isinstance(s, str) else [] for s in seqs]
+
+
+HIT_COLUMNS = ("row", "motif", "cell", "start", "end", "strand", "score", "rel")
+
+
+def motif_cells(cells: Sequence[str]) -> dict[str, str]:
+    """Motif name -> the (first of the given) cell type it marks, for the motifs of `cells` (CELL_MOTIFS)."""
+    out: dict[str, str] = {}
+    for c in cells:
+        for m in cell_motifs([c]):
+            out.setdefault(m, c)
+    return out
+
+
+def scan_hits(seqs: Sequence, cells: Sequence[str] = ("K562", "HepG2", "GM12878"), min_rel: float = 0.85,
+              per_motif: int = 3) -> "pd.DataFrame":
+    """Marker-motif hits of `cells` (CELL_MOTIFS) in many sequences at once, as one long table.
+
+    Columns HIT_COLUMNS: `row` (position in `seqs`), `motif`, `cell` (the cell type the motif marks),
+    `start`, `end` (0-based, end exclusive, plus strand), `strand` ("+"/"-"), `score` (log-odds bits,
+    rounded to 3 decimals), `rel` (relative score in [0, 1]). Per sequence and motif: windows with
+    relative score >= min_rel, best first, at most `per_motif` non-overlapping ones -- exactly what
+    `motif_hits` returns for one sequence, but every motif is scanned over all sequences in one numpy
+    pass (2,000 sequences x 11 motifs take well under a second). Invalid sequences (not A/C/G/T, or
+    not a string) have no hits. Rows are sorted by row, then score (best first)."""
+    import pandas as pd
+
+    if not 0.0 <= min_rel <= 1.0:
+        raise ValueError(f"min_rel must be in [0, 1], got {min_rel}")
+    if per_motif < 1:
+        raise ValueError(f"per_motif must be >= 1, got {per_motif}")
+    owner = motif_cells(cells)
+    motifs = [get_motif(m) for m in owner]
+    by_len: dict[int, list[int]] = {}
+    for i, q in enumerate(seqs):
+        if isinstance(q, str) and q:
+            by_len.setdefault(len(q), []).append(i)
+    parts = []
+    for idx in by_len.values():
+        codes, ok = encode([seqs[i] for i in idx])
+        rows_of = np.asarray(idx)
+        for m in motifs:
+            plus, minus = scan(codes, m)
+            W = plus.shape[1]
+            if W == 0:
+                continue
+            lo, hi = m.min_score, m.max_score
+            both = np.stack([plus, minus], 1)                       # [n, 2, W]
+            rel = (both - lo) / (hi - lo)
+            r, strand, pos = np.nonzero((rel >= min_rel) & ok[:, None, None])
+            if len(r) == 0:
+                continue
+            sc = both[r, strand, pos]
+            # motif_hits' order: best score first, then start, then "+" before "-"
+            order = np.lexsort((strand, pos, -sc, r))
+            r, strand, pos, sc = r[order], strand[order], pos[order], sc[order]
+            keep = np.zeros(len(r), bool)
+            taken: list[int] = []
+            prev = -1
+            for j in range(len(r)):
+                if r[j] != prev:
+                    prev, taken = r[j], []
+                if len(taken) >= per_motif:
+                    continue
+                p0 = pos[j]
+                if any(p0 < t + m.length and t < p0 + m.length for t in taken):
+                    continue
+                taken.append(p0)
+                keep[j] = True
+            r, strand, pos, sc = r[keep], strand[keep], pos[keep], sc[keep]
+            parts.append(pd.DataFrame({
+                "row": rows_of[r], "motif": m.name, "cell": owner[m.name], "start": pos,
+                "end": pos + m.length, "strand": np.where(strand == 0, "+", "-"),
+                "score": np.round(sc, 3), "rel": np.round((sc - lo) / (hi - lo), 4)}))
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(
+            HIT_COLUMNS, ("int64", "object", "object", "int64", "int64", "object", "float64", "float64"))})
+    out = pd.concat(parts, ignore_index=True)
+    out[["row", "start", "end"]] = out[["row", "start", "end"]].astype("int64")
+    return out.sort_values(["row", "score", "start"], ascending=[True, False, True], kind="stable",
+                           ignore_index=True)
+
+
+def top_hits_text(hits: "pd.DataFrame", n_rows: int, top: int = 3) -> list[str]:
+    """Per row 0..n_rows-1, the `top` best hits of a scan_hits table as compact text, best first:
+    "GATA1 +38-48 (8.1); HNF4A -121-133 (7.3)" (strand, then 1-based inclusive positions, then bits).
+    Empty text for a row without hits."""
+    out = [""] * n_rows
+    if len(hits) == 0:
+        return out
+    best = hits.sort_values(["row", "score"], ascending=[True, False], kind="stable").groupby("row").head(top)
+    for row, g in best.groupby("row", sort=False):
+        if 0 <= row < n_rows:
+            out[int(row)] = "; ".join(f"{m} {s}{a + 1}-{b} ({v:.1f})" for m, s, a, b, v in
+                                      zip(g["motif"], g["strand"], g["start"], g["end"], g["score"]))
+    return out
 
 
 def format_hits(hits: Sequence[MotifHit]) -> str:

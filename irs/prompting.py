@@ -1,0 +1,21 @@
+"""Prompts for evaluation sampling in prompt domains (Domain.prompts, the text domain).
+
+`eval_contexts(domain, n)` gives the prompt record of each of n final samples: the test split in its
+order, cycled (row i answers record i mod len(split)). Deterministic, so the worker, `irs sample`, the
+app's re-merges and the bench all pair the same candidates with the same documents. None for domains
+without prompts (their samples start from BOS).
+"""
+from __future__ import annotations
+
+
+def eval_contexts(domain, n: int, split: str = "test") -> list[dict] | None:
+    if getattr(domain, "prompts", None) is None:
+        return None
+    recs = domain.prompts(split)
+    if not recs:
+        raise ValueError(f"domain {domain.name!r} has no prompts in split {split!r}")
+    return [recs[i % len(recs)] for i in range(n)]
+
+
+def prompt_texts(contexts: list[dict] | None) -> list[str] | None:
+    return None if contexts is None else [c["prompt"] for c in contexts]
