@@ -83,7 +83,7 @@ from irs.algorithms.schedule import ScheduleState
 from irs.algorithms.trainer import _flatten_optimizer, _restore_optimizer, make_optimizer, setup_objectives
 from irs.checkpoint import load_tensors, save_tensors
 from irs.config import RunConfig
-from irs.io import atomic_write_json
+from irs.io import atomic_write_json, replace_dir
 from irs.objectives import Objective
 from irs.rl.policy import build_model, disable_dropout
 from irs.rl.sampler import autocast, sample
@@ -558,12 +558,7 @@ class RiCTrainer:
             "rounds_done": self.rounds_done, "has_final": self.final_experts is not None, "n_experts": 1,
             "vocab_size": self.tokenizer.vocab_size, "metadata": self.metadata(),
             "objective_counts": [[o.n_scored, o.n_invalid] for o in self.objectives]})
-        old = d.with_name(f".{d.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if d.exists():
-            os.replace(d, old)
-        os.replace(tmp, d)
-        shutil.rmtree(old, ignore_errors=True)
+        replace_dir(tmp, d)
         return d
 
     def load(self, directory: str | os.PathLike) -> "RiCTrainer":

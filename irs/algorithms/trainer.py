@@ -23,7 +23,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -39,7 +38,7 @@ from irs.algorithms.schedule import ScheduleState, candidate_lambdas, fixed_lamb
 from irs.checkpoint import load_tensors, save_tensors
 from irs.config import RunConfig, bf16_flag, lora_enabled, validate
 from irs.domains import get_domain
-from irs.io import atomic_write_json
+from irs.io import atomic_write_json, replace_dir
 from irs.objectives import Objective, aggregate
 from irs.rl.policy import build_model, disable_dropout
 from irs.rl.sampler import Samples, sample
@@ -420,12 +419,7 @@ class Trainer:
                      "n_experts": self.n_experts,
                      "objective_counts": [[o.n_scored, o.n_invalid] for o in self.objectives]}
             atomic_write_json(tmp / "state.json", state)
-            old = d.with_name(f".{d.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            if d.exists():
-                os.replace(d, old)
-            os.replace(tmp, d)
-            shutil.rmtree(old, ignore_errors=True)
+            replace_dir(tmp, d)
         self.comm.barrier()
         return d
 
