@@ -44,6 +44,7 @@ import numpy as np
 
 from irs.config import METHODS, RunConfig, validate
 from irs.io import atomic_write_bytes, atomic_write_json, atomic_write_text, check_name
+from irs.paths import portable
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,26 @@ def paper_table(domain: str, preset: str | None) -> dict | None:
 
         preset = get_domain(domain).default_preset
     return PAPER_TABLES.get((domain, preset)) or PAPER_TABLES.get((domain, None))
+
+
+def _config_key(cfg: RunConfig) -> dict:
+    """What identifies a bench's base config: the fields that differ from RunConfig's defaults (so a
+    later version that adds fields with defaults still resumes the bench), with the model path relative
+    to the repository (so a moved checkout does too)."""
+    def diff(d, ref):
+        out = {}
+        for k, v in d.items():
+            if isinstance(v, dict) and isinstance(ref.get(k), dict):
+                sub = diff(v, ref[k])
+                if sub:
+                    out[k] = sub
+            elif k not in ref or ref[k] != v:
+                out[k] = v
+        return out
+
+    d = cfg.to_dict()
+    d["model"] = portable(d.get("model") or "")
+    return diff(d, RunConfig().to_dict())
 
 
 # ---- what to run ------------------------------------------------------------------------------------
@@ -436,7 +457,7 @@ def run_bench(spec: BenchSpec) -> dict:
     bench_dir = Path(spec.bench_dir or Path("runs") / "bench" / task)
     bench_dir.mkdir(parents=True, exist_ok=True)
     store = RunStore(spec.runs_dir or bench_dir / "runs")
-    header = {"task": task, "config": base.to_dict(), "algo": spec.algo, "K": spec.K}   # what a run depends on
+    header = {"task": task, "config": _config_key(base), "algo": spec.algo, "K": spec.K}   # what a run depends on
     header["fingerprint"] = json.dumps(header, sort_keys=True, default=str)
     man = Manifest(bench_dir / "manifest.json", header)
     n_sweep = spec.sweep_seeds if spec.sweep_seeds is not None else spec.seeds

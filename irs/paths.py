@@ -16,3 +16,15 @@ def resolve(spec: str) -> str:
     if p.is_absolute() or p.exists():
         return str(p.resolve())
     return str((ROOT / p).resolve())
+
+
+def portable(spec: str) -> str:
+    """`spec` relative to the repository root when it lies inside it (so that a record of it, such as a
+    bench's fingerprint, does not change when the checkout moves); otherwise unchanged."""
+    p = Path(spec)
+    if not p.is_absolute():
+        return spec
+    try:
+        return str(p.resolve().relative_to(ROOT))
+    except ValueError:
+        return spec

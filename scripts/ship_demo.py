@@ -1,11 +1,14 @@
 """Copy a finished run into assets/demo_runs/ for the workbench's first start, lean enough for git:
 weights as fp16 safetensors, no checkpoints (a shipped demo run is finished and never resumed).
+--no-weights ships the run without its final model and experts (a text run's 135M-parameter model is too
+large for git): the workbench shows and exports its candidates, but cannot re-merge or re-sample it.
 
-    .venv/bin/python scripts/ship_demo.py runs/<RUN_ID> [--dest assets/demo_runs]
+    .venv/bin/python scripts/ship_demo.py runs/<RUN_ID> [--dest assets/demo_runs] [--no-weights]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -13,6 +16,7 @@ from pathlib import Path
 import torch
 
 from irs.checkpoint import load_tensors, save_tensors
+from irs.io import atomic_write_json
 from irs.runs.store import Run
 
 KEEP = ("config.toml", "status.json", "metrics.jsonl", "candidates.parquet")
@@ -22,6 +26,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run_dir", help="a finished run directory")
     ap.add_argument("--dest", default="assets/demo_runs", help="destination folder (default: assets/demo_runs)")
+    ap.add_argument("--no-weights", action="store_true", help="leave out final/ and experts/ (default: ship them)")
     a = ap.parse_args(argv)
     run = Run(a.run_dir)
     if run.read_status().get("state") != "done":
@@ -33,7 +38,12 @@ def main(argv=None) -> int:
     tmp.mkdir(parents=True)
     for name in KEEP:
         shutil.copy2(run.path / name, tmp / name)
-    for sub in ("final", "experts"):
+    if a.no_weights:
+        status = json.loads((tmp / "status.json").read_text())
+        status["notes"] = list(status.get("notes") or []) + [
+            "shipped without weights (scripts/ship_demo.py --no-weights): candidates only, no re-merge"]
+        atomic_write_json(tmp / "status.json", status)
+    for sub in () if a.no_weights else ("final", "experts"):
         (tmp / sub).mkdir()
         for f in (run.path / sub).iterdir():
             if f.suffix == ".safetensors":

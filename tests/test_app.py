@@ -412,3 +412,22 @@ def test_streamlit_config_is_local_and_private():
     assert cfg["browser"]["gatherUsageStats"] is False
     assert cfg["server"]["address"] == "localhost" and cfg["server"]["headless"] is True
     assert (ROOT / "assets" / "3dmol" / "3Dmol-min.js").is_file() and (ROOT / "assets" / "3dmol" / "LICENSE").is_file()
+
+
+def test_default_run_is_the_users_newest_else_the_molecules_demo(tmp_path):
+    """Without ?run=, pages open the user's newest run; on a fresh start (demo runs only) the molecules
+    demo comes first, whatever the demo runs' ages."""
+    import json
+
+    from ui.logic import default_run_id
+
+    demo = tmp_path / "demo"
+    for rid, dom in [("text-a-20270101-000000-aaaa", "text"), ("dna-b-20260101-000000-bbbb", "dna"),
+                     ("mol-c-20250101-000000-cccc", "molecules")]:
+        (demo / rid).mkdir(parents=True)
+        (demo / rid / "status.json").write_text(json.dumps({"domain": dom}))
+    ids = ["text-a-20270101-000000-aaaa", "dna-b-20260101-000000-bbbb", "mol-c-20250101-000000-cccc"]  # newest first
+    assert default_run_id(ids, demo) == "mol-c-20250101-000000-cccc"
+    assert default_run_id(["mine-20280101-000000-dddd", *ids], demo) == "mine-20280101-000000-dddd"
+    assert default_run_id(ids[:2], demo) == "dna-b-20260101-000000-bbbb"
+    assert default_run_id([], demo) is None

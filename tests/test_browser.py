@@ -147,8 +147,8 @@ def test_explore_in_browser(app, browser):
     page.on("request", lambda r: None if _is_local(r.url, app["port"]) else external.append(r.url))
     page.set_default_timeout(60_000)
 
-    # the README's launch command opens the workbench on the demo runs: the root URL shows Explore on the
-    # newest run (with several shipped demo runs, not necessarily the molecules one), its id in the URL
+    # the root URL shows Explore on a default run, its id in the URL (here the newest of the user's runs;
+    # with demo runs only, the molecules demo: ui.logic.default_run_id, tested in test_app.py)
     page.goto(app["url"] + "/")
     page.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot');"
                            " return gd && gd._fullData && gd._fullData.length > 0; }")

@@ -144,7 +144,7 @@ def run_picker(key: str, runs: Sequence, label: str = "Run", help: str | None = 
     if want in ids and st.session_state.get(key) != want:
         st.session_state[key] = want  # the URL wins: a refresh, a link, or another page chose this run
     elif st.session_state.get(key) not in ids:
-        st.session_state[key] = ids[0]
+        st.session_state[key] = logic.default_run_id(ids) or ids[0]
 
     def sync():
         st.query_params["run"] = st.session_state[key]

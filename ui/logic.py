@@ -8,6 +8,7 @@ irs.export, irs.evaluation); this module only arranges inputs and outputs for th
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import math
 import os
@@ -91,6 +92,26 @@ def install_demo_runs(root: Path | None = None, demo_dir: Path | None = None) ->
         except (OSError, ValueError) as e:
             log.warning("could not install demo run %s into %s: %s", src, root, e)
     return ids
+
+
+DEMO_DOMAIN_ORDER = ("molecules", "dna", "text")  # the product's order: the first shown on a fresh start
+
+
+def default_run_id(ids: list[str], demo_dir: Path | None = None) -> str | None:
+    """The run a page opens without ?run=: the newest of the user's own runs (ids come newest first),
+    else the shipped demo runs in the product's domain order (molecules first)."""
+    demos = {}
+    for p in demo_runs(demo_dir):
+        try:
+            demos[p.name] = json.loads((p / "status.json").read_text()).get("domain", "")
+        except (OSError, ValueError):
+            demos[p.name] = ""
+    own = [i for i in ids if i not in demos]
+    if own:
+        return own[0]
+    rank = {d: k for k, d in enumerate(DEMO_DOMAIN_ORDER)}
+    shipped = [i for i in ids if i in demos]
+    return min(shipped, key=lambda i: rank.get(demos[i], len(rank)), default=None)
 
 
 def import_roots() -> list[Path]:
