@@ -330,16 +330,20 @@ def _ric_candidates(run, cfg: RunConfig, cache_dir: Path):
         raise RuntimeError(f"run {run.id} has method 'ric' but its final model is not a RiC model: the worker "
                            f"did not build it with irs.algorithms.make_trainer")
     domain = get_domain(cfg.domain)
+    from irs.prompting import eval_contexts, prompt_texts
+
+    ctx = eval_contexts(domain, cfg.n_final_samples)  # prompt domains: the prefix goes before each document
     r = cfg.rl
     s = sample(model.eval(), tok, cfg.n_final_samples, max_new_tokens=ric_max_new_tokens(model, cfg, domain),
-               temperature=r.temperature, top_k=r.top_k, top_p=r.top_p, bf16=bf16_flag(r), prompt=prompt,
+               temperature=r.temperature, top_k=r.top_k, top_p=r.top_p, bf16=bf16_flag(r),
+               prompt=prompt if ctx is None else prompt_texts(ctx, prompt),
                generator=torch.Generator().manual_seed(cfg.seed))
     df = load_candidates(run)
     if list(df["candidate"]) == list(s.texts):
         return df, "worker"
     log.info("bench: run %s: the worker's candidates were not sampled with the RiC prompt; sampling %d with "
              "prompt %s and scoring them with the oracle", run.id, len(s.texts), prompt)
-    df = score_candidates(s.texts, domain, oracle_objectives(domain, cfg), set_name="final")
+    df = score_candidates(s.texts, domain, oracle_objectives(domain, cfg), set_name="final", contexts=ctx)
     cache_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(cache, df.to_parquet(index=False))
     return df, "bench (prompted)"

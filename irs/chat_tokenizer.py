@@ -9,13 +9,18 @@ so that the one sampler, the rollouts and the checkpoints work unchanged with in
                                  for Llama 3); PAD is a special token distinct from both, which the sampler
                                  never generates (it bans PAD and BOS); BOS is the tokenizer's BOS (for
                                  SmolLM2 <|im_start|>, so a reply never opens a new turn)
+    prompt_only / prompt_only_ids added special tokens that may appear in prompts but are never generated
+                                 (RiC's score tokens, irs.algorithms.ric; the sampler bans them like PAD);
+                                 `with_prompt_only(tokens)` gives a copy with them added
 
 A model directory written with `save` holds the Hugging Face tokenizer files (tokenizer.json,
 tokenizer_config.json, chat template) plus `irs_tokenizer.json`, the marker `irs.tokenizer.load_tokenizer`
-uses to tell it from a VocabTokenizer directory.
+uses to tell it from a VocabTokenizer directory, and the prompt-only tokens (their ids are in the saved
+Hugging Face files as added special tokens).
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -46,7 +51,7 @@ class ChatTokenizer:
 
     is_chat = True
 
-    def __init__(self, hf_tokenizer, system: str | None = None, name: str = "chat"):
+    def __init__(self, hf_tokenizer, system: str | None = None, name: str = "chat", prompt_only=()):
         tok = hf_tokenizer
         if not getattr(tok, "chat_template", None):
             raise ValueError(f"tokenizer {tok.name_or_path!r} has no chat template")
@@ -62,6 +67,25 @@ class ChatTokenizer:
         self.pad_id = _pick_pad(tok, self.bos_id, self.eos_id)
         self.unk_id = tok.unk_token_id if tok.unk_token_id is not None else self.pad_id
         self._skip = {self.pad_id, self.bos_id}
+        missing = [t for t in prompt_only if t not in vocab]
+        if missing:
+            raise ValueError(f"prompt_only tokens not in the vocab: {missing[:5]}")
+        self.prompt_only = list(prompt_only)
+        self.prompt_only_ids = [vocab[t] for t in self.prompt_only]
+
+    def with_prompt_only(self, tokens) -> "ChatTokenizer":
+        """A copy (the Hugging Face tokenizer is deep-copied; `self` is unchanged) with `tokens` added as
+        special tokens (those it lacks, with the next free ids) and marked prompt-only. Idempotent."""
+        hf = copy.deepcopy(self.hf)
+        vocab = hf.get_vocab()
+        new = [t for t in tokens if t not in vocab]
+        if new:
+            hf.add_tokens(new, special_tokens=True)
+        out = ChatTokenizer(hf, self.system, self.name,
+                            list(self.prompt_only) + [t for t in tokens if t not in self.prompt_only])
+        out.pad_id, out.bos_id, out.eos_id, out.unk_id = self.pad_id, self.bos_id, self.eos_id, self.unk_id
+        out._skip = {out.pad_id, out.bos_id}
+        return out
 
     @property
     def vocab_size(self) -> int:
@@ -98,7 +122,8 @@ class ChatTokenizer:
         d.mkdir(parents=True, exist_ok=True)
         self.hf.save_pretrained(str(d))
         atomic_write_json(d / MARKER, {"kind": "chat", "name": self.name, "system": self.system,
-                                       "pad_id": self.pad_id, "bos_id": self.bos_id, "eos_id": self.eos_id})
+                                       "pad_id": self.pad_id, "bos_id": self.bos_id, "eos_id": self.eos_id,
+                                       "prompt_only": self.prompt_only})
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> "ChatTokenizer":
@@ -107,7 +132,7 @@ class ChatTokenizer:
         d = Path(directory)
         meta = json.loads((d / MARKER).read_text()) if (d / MARKER).is_file() else {}
         tok = cls(AutoTokenizer.from_pretrained(str(d), local_files_only=True), meta.get("system"),
-                  meta.get("name", d.name))
+                  meta.get("name", d.name), meta.get("prompt_only", ()))
         for k in ("pad_id", "bos_id", "eos_id"):  # the ids the model was trained/saved with
             if k in meta:
                 setattr(tok, k, int(meta[k]))

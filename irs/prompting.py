@@ -4,6 +4,10 @@
 order, cycled (row i answers record i mod len(split)). Deterministic, so the worker, `irs sample`, the
 app's re-merges and the bench all pair the same candidates with the same documents. None for domains
 without prompts (their samples start from BOS).
+
+`prompt_texts(contexts, prefix)` puts a prefix before every document's prompt inside the same user
+message (the chat template is applied once, around both): RiC's desired-score tokens
+(irs.algorithms.ric), so every sample has its own document and the same score prefix.
 """
 from __future__ import annotations
 
@@ -17,5 +21,13 @@ def eval_contexts(domain, n: int, split: str = "test") -> list[dict] | None:
     return [recs[i % len(recs)] for i in range(n)]
 
 
-def prompt_texts(contexts: list[dict] | None) -> list[str] | None:
-    return None if contexts is None else [c["prompt"] for c in contexts]
+PREFIX_SEPARATOR = "\n"
+
+
+def with_prefix(prefix: str | None, prompt: str) -> str:
+    """One user message: `prefix` (RiC's score tokens), a newline, then the document's prompt."""
+    return prompt if not prefix else prefix + PREFIX_SEPARATOR + prompt
+
+
+def prompt_texts(contexts: list[dict] | None, prefix: str | None = None) -> list[str] | None:
+    return None if contexts is None else [with_prefix(prefix, c["prompt"]) for c in contexts]

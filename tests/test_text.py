@@ -266,11 +266,7 @@ def test_sft_lowers_loss_on_references(tok):
     assert any(not torch.equal(before[k], v) for k, v in out2.state_dict().items())
 
 
-def test_ric_and_sft_elsewhere_are_refused():
-    from irs.algorithms import make_trainer
-
-    with pytest.raises(ValueError, match="ric"):
-        make_trainer(_tiny_cfg(method="ric"))
+def test_sft_elsewhere_is_refused():  # (RiC on text: tests/test_ric_text.py)
     with pytest.raises(ValueError, match="sft.steps"):
         from irs.algorithms.trainer import Trainer
 

@@ -8,12 +8,6 @@ schedule (t, T, m), on_record, final_model(), final_expert_states(), tokenizer, 
 
 def make_trainer(cfg, comm=None):
     if cfg.method == "ric":
-        from irs.domains import get_domain
-
-        if get_domain(cfg.domain).prompts is not None:
-            raise ValueError(f"config field method = 'ric': domain {cfg.domain!r} conditions on documents "
-                             f"(prompts); RiC's score prompt is not combined with them yet. Use iterative_rs, "
-                             f"rewarded_soups or morlhf")
         from irs.algorithms.ric import RiCTrainer
 
         return RiCTrainer(cfg, comm=comm)

@@ -25,7 +25,13 @@ completions only). A model whose context fits no labelled example after the prom
 positions for BOS + 50 four-mers + EOS, every site the same length) gets 2N more positions (any other
 model keeps its shape): a GPT-2 position table becomes [row 0 (BOS), 2N new rows (the mean of the old
 rows), rows 1..], so the sequence after the prompt sits at the positions it was pretrained at; other
-architectures only get a larger config limit. The model's config carries `ric` metadata (objectives,
+architectures only get a larger config limit.
+
+Prompt domains (text): the tokens are added to a copy of the chat tokenizer as Hugging Face added special
+tokens, marked prompt-only (irs.chat_tokenizer); a prompt is one chat-templated user message holding the
+score prefix, a newline and the document's prompt (irs.prompting.with_prefix), so prompt lengths differ
+per row and the loss starts after each row's own prompt. Whole-model fine-tuning as everywhere else
+([lora] and [sft] are not used). The model's config carries `ric` metadata (objectives,
 levels, lo/hi, p, the prompt for the run's weights), so `ric_prompt(model, weights)` re-targets a saved
 RiC model to other weights.
 
@@ -47,6 +53,9 @@ Labelled data (`LABELLED_DATA`, one hook per domain; no domain file is touched)
 - toy: random strings over {a, b, c} (random length, Dirichlet character mix), scored exactly.
 - dna: real training-split DHS sites (`irs.domains.dna.proxies.labelled_data`), the activity objectives
   labelled by the oracle CNN (its probability through the goal transform), motif/GC objectives exactly.
+- text: the train split's (prompt record, reference summary) pairs, each reference scored exactly with
+  the context-aware objectives against its own record (quality, the similarity to the reference, is
+  then always 1). The hook returns (texts, R, contexts); online rounds draw a train record per sample.
 Labelling is data preparation, not a reward query: it does not touch the objectives' query counters.
 
 Budget (what `irs bench` compares): T SFT steps of `ric.batch_size` sequences (0 = rl.batch_size; the
@@ -82,9 +91,10 @@ from irs.algorithms.merging import trainable_params
 from irs.algorithms.schedule import ScheduleState
 from irs.algorithms.trainer import _flatten_optimizer, _restore_optimizer, make_optimizer, setup_objectives
 from irs.checkpoint import load_tensors, save_tensors
-from irs.config import RunConfig
+from irs.config import RunConfig, lora_enabled
 from irs.io import atomic_write_json, replace_dir
 from irs.objectives import Objective
+from irs.prompting import eval_contexts, prompt_texts, with_prefix
 from irs.rl.policy import build_model, disable_dropout
 from irs.rl.sampler import autocast, sample
 from irs.tokenizer import VocabTokenizer
@@ -110,8 +120,12 @@ def conditioning_tokens(n_objectives: int, n_bins: int) -> list[str]:
 
 def conditioned_tokenizer(base: VocabTokenizer, n_objectives: int, n_bins: int) -> VocabTokenizer:
     """`base` with the conditioning tokens appended (ids after the base vocabulary) and a regex that
-    matches them before anything else. Idempotent: a tokenizer that already has them is rebuilt as is."""
+    matches them before anything else. Idempotent: a tokenizer that already has them is rebuilt as is.
+    A chat tokenizer (irs.chat_tokenizer) gets them as added special tokens of its Hugging Face
+    tokenizer (a copy), marked prompt-only."""
     extra = conditioning_tokens(n_objectives, n_bins)
+    if getattr(base, "is_chat", False):
+        return base.with_prompt_only(extra)
     vocab = list(base.vocab) + [t for t in extra if t not in base.token_to_id]
     inner = base.pattern or r"(?s:.)"
     pattern = inner if inner.startswith(_TOKEN_RE + "|") else f"{_TOKEN_RE}|{inner}"
@@ -185,11 +199,13 @@ def ric_prompt(model, weights: Sequence[float] | None = None) -> str | None:
 
 
 # ---- labelled data, one hook per domain ------------------------------------------------------------
-def _exact_rewards(objectives: Sequence[Objective], texts: list[str]) -> np.ndarray:
-    """Rewards from the objectives' scorers without touching their query counters (labels, not queries)."""
+def _exact_rewards(objectives: Sequence[Objective], texts: list[str], contexts: list[dict] | None = None) -> np.ndarray:
+    """Rewards from the objectives' scorers without touching their query counters (labels, not queries);
+    context-aware objectives get each text's prompt record."""
     cols = []
     for o in objectives:
-        raw = np.asarray(o.scorer(list(texts)), dtype=np.float64).reshape(-1)
+        out = o.scorer(list(texts), list(contexts)) if getattr(o, "needs_context", False) else o.scorer(list(texts))
+        raw = np.asarray(out, dtype=np.float64).reshape(-1)
         cols.append(o.transform(raw))
     return np.column_stack(cols) if cols else np.zeros((len(texts), 0))
 
@@ -242,21 +258,46 @@ def _dna_labelled(preset: str | None, objectives: Sequence[Objective], n: int, s
     return dna_labelled(preset, objectives, n, seed)
 
 
-# domain name -> fn(preset, objectives, max_examples (0 = the hook's default/all), seed) -> (texts, R)
+def _text_labelled(preset: str | None, objectives: Sequence[Objective], n: int, seed: int):
+    """The train split's (prompt record, reference summary) pairs, the references scored exactly with the
+    run's (context-aware) objectives against their own record; n: records drawn (0 = all)."""
+    from irs.domains.text import DOMAIN
+
+    recs = DOMAIN.prompts("train")
+    if n and n < len(recs):
+        idx = np.sort(np.random.default_rng([seed, 4242]).choice(len(recs), size=n, replace=False))
+        recs = [recs[i] for i in idx]
+    texts = [r["reference"] for r in recs]
+    return texts, _exact_rewards(objectives, texts, recs), recs
+
+
+# domain name -> fn(preset, objectives, max_examples (0 = the hook's default/all), seed) -> (texts, R), or
+# (texts, R, contexts) for prompt domains: each text is the completion of its context's prompt
 LABELLED_DATA: dict[str, Callable] = {
     "toy": _toy_labelled,
     "molecules": _molecules_labelled,
     "dna": _dna_labelled,
+    "text": _text_labelled,
 }
 
 
-def labelled_data(domain_name: str, preset: str | None, objectives: Sequence[Objective], n: int, seed: int):
+def labelled_examples(domain_name: str, preset: str | None, objectives: Sequence[Objective], n: int, seed: int):
+    """(texts, R, contexts or None): the domain's labelled data, rows with a non-finite score dropped."""
     if domain_name not in LABELLED_DATA:
         raise ValueError(f"RiC needs labelled data for domain {domain_name!r}; known: {sorted(LABELLED_DATA)}")
-    texts, R = LABELLED_DATA[domain_name](preset, objectives, n, seed)
+    out = LABELLED_DATA[domain_name](preset, objectives, n, seed)
+    texts, R = out[0], out[1]
+    ctx = out[2] if len(out) > 2 else None
     R = np.asarray(R, dtype=np.float64).reshape(len(texts), len(objectives))
     keep = np.isfinite(R).all(1)
-    return [t for t, k in zip(texts, keep) if k], R[keep]
+    return ([t for t, k in zip(texts, keep) if k], R[keep],
+            None if ctx is None else [c for c, k in zip(ctx, keep) if k])
+
+
+def labelled_data(domain_name: str, preset: str | None, objectives: Sequence[Objective], n: int, seed: int):
+    """(texts, R) of labelled_examples (without the prompt records of a prompt domain)."""
+    texts, R, _ = labelled_examples(domain_name, preset, objectives, n, seed)
+    return texts, R
 
 
 def _n_positions(model) -> int:
@@ -307,6 +348,8 @@ class RiCTrainer:
         rc = self.cfg.ric
         N = len(self.objectives)
         self.n_bins = rc.n_bins
+        if self.domain.prompts is not None and (self.cfg.sft.steps or lora_enabled(self.cfg, self.domain)):
+            log.info("RiC fine-tunes the whole model on its labelled data; [lora] and [sft] are not used")
         self.batch_size = rc.batch_size or self.cfg.rl.batch_size
         self.lr = rc.lr or self.cfg.rl.lr
 
@@ -317,11 +360,21 @@ class RiCTrainer:
             model, tokenizer = build_model(self.cfg.model or self.domain.default_model, dom_tok, seed=self.cfg.seed)
         self.base_vocab_size = tokenizer.vocab_size
         self.tokenizer = conditioned_tokenizer(tokenizer, N, self.n_bins)
-        self.prompt_len = 1 + 2 * N
+        # prompt domains (text): the prompt is the score prefix plus the example's document, one user message
+        self.contextual = self.domain.prompts is not None
+        self.prompt_len = 1 + 2 * N   # the score prefix alone (BOS + 2N); a document prompt adds its own tokens
         t0 = time.perf_counter()
-        texts, R = labelled if labelled is not None else labelled_data(
-            self.domain.name, self.cfg.preset or None, self.objectives, rc.max_examples, self.cfg.seed)
+        if labelled is not None:
+            texts, R, ctx = (*labelled, None)[:3]
+        else:
+            texts, R, ctx = labelled_examples(self.domain.name, self.cfg.preset or None, self.objectives,
+                                              rc.max_examples, self.cfg.seed)
         texts = list(texts)
+        if self.contextual and (ctx is None or len(ctx) != len(texts)):
+            raise ValueError(f"RiC on domain {self.domain.name!r} (prompts) needs the prompt record of every "
+                             f"labelled example (LABELLED_DATA must return (texts, R, contexts))")
+        if not self.contextual:
+            ctx = None
         # positions are added only where no labelled example fits with the prompt (DNAGPT-2: 52 positions,
         # every site 50 four-mers + EOS); a model where any fits keeps its shape (and its behaviour) exactly
         want_new = self.cfg.rl.max_new_tokens or self.domain.max_new_tokens
@@ -334,7 +387,8 @@ class RiCTrainer:
         self.max_new_tokens = min(want_new, n_pos - self.prompt_len)
         if self.max_new_tokens < 1:
             raise ValueError(f"the model has {n_pos} positions; RiC's prompt needs {self.prompt_len}")
-        self.labelled_texts, self.labelled_R = self._encodable(texts, np.asarray(R, dtype=np.float64))
+        self.labelled_texts, self.labelled_R, self.labelled_ctx = self._encodable(
+            texts, np.asarray(R, dtype=np.float64), ctx)
         if len(self.labelled_texts) == 0:
             raise ValueError("RiC: no labelled example fits the model (all too long or with unknown tokens)")
         self.lo = self.labelled_R.min(0)
@@ -354,6 +408,7 @@ class RiCTrainer:
         self.rounds_done = 0
         self.online_texts: list[str] = []
         self.online_R = np.zeros((0, N))
+        self.online_ctx: list[dict] | None = [] if self.contextual else None
         self.generator = torch.Generator().manual_seed(self.cfg.seed * 1000 + 1)
         self.rng = np.random.default_rng([self.cfg.seed, 77])
         self.n_experts, self.expert_names, self.last_lambdas = 1, [EXPERT_NAME], [1.0]
@@ -364,19 +419,26 @@ class RiCTrainer:
 
     # ---- setup helpers ------------------------------------------------------------------------------
     def _extend_embeddings(self, model):
-        """Resize the (tied) embeddings to the conditioned vocabulary; new rows = mean + std * noise."""
+        """Resize the (tied) embeddings to the conditioned vocabulary; the conditioning tokens' rows (ids
+        base_vocab_size..) = mean + std * noise of the base rows. A model whose table already has spare
+        rows (a padded vocabulary) keeps its size and only those rows are set."""
         old = model.get_input_embeddings().weight.shape[0]
-        new = self.tokenizer.vocab_size
-        if new == old:
+        new, base_n = self.tokenizer.vocab_size, self.base_vocab_size
+        if new == base_n:
             return model
-        if new < old:
-            raise ValueError(f"the model has {old} token embeddings, the tokenizer only {new}")
-        model.resize_token_embeddings(new, mean_resizing=False)
+        if base_n > old:
+            raise ValueError(f"the model has {old} token embeddings, the tokenizer {base_n} before conditioning")
+        if new > old:
+            model.resize_token_embeddings(new, mean_resizing=False)
         with torch.no_grad():
             W = model.get_input_embeddings().weight
-            base = W[:old]
+            base = W[:base_n]
             g = torch.Generator().manual_seed(self.cfg.seed + 99)
-            W[old:] = base.mean(0) + base.std(0) * torch.randn(new - old, W.shape[1], generator=g)
+            W[base_n:new] = base.mean(0) + base.std(0) * torch.randn(new - base_n, W.shape[1], generator=g)
+            out = model.get_output_embeddings()
+            if out is not None and out.weight.data_ptr() != W.data_ptr() and out.weight.shape[0] >= new:
+                ob = out.weight[:base_n]  # untied head: its new rows get the same rule
+                out.weight[base_n:new] = ob.mean(0) + ob.std(0) * torch.randn(new - base_n, ob.shape[1], generator=g)
         return model
 
     def metadata(self) -> dict:
@@ -385,26 +447,51 @@ class RiCTrainer:
                 "weights": [float(x) for x in self.weights], "desired": [float(x) for x in self.desired],
                 "prompt": self.sampling_prompt, "base_vocab_size": self.base_vocab_size}
 
-    def _encodable(self, texts: list[str], R: np.ndarray):
-        """Keep examples that encode without UNK and fit the model's positions with the prompt and EOS."""
+    def _encodable(self, texts: list[str], R: np.ndarray, ctx: list[dict] | None = None):
+        """Keep examples that encode without UNK and fit the model's positions with the prompt and EOS.
+        Returns (texts, R, contexts or None)."""
         keep = []
-        for t in texts:
+        zeros = [0] * len(self.objectives)
+        for i, t in enumerate(texts):
             ids = self.tokenizer.encode(t, add_bos=False)
-            keep.append(bool(ids) and self.tokenizer.unk_id not in ids and self.prompt_len + len(ids) + 1 <= self.max_len)
+            plen = self.prompt_len if ctx is None else len(self._prompt_ids(zeros, ctx[i]))
+            keep.append(bool(ids) and self.tokenizer.unk_id not in ids and plen + len(ids) + 1 <= self.max_len)
         keep = np.asarray(keep, dtype=bool)
         if (~keep).any():
             log.info("RiC: dropped %d of %d examples (empty, unknown tokens or too long)", int((~keep).sum()), len(texts))
-        return [t for t, k in zip(texts, keep) if k], R[keep] if len(R) else R
+        return ([t for t, k in zip(texts, keep) if k], R[keep] if len(R) else R,
+                None if ctx is None else [c for c, k in zip(ctx, keep) if k])
 
-    def encode(self, texts: Sequence[str], R: np.ndarray) -> np.ndarray:
-        """Rows BOS + prompt(levels of R) + tokens + EOS, PAD-filled to the longest row: int64 [n, L]."""
+    def _prompt_ids(self, levels: Sequence[int], context: dict | None) -> list[int]:
+        """The prompt of one example: BOS + score prefix, or for a prompt domain the chat-templated user
+        message score prefix + the document's prompt (irs.prompting.with_prefix)."""
+        pre = prompt_text(levels)
+        if context is None:
+            return self.tokenizer.encode(pre, add_bos=True)
+        return self.tokenizer.encode(with_prefix(pre, context["prompt"]), add_bos=True)
+
+    def encode_rows(self, texts: Sequence[str], R: np.ndarray, ctx: Sequence[dict] | None = None):
+        """(ids int64 [n, L], prompt lengths int64 [n]): rows prompt + tokens + EOS, PAD-filled to the
+        longest row; the loss covers what follows each row's prompt."""
         levels = levels_of(R, self.n_bins)
-        rows = [self.tokenizer.encode(prompt_text(lv) + t, add_bos=True, add_eos=True) for t, lv in zip(texts, levels)]
+        rows, plens = [], []
+        for i, (t, lv) in enumerate(zip(texts, levels)):
+            if ctx is None:
+                rows.append(self.tokenizer.encode(prompt_text(lv) + t, add_bos=True, add_eos=True))
+                plens.append(self.prompt_len)
+            else:
+                p = self._prompt_ids(lv, ctx[i])
+                rows.append(p + self.tokenizer.encode(t, add_bos=False, add_eos=True))
+                plens.append(len(p))
         L = max(map(len, rows))
         out = np.full((len(rows), L), self.tokenizer.pad_id, dtype=np.int64)
         for i, r in enumerate(rows):
             out[i, :len(r)] = r
-        return out
+        return out, np.asarray(plens, dtype=np.int64)
+
+    def encode(self, texts: Sequence[str], R: np.ndarray, ctx: Sequence[dict] | None = None) -> np.ndarray:
+        """Rows BOS + prompt(levels of R) + tokens + EOS, PAD-filled to the longest row: int64 [n, L]."""
+        return self.encode_rows(texts, R, ctx)[0]
 
     # ---- data of each phase -------------------------------------------------------------------------
     def phase_of(self, t: int) -> int:
@@ -412,20 +499,23 @@ class RiCTrainer:
 
     def phase_data(self, j: int) -> np.ndarray:
         if self._data_phase != j:
+            ctx = self.labelled_ctx
             if j == 0:
                 texts, R = self.labelled_texts, self.labelled_R
             else:
                 keep = quantile_mask(self.labelled_R, self.cfg.ric.quantile)
                 texts = [t for t, k in zip(self.labelled_texts, keep) if k] + self.online_texts
                 R = np.concatenate([self.labelled_R[keep], self.online_R])
-            self._data, self._data_phase = self.encode(texts, R), j
+                if ctx is not None:
+                    ctx = [c for c, k in zip(ctx, keep) if k] + self.online_ctx
+            self._data, self._data_phase = self.encode_rows(texts, R, ctx), j
         return self._data
 
     def batch(self, t: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch of step t (0-based): a fresh permutation per epoch of the phase's data, so a resumed
         run sees exactly the batches it would have seen. Labels are -100 on BOS, the prompt and PAD."""
         j = self.phase_of(t)
-        data = self.phase_data(j)
+        data, plen = self.phase_data(j)
         n, bs, k = len(data), self.batch_size, t - self.boundaries[j]
         if n >= bs:
             epoch, r = divmod(k, n // bs)
@@ -437,7 +527,7 @@ class RiCTrainer:
         L = int(keep.sum(1).max())
         x, keep = x[:, :L], keep[:, :L]
         y = x.masked_fill(~keep, -100)
-        y[:, :self.prompt_len] = -100
+        y[torch.arange(L)[None, :] < torch.from_numpy(plen[idx])[:, None]] = -100
         return x, y
 
     # ---- one step -----------------------------------------------------------------------------------
@@ -469,20 +559,27 @@ class RiCTrainer:
         for i in range(N):
             goals[low != i, i] = self.hi[i]
         prompts = [prompt_text(lv) for lv in levels_of(goals, self.n_bins)]
+        ctx = None
+        if self.contextual:  # one train document per generation, drawn like the goals
+            recs = self.domain.prompts("train")
+            ctx = [recs[int(i)] for i in self.rng.integers(0, len(recs), size=n)]
+            prompts = [with_prefix(p, c["prompt"]) for p, c in zip(prompts, ctx)]
         r = self.cfg.rl
         s = sample(self.model, self.tokenizer, n, max_new_tokens=self.max_new_tokens, temperature=r.temperature,
                    top_k=r.top_k, top_p=r.top_p, prompt=prompts, generator=self.generator, bf16=self.bf16,
                    batch_size=max(n, 1))
         canon = self.domain.canonical(s.texts)
         keyed = [c if c is not None else "" for c in canon]
-        R = np.column_stack([o.transform(o.raw(keyed)) for o in self.objectives])
+        R = np.column_stack([o.transform(o.raw(keyed, ctx)) for o in self.objectives])
         ok = np.array([c is not None for c in canon]) & np.isfinite(R).all(1)
         keep = np.zeros(n, dtype=bool)
         if ok.any():
             keep[ok] = quantile_mask(R[ok], rc.quantile)
         texts = [t for t, k in zip(s.texts, keep) if k]
-        texts, Rk = self._encodable(texts, R[keep])
+        texts, Rk, ck = self._encodable(texts, R[keep], None if ctx is None else [c for c, k in zip(ctx, keep) if k])
         self.online_texts += texts
+        if ck is not None:
+            self.online_ctx += ck
         self.online_R = np.concatenate([self.online_R, Rk])
         self.rounds_done = j
         self._data_phase = None
@@ -533,6 +630,8 @@ class RiCTrainer:
         r = self.cfg.rl
         prompt = self.sampling_prompt if weights is None else prompt_for(
             weights, self.lo, self.hi, self.cfg.ric.p, self.n_bins)
+        if self.contextual:  # the test split's documents in order, as the final candidates (irs.prompting)
+            prompt = prompt_texts(eval_contexts(self.domain, n), prompt)
         return sample(self.model, self.tokenizer, n, max_new_tokens=self.max_new_tokens, temperature=r.temperature,
                       top_k=r.top_k, top_p=r.top_p, prompt=prompt, generator=generator, bf16=self.bf16)
 
@@ -552,7 +651,8 @@ class RiCTrainer:
         if self.final_experts is not None:
             save_tensors(self.final_experts[0], tmp / "final_expert_0.safetensors")
         self.tokenizer.save(tmp)
-        atomic_write_json(tmp / "online.json", {"texts": self.online_texts})
+        atomic_write_json(tmp / "online.json", {"texts": self.online_texts, "prompt_ids": None if self.online_ctx is None
+                                                else [c["id"] for c in self.online_ctx]})
         atomic_write_json(tmp / "state.json", {
             "method": "ric", "schedule": self.schedule.to_dict(), "rng": self.rng.bit_generator.state,
             "rounds_done": self.rounds_done, "has_final": self.final_experts is not None, "n_experts": 1,
@@ -576,7 +676,11 @@ class RiCTrainer:
         torch.set_rng_state(rng["torch_rng"])
         self.generator.set_state(rng["generator"])
         self.online_R = rng["online_R"].numpy().reshape(-1, len(self.objectives)).copy()
-        self.online_texts = list(json.loads((d / "online.json").read_text())["texts"])
+        online = json.loads((d / "online.json").read_text())
+        self.online_texts = list(online["texts"])
+        if self.contextual:
+            by_id = {r["id"]: r for r in self.domain.prompts("train")}
+            self.online_ctx = [by_id[i] for i in online.get("prompt_ids") or []]
         self.schedule = ScheduleState.from_dict(state["schedule"])
         self.rng.bit_generator.state = state["rng"]
         self.rounds_done = state["rounds_done"]

@@ -164,11 +164,12 @@ def sample_run(run: Run | str, n: int, lambdas: Sequence[float] | str | None = N
     cfg = run.config()
     model, tok, lam = remerge(run, lambdas)
     prompt, max_new, _ = sampling_prompt(run, model, weights)
-    if prompt is None:  # prompt domains (text): the test split's documents, in order (irs.prompting)
-        from irs.domains import get_domain
-        from irs.prompting import eval_contexts, prompt_texts
+    from irs.domains import get_domain
+    from irs.prompting import eval_contexts, prompt_texts
 
-        prompt = prompt_texts(eval_contexts(get_domain(cfg.domain), n))
+    ctx = eval_contexts(get_domain(cfg.domain), n)
+    if ctx is not None:  # prompt domains (text): the test split's documents, in order (irs.prompting),
+        prompt = prompt_texts(ctx, prompt)   # after a RiC run's desired-score prefix
     r = cfg.rl
     s = sample(model, tok, n, max_new_tokens=max_new, temperature=r.temperature, top_k=r.top_k, top_p=r.top_p,
                bf16=bf16_flag(r), generator=torch.Generator().manual_seed(seed), prompt=prompt)

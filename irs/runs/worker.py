@@ -217,11 +217,11 @@ def write_candidates(run: Run, tr) -> int:
 
     cfg, r = tr.cfg, tr.cfg.rl
     ctx = eval_contexts(tr.domain, cfg.n_final_samples)  # prompt domains: the test split's documents
+    ric = getattr(tr, "sampling_prompt", None)  # RiC: the desired scores as the prompt (before each document)
     s = sample(tr.final_model(), tr.tokenizer, cfg.n_final_samples, max_new_tokens=tr.max_new_tokens,
                temperature=r.temperature, top_k=r.top_k, top_p=r.top_p, bf16=tr.bf16,
                generator=torch.Generator().manual_seed(cfg.seed),
-               # RiC: the desired scores as the prompt
-               prompt=prompt_texts(ctx) if ctx is not None else getattr(tr, "sampling_prompt", None))
+               prompt=prompt_texts(ctx, ric) if ctx is not None else ric)
     df = score_candidates(s.texts, tr.domain, oracle_objectives(tr.domain, cfg), set_name="final", contexts=ctx)
     atomic_write_bytes(run.candidates_path, df.to_parquet(index=False))
     return len(df)
