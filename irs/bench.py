@@ -572,7 +572,9 @@ def _row(task: str, v: Variant, cfg: RunConfig, seed: int, run_id: str, ev: dict
            "lr": 0 if reference else (cfg.ric.lr or cfg.rl.lr) if ric else cfg.rl.lr}
     for k in ("n_candidates", "n_valid", "n_unique", "n_scored", "n_pareto"):
         row[k] = ev[k]
-    order = [n for n in cfg.objective_names if n in ev["pareto_means"]] or list(ev["pareto_means"])
+    # the run's objectives first, then evaluation-only metrics (the text domain's ROUGE-L)
+    order = [n for n in cfg.objective_names if n in ev["pareto_means"]]
+    order += [n for n in ev["pareto_means"] if n not in order]
     for n in order:
         row[f"pareto_reward_{n}"] = ev["pareto_means"][n]
     for n in order:
