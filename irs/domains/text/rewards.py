@@ -54,7 +54,7 @@ def _encoder():
 
     d = package_file(MINILM_PACKAGE, "model.safetensors").parent
     tok = AutoTokenizer.from_pretrained(str(d), local_files_only=True)
-    model = AutoModel.from_pretrained(str(d), local_files_only=True).eval()
+    model = AutoModel.from_pretrained(str(d), local_files_only=True, use_safetensors=True).eval()
     log.info("MiniLM encoder from %s %s", MINILM_PACKAGE, importlib.metadata.version(MINILM_PACKAGE))
     return tok, model
 
