@@ -291,3 +291,29 @@ def test_save_load_roundtrip_is_exact(tmp_path):
     b.run()
     for x, y in zip(params_of(a.final_model()), params_of(b.final_model())):
         assert torch.equal(x, y)
+
+
+def test_run_device_follows_cuda_and_irs_device(monkeypatch):
+    """One process computes on the GPU when CUDA is available, unless IRS_DEVICE=cpu; asking for CUDA
+    without it, or for an unknown device, is a clear error."""
+    import pytest
+    import torch
+
+    from irs.algorithms.distributed import LocalComm
+    from irs.algorithms.trainer import run_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.delenv("IRS_DEVICE", raising=False)
+    assert run_device(LocalComm()).type == "cpu"
+    monkeypatch.setenv("IRS_DEVICE", "cuda")
+    with pytest.raises(ValueError, match="no CUDA device"):
+        run_device(LocalComm())
+    monkeypatch.setenv("IRS_DEVICE", "tpu")
+    with pytest.raises(ValueError, match="IRS_DEVICE"):
+        run_device(LocalComm())
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setenv("IRS_DEVICE", "auto")
+    assert run_device(LocalComm()) == torch.device("cuda", 0)
+    monkeypatch.setenv("IRS_DEVICE", "cpu")
+    assert run_device(LocalComm()).type == "cpu"

@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -82,6 +83,19 @@ def setup_objectives(trainer, cfg: RunConfig, objectives: list[Objective] | None
     trainer.bf16 = bf16_flag(trainer.cfg.rl)
 
 
+def run_device(comm) -> torch.device:
+    """Where a trainer computes: this rank's GPU when CUDA is available, else the CPU. One process may
+    override it with IRS_DEVICE=cpu or cuda; torch.distributed ranks follow their backend (NCCL: GPU)."""
+    want = os.environ.get("IRS_DEVICE", "auto")
+    if want not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"IRS_DEVICE={want!r}: use auto, cpu or cuda")
+    if comm.world > 1 or want == "auto":
+        want = "cuda" if torch.cuda.is_available() else "cpu"
+    if want == "cuda" and not torch.cuda.is_available():
+        raise ValueError("IRS_DEVICE=cuda but torch sees no CUDA device")
+    return torch.device("cuda", torch.cuda.current_device()) if want == "cuda" else torch.device("cpu")
+
+
 class Trainer:
     """Build from a validated RunConfig; `run()` trains to the end or until `should_stop()`."""
 
@@ -91,8 +105,7 @@ class Trainer:
         self.max_new_tokens = self.cfg.rl.max_new_tokens or self.domain.max_new_tokens
 
         self.comm = comm or LocalComm()
-        self.device = torch.device(f"cuda:{torch.cuda.current_device()}" if torch.cuda.is_available()
-                                   and self.comm.world > 1 else "cpu")
+        self.device = run_device(self.comm)
         torch.manual_seed(self.cfg.seed)
         if model is None:
             model, tokenizer = build_model(self.cfg.model or self.domain.default_model,
