@@ -114,8 +114,10 @@ def _next_token(logits, temperature, top_k, top_p, generator, banned):
     logits[:, banned] = float("-inf")  # PAD, BOS and prompt-only tokens are never generated
     if temperature <= 0:
         return logits.argmax(-1)
-    logits = filter_logits(logits.float() / temperature, top_k, top_p)
-    return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(1)
+    probs = filter_logits(logits.float() / temperature, top_k, top_p).softmax(-1)
+    if generator is not None and generator.device != probs.device:  # e.g. a CPU generator, a GPU model
+        return torch.multinomial(probs.to(generator.device), 1, generator=generator).squeeze(1).to(probs.device)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(1)
 
 
 def _decode_fast(model, ids, pmask, max_new_tokens, step_fn):
