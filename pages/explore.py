@@ -20,7 +20,7 @@ from ui import common, logic
 SEL = "explore_sel"            # the selection: candidate table row ids, shared by plot and table
 MAX_2D = 8                     # 2D depictions shown at once
 MAX_ORACLE = 50                # molecules re-scored by the oracle in one click
-LAZY_ROWS = 2000               # larger candidate tables stream their rows to the browser on demand
+TABLE_ROWS = 2000              # the table shows at most this many rows (the best by weighted score)
 TEXT_COLUMN = {"molecules": "SMILES", "dna": "sequence"}
 DNA_CELLS = "explore_dna_cells"  # cell types whose marker motifs are shown (DNA)
 TOP_HITS = 3                   # hits in the table's "top hits" column
@@ -196,6 +196,10 @@ def table(df: pd.DataFrame, names: list[str], score: np.ndarray, domain: str, op
             found |= t["source"].astype(str).str.contains(text, regex=False)
         mask &= found.to_numpy()
     view = t[mask].sort_values("score", ascending=False, na_position="last", kind="stable")
+    n_match = len(view)
+    # row selection needs the whole table in the browser (Streamlit's lazy tables cannot select), so a
+    # large table is cut to its best rows; the plots still show and select every candidate
+    view = view.head(TABLE_ROWS)
     label = "summary" if text_table else TEXT_COLUMN.get(domain, "candidate")
     disp = pd.DataFrame({"id": view.index})
     if text_table:
@@ -237,8 +241,9 @@ def table(df: pd.DataFrame, names: list[str], score: np.ndarray, domain: str, op
         cc[n] = num(n, format="%.4g")
         cc[f"reward_{n}"] = num(f"reward {n}", format="%.3f")
     st.dataframe(disp, key="explore_table", on_select=_on_table_select, selection_mode="multi-row",
-                 hide_index=True, column_config=cc, height=380, lazy=len(disp) > LAZY_ROWS)
-    st.caption(f"{len(view)} of {len(t)} rows shown · {len(st.session_state.get(SEL, []))} selected. "
+                 hide_index=True, column_config=cc, height=380)
+    cut = f" (the best {len(view)} of {n_match} matching by weighted score; filter to narrow)" if n_match > len(view) else ""
+    st.caption(f"{len(view)} of {len(t)} rows shown{cut} · {len(st.session_state.get(SEL, []))} selected. "
                "Click a column header to sort; tick rows to select them (the plots follow).")
 
 

@@ -263,3 +263,22 @@ def test_training_curves_spec_for_rl_runs_is_unchanged():
     assert spec.metrics == ("reward", "kl") and spec.records == recs and not spec.caption
     spec = training_curves([{"type": "step", "step": 1, "expert": "ric", "loss": 2.0}])
     assert spec.metrics == ("loss",) and "online_reward" not in spec.titles
+
+
+def test_explore_table_over_2000_rows_shows_the_best_and_no_error(tmp_path, monkeypatch):
+    """A run with more candidates than the table holds (Streamlit cannot select rows of a lazy table)
+    shows its best 2,000 rows by weighted score, says so, and raises nothing."""
+    from ui.fixture import make_text_table_run
+
+    make_text_table_run(tmp_path, "big-20250101-000000-0000", n=2100)
+    monkeypatch.setenv("IRS_RUNS_DIR", str(tmp_path))
+    monkeypatch.setattr("ui.logic.DEMO_DIR", tmp_path / "no-demo")
+    at = _app("explore", run="big-20250101-000000-0000")
+    assert not at.exception
+    at.toggle(key="explore_show_invalid").set_value(True).run()  # all 2,100 rows, duplicates included
+    assert not at.exception
+    t = _table(at)
+    assert len(t) == 2000
+    assert any("the best 2000 of 2100 matching" in c.value for c in at.caption)
+    scores = t["score"].to_numpy(float)
+    assert (np.diff(scores[~np.isnan(scores)]) <= 0).all()  # the best rows, best first
