@@ -185,6 +185,8 @@ def main(argv=None) -> int:
                 viewer_ready(page, marker, 30_000)
                 focus.append(time.perf_counter() - t0)
             print("focus change -> 3D view redrawn: " + ", ".join(f"{x:.2f} s" for x in focus))
+            errors = page.locator("[data-testid='stException']").count()
+            print(f"exceptions shown on the page: {errors}")  # a figure of a broken page is no figure
             b.close()
         if args.cpu_load:
             print(f"load average (1, 5, 15 min): {os.getloadavg()} on {os.cpu_count()} CPUs")
