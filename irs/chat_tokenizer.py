@@ -26,6 +26,7 @@ import os
 from pathlib import Path
 
 from irs.io import atomic_write_json
+from irs.tokenizer import ids_before_eos
 
 MARKER = "irs_tokenizer.json"
 END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>")
@@ -108,14 +109,7 @@ class ChatTokenizer:
 
     def decode(self, ids) -> str:
         """Decode up to the first EOS, skipping PAD, BOS and other special tokens."""
-        out = []
-        for i in ids:
-            i = int(i)
-            if i == self.eos_id:
-                break
-            if i not in self._skip:
-                out.append(i)
-        return self.hf.decode(out, skip_special_tokens=True)
+        return self.hf.decode(ids_before_eos(ids, self.eos_id, self._skip), skip_special_tokens=True)
 
     def save(self, directory: str | os.PathLike) -> None:
         d = Path(directory)

@@ -16,6 +16,18 @@ from irs.io import atomic_write_text
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
 
 
+def ids_before_eos(ids, eos_id: int, skip) -> list[int]:
+    """The ids before the first EOS, without those in `skip` (what every tokenizer's decode keeps)."""
+    out = []
+    for i in ids:
+        i = int(i)
+        if i == eos_id:
+            break
+        if i not in skip:
+            out.append(i)
+    return out
+
+
 class VocabTokenizer:
     """Regex-split tokenizer over a fixed vocabulary. Ids 0..3 are PAD, BOS, EOS, UNK.
 
@@ -62,15 +74,8 @@ class VocabTokenizer:
 
     def decode(self, ids) -> str:
         """Decode up to the first EOS, skipping BOS/PAD."""
-        out = []
-        for i in ids:
-            i = int(i)
-            if i == self.eos_id:
-                break
-            if i in (self.pad_id, self.bos_id):
-                continue
-            out.append(self.vocab[i] if 0 <= i < len(self.vocab) else SPECIALS[3])
-        return self.joiner.join(out)
+        kept = ids_before_eos(ids, self.eos_id, (self.pad_id, self.bos_id))
+        return self.joiner.join(self.vocab[i] if 0 <= i < len(self.vocab) else SPECIALS[3] for i in kept)
 
     def save(self, directory: str | os.PathLike) -> None:
         d = Path(directory)
