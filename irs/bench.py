@@ -687,7 +687,7 @@ def _markdown(spec, base: RunConfig, task, vs, seeds, df, names, man, pngs, csv_
              + f". Raw per-seed numbers: [`{csv_path.name}`]({csv_path.name}); the table below is "
              f"their mean ± sample std over {len(seeds)} seed(s) {seeds}.\n")
     L.append("## Setup\n")
-    L.append(f"- domain `{base.domain}`, preset `{base.preset or 'default'}`, model `{base.model or 'domain default'}`; "
+    L.append(f"- domain `{base.domain}`, preset `{base.preset or 'default'}`, model `{portable(base.model) if base.model else 'domain default'}`; "
              f"objectives {', '.join(f'`{n}` (w={w:.3g})' for n, w in zip(base.objective_names, base.weights))}")
     L.append(f"- T = {T} steps, B = {B}, update rule `{algo}`, lr {base.rl.lr:g}, β = {base.rl.beta:g}, "
              f"PPO epochs {base.rl.ppo_epochs}; IterativeRS m = {base.merge.merge_every}; K = {K} candidates "
