@@ -37,6 +37,19 @@ def _grid(n_panels: int, max_cols: int = 3) -> tuple[int, int]:
     return math.ceil(max(1, n_panels) / cols), cols
 
 
+def _pairwise_grid(names: Sequence[str], max_cols: int, compact_rows: bool = False):
+    """(names, pairs, rows, cols, figure) for one subplot per objective pair; needs >= 2 objectives.
+    compact_rows: vertical spacing that shrinks with the number of rows (plotly's default otherwise)."""
+    names = list(names)
+    if len(names) < 2:
+        raise ValueError(f"pairwise plots need at least 2 objectives, got {names}")
+    pairs = objective_pairs(names)
+    rows, cols = _grid(len(pairs), max_cols)
+    spacing = {"vertical_spacing": min(0.3, 0.22 / max(1, rows - 1) + 0.08) if rows > 1 else 0.0} if compact_rows else {}
+    fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=0.09 if cols > 1 else 0.02, **spacing)
+    return names, pairs, rows, cols, fig
+
+
 def _scatter_cls(n_points: int, webgl: bool | None):
     use_gl = n_points > WEBGL_THRESHOLD if webgl is None else webgl
     return go.Scattergl if use_gl else go.Scatter
@@ -81,14 +94,8 @@ def pareto_scatter(df: pd.DataFrame, names: Sequence[str], *, axes: str = "raw",
     column) are drawn larger and opaque, the others light. `top` (row ids, e.g. the top k by weighted
     score) get an open diamond, `selected` an open red circle. customdata = row id on every point.
     """
-    names = list(names)
-    if len(names) < 2:
-        raise ValueError(f"pairwise plots need at least 2 objectives, got {names}")
+    names, pairs, rows, cols, fig = _pairwise_grid(names, max_cols, compact_rows=True)
     labels = dict(labels or {})
-    pairs = objective_pairs(names)
-    rows, cols = _grid(len(pairs), max_cols)
-    fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=0.09 if cols > 1 else 0.02,
-                        vertical_spacing=min(0.3, 0.22 / max(1, rows - 1) + 0.08) if rows > 1 else 0.0)
     plot_cols = [_col(df, n, axes) for n in names]
     missing = [c for c in plot_cols if c not in df.columns]
     if missing:
@@ -197,13 +204,8 @@ def fronts_overlay(fronts: Mapping[str, pd.DataFrame], names: Sequence[str], *, 
                    labels: Mapping[str, str] | None = None, webgl: bool | None = None,
                    height_per_row: int = 360, max_cols: int = 3) -> go.Figure:
     """Several runs' Pareto sets on the same pairwise plots: one colour per run (label)."""
-    names = list(names)
-    if len(names) < 2:
-        raise ValueError(f"pairwise plots need at least 2 objectives, got {names}")
+    names, pairs, rows, cols, fig = _pairwise_grid(names, max_cols)
     labels = dict(labels or {})
-    pairs = objective_pairs(names)
-    rows, cols = _grid(len(pairs), max_cols)
-    fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=0.09 if cols > 1 else 0.02)
     total = sum(len(f) for f in fronts.values())
     Scatter = _scatter_cls(total, webgl)
     symbols = ("circle", "square", "diamond", "triangle-up", "x", "cross", "star", "hexagon")

@@ -33,10 +33,10 @@ from irs.checkpoint import load_tensors, save_tensors
 from irs.domains.dna import data
 from irs.domains.dna.motifs import encode as encode_codes
 from irs.io import atomic_write_json
+from irs.paths import ROOT
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[3]
 ORACLE_DIR = "assets/dna/oracle"
 RESULTS_PATH = "docs/results/dna_oracle.json"
 

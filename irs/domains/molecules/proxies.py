@@ -25,10 +25,10 @@ from irs.io import atomic_write_json
 from irs.objectives import Objective
 from irs.objectives.proxy import (POOLINGS, Backbone, HeadConfig, ProxyModel, ProxySpec, file_sha256, pooled,
                                   regression_metrics, train_head)
+from irs.paths import ROOT
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parents[3]
 BACKBONE_DIR = "assets/molecules/molgpt2"
 PROXY_DIR = "assets/molecules/proxies"
 RESULTS_PATH = "docs/results/proxies.json"
