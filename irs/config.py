@@ -70,7 +70,22 @@ class RLConfig:
     top_k: int = _f(0, "top-k filtering; 0 disables")
     top_p: float = _f(1.0, "nucleus filtering; 1.0 disables")
     bf16: str = _f("auto", "bf16 autocast: 'auto' (on where bf16 is fast: a bf16 GPU, or a CPU with AMX), 'on' or 'off'; weights stay fp32")
-    invalid_reward: float = _f(0.0, "reward for invalid candidates during training")
+    invalid_reward: float = _f(0.0, "reward for invalid candidates during training (normalized units; with the "
+                                    "calibrated normalization 0 is the level of the starting model's worst 5 % of valid "
+                                    "samples, so invalid samples cannot swamp the objective)")
+    normalization: str = _f("calibrated", "reward normalization: 'calibrated' (quantiles 5-95 % of the starting model's "
+                                          "samples plus headroom, stored with the run in calibration.json and reused in "
+                                          "evaluation) or 'data' (the objective's training-data statistics, as the paper)")
+    calibration_samples: int = _f(512, "samples of the starting model the calibrated normalization is computed on")
+    calibration_headroom: float = _f(0.5, "room above the starting model's 95 % quantile (below its 5 % for a min goal), "
+                                          "as a share of the 5-95 % spread")
+    null_control: bool = _f(False, "information-free control: each batch's rewards are shuffled across its samples "
+                                   "before the update (same reward distribution, no link to what was generated)")
+    diversity_filter: str = _f("none", "diversity guard (REINVENT-style memory): 'none', 'identical' (a canonical form "
+                                       "generated more than diversity_bucket times scores invalid_reward) or 'scaffold' "
+                                       "(the same per Bemis-Murcko scaffold; molecules)")
+    diversity_bucket: int = _f(25, "how often one canonical form (or scaffold) may be rewarded per expert")
+    vf_lr: float = _f(0.0, "PPO value head learning rate; 0 means rl.lr")
     samples_per_prompt: int = _f(0, "prompt domains (text): summaries sampled per prompt in a batch, as consecutive "
                                     "rows (batch_size / samples_per_prompt prompts per step); 0 means rloo_k for "
                                     "RLOO with groups, else 1")
@@ -130,7 +145,7 @@ class SFTConfig:
 @dataclass
 class RunConfig:
     name: str = _f("run", "human-readable run name (the run id adds a timestamp)")
-    domain: str = _f("toy", "domain: a name in the irs.domains registry (toy | molecules | dna)")
+    domain: str = _f("toy", "domain: a name in the irs.domains registry (toy | molecules | dna | text)")
     preset: str = _f("", "objective preset of the domain; empty means the domain default")
     model: str = _f("", "model directory or 'tiny:gpt2' / 'tiny:llama'; empty means the domain default")
     method: str = _f("iterative_rs", f"one of {METHODS}")
@@ -281,6 +296,16 @@ def validate(cfg: RunConfig, available: list[str] | None = None) -> RunConfig:
     _check(0 < r.top_p <= 1, "rl.top_p", r.top_p, "must be in (0, 1]")
     _check(r.bf16 in ("auto", "on", "off"), "rl.bf16", r.bf16, "must be 'auto', 'on' or 'off'")
     _check(r.max_new_tokens >= 0, "rl.max_new_tokens", r.max_new_tokens, "must be >= 0")
+    _check(r.normalization in ("calibrated", "data"), "rl.normalization", r.normalization, "must be 'calibrated' or 'data'")
+    _check(r.calibration_samples >= 16, "rl.calibration_samples", r.calibration_samples, "must be >= 16")
+    _check(r.calibration_headroom >= 0 and math.isfinite(r.calibration_headroom), "rl.calibration_headroom",
+           r.calibration_headroom, "must be a finite number >= 0")
+    _check(r.diversity_filter in ("none", "identical", "scaffold"), "rl.diversity_filter", r.diversity_filter,
+           "must be 'none', 'identical' or 'scaffold'")
+    _check(r.diversity_bucket >= 1, "rl.diversity_bucket", r.diversity_bucket, "must be >= 1")
+    _check(r.vf_lr >= 0 and math.isfinite(r.vf_lr), "rl.vf_lr", r.vf_lr, "must be >= 0 (0 = rl.lr)")
+    _check(cfg.method == "ric" or r.temperature > 0, "rl.temperature", r.temperature,
+           "must be > 0 for RL (the policy gradient needs a sampling distribution; 0 is greedy)")
     _check(cfg.nproc >= 1, "nproc", cfg.nproc, "must be >= 1")
     _check(cfg.n_final_samples >= 1, "n_final_samples", cfg.n_final_samples, "must be >= 1")
     _check(cfg.aggregation in ("weighted_sum", "geometric"), "aggregation", cfg.aggregation,

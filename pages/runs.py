@@ -111,6 +111,24 @@ def details(run, s: dict) -> None:
     st.fragment(run_every=POLL_S if active else None)(live)(run.id, s.get("state"))
     for note in s.get("notes") or []:
         st.caption(f"Note: {note}")
+    with st.expander("Reward scale", key="runs_calibration"):
+        from irs.runs import run_calibration
+
+        try:
+            cal = run_calibration(run)
+        except ValueError as e:
+            st.error(str(e))
+            cal = None
+        if cal:
+            st.caption(f"Calibrated on {cal.get('samples')} samples of the starting model ({cal.get('valid')} valid): "
+                       "reward 0 and 1 correspond to these raw values. Training uses the training scale (proxies), "
+                       "the candidate table the evaluation scale (oracle).")
+            st.dataframe(pd.DataFrame(logic.calibration_rows(cal)), hide_index=True, key="runs_calibration_table")
+        elif cal is None and s.get("state") in ("queued", "running") and (s.get("phase") in (None, "starting", "building")):
+            st.caption("The scale is calibrated when the worker has built the model.")
+        else:
+            st.caption("This run normalizes rewards with the objectives' data statistics (rl.normalization = 'data', "
+                       "or a run from before calibrated normalization).")
     with st.expander("Configuration", key="runs_config"):
         try:
             st.code(run.config_path.read_text(), language="toml")

@@ -3,6 +3,10 @@ no network, and quiet third-party logs."""
 import os
 
 os.environ.setdefault("IRS_THREADS", "1")
+# calibrations of starting models are cached by their weights: keep the tests' cache out of the checkout
+import tempfile  # noqa: E402
+
+os.environ.setdefault("IRS_CACHE_DIR", tempfile.mkdtemp(prefix="irs-test-cache-"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 

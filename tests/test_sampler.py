@@ -101,9 +101,42 @@ def test_logprobs_are_masked_and_match_sampling_distribution():
     lp, h = forward_logprobs(m, s, bf16=False, hidden=True)
     assert lp.shape == s.tokens.shape and h.shape[:2] == s.tokens.shape
     assert (lp[~s.mask] == 0).all() and (lp[s.mask] < 0).all()
-    # the first generated token's log-prob equals log softmax of the BOS logits
-    first = torch.log_softmax(m(input_ids=torch.tensor([[tok.bos_id]])).logits[0, -1], -1)
-    torch.testing.assert_close(lp[:, 0], first[s.tokens[:, 0]], atol=1e-5, rtol=1e-5)
+    # the first token's log-prob is log softmax of the BOS logits over the tokens that can be drawn
+    logits = m(input_ids=torch.tensor([[tok.bos_id]])).logits[0, -1].clone()
+    logits[[tok.pad_id, tok.bos_id]] = float("-inf")
+    torch.testing.assert_close(lp[:, 0], torch.log_softmax(logits, -1)[s.tokens[:, 0]], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("temperature,top_k,top_p,prompts", [
+    (0.7, 0, 1.0, None), (1.3, 0, 1.0, None), (0.7, 5, 1.0, None), (0.9, 0, 0.8, None),
+    (0.7, 6, 0.9, ["ab", "a", "abcab", "c"] * 2)])
+def test_forward_logprobs_reproduce_the_samplers_own(temperature, top_k, top_p, prompts):
+    """The trained policy is the sampled one: the update's log-probs of a batch equal the log-probs the
+    sampler drew it with (temperature, top-k, top-p, banned tokens, left padding), and differ from the
+    raw logits' log-probs whenever the temperature is not 1."""
+    m, tok = _model("gpt2")
+    s = sample(m, tok, 8, max_new_tokens=12, temperature=temperature, top_k=top_k, top_p=top_p,
+               prompt=prompts, generator=torch.Generator().manual_seed(3), bf16=False)
+    assert s.logprobs is not None and (s.logprobs[~s.mask] == 0).all()
+    lp, _ = forward_logprobs(m, s, bf16=False)
+    torch.testing.assert_close(lp, s.logprobs, atol=2e-5, rtol=1e-5)
+    if temperature != 1.0:
+        from dataclasses import replace
+
+        raw = replace(s, sampling=replace(s.sampling, temperature=1.0, top_k=0, top_p=1.0))
+        lp_raw, _ = forward_logprobs(m, raw, bf16=False)
+        assert (lp_raw - lp)[s.mask].abs().max() > 1e-2
+
+
+def test_filtered_token_keeps_a_finite_logprob_after_the_weights_move():
+    """A token drawn under top-k that the moved policy would no longer keep still has a finite log-prob
+    (PPO ratios and KL stay finite)."""
+    from irs.rl.sampler import SamplingParams, sampling_logprobs
+
+    logits = torch.tensor([[4.0, 3.0, 2.0, 1.0, 0.0]])
+    lp = sampling_logprobs(logits, SamplingParams(1.0, top_k=2), tokens=torch.tensor([4]))
+    assert torch.isfinite(lp[0, [0, 1, 4]]).all() and torch.isinf(lp[0, [2, 3]]).all()
+    torch.testing.assert_close(lp[0, [0, 1, 4]].exp().sum(), torch.tensor(1.0))
 
 
 def test_generation_stops_at_the_models_context():

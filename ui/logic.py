@@ -234,7 +234,8 @@ def build_config(form: Mapping) -> "object":
         "model": form.get("model") or "", "method": form["method"], "seed": int(form["seed"]),
         "objectives": objectives, "n_final_samples": int(form.get("n_final_samples", 256)),
         "rl": {k: form[k] for k in ("algo", "lr", "beta", "batch_size", "kl_estimator", "temperature",
-                                    "max_new_tokens", "ppo_epochs", "rloo_k") if k in form},
+                                    "max_new_tokens", "ppo_epochs", "rloo_k", "normalization", "diversity_filter",
+                                    "null_control") if k in form},
         "merge": {"total_steps": int(form["total_steps"]), "merge_every": int(form["merge_every"]),
                   "subset_size": int(form.get("subset_size", 0)),
                   **{k: form[k] for k in ("lambdas", "optimizer_state") if k in form}},
@@ -533,7 +534,18 @@ def training_curves(records: Sequence[Mapping]) -> CurveSpec:
     online = [r for r in records if r.get("type") == "online"]
     has_rl = any("reward" in r or "kl" in r for r in steps)
     if has_rl or not (any("loss" in r for r in steps) or online):
-        return CurveSpec(list(records), ("reward", "kl"), {"reward": "Reward", "kl": "KL"})
+        metrics, titles = ["reward", "kl"], {"reward": "Reward", "kl": "KL"}
+        # monitors (runs since calibrated normalization): a reward can rise by validity or by repeats alone
+        for k, t in (("valid", "Valid share of the batch"), ("unique", "Unique share of valid samples"),
+                     ("size", "Size of valid samples")):
+            if any(k in r for r in steps):
+                metrics.append(k)
+                titles[k] = t
+        caption = None
+        if len(metrics) > 2:
+            caption = ("Reward is the expert's normalized reward (the null control's is shuffled); valid, unique and "
+                       "size show whether it rose by better candidates or by validity, repeats or size alone.")
+        return CurveSpec(list(records), tuple(metrics), titles, caption)
     out = [r for r in records if r.get("type") != "online"]
     metrics, titles = ["loss"], {"loss": "SFT loss (cross-entropy per token)"}
     caption = ("RiC fine-tunes on sequences prefixed with their scores (supervised): the left panel is the "
@@ -548,6 +560,22 @@ def training_curves(records: Sequence[Mapping]) -> CurveSpec:
         caption += (" Each online round samples with exploration prompts and scores the samples with the proxies; "
                     f"the right panel is their mean weighted reward ({kept}).")
     return CurveSpec(out, tuple(metrics), titles, caption)
+
+
+def calibration_rows(calibration: Mapping | None) -> list[dict]:
+    """Rows of the reward-scale table (Design and Runs pages): per objective, the training (proxy) and
+    evaluation (oracle) raw values that map to reward 0 and 1, and the starting model's quantiles."""
+    if not calibration:
+        return []
+    rows = []
+    for scale, label in (("train", "training"), ("eval", "evaluation")):
+        for name, c in (calibration.get(scale) or {}).items():
+            rows.append({"objective": name, "scale": label, "raw at 0": c.get("lo"), "raw at 1": c.get("hi"),
+                         "sample 5 %": c.get("q_lo"), "sample 95 %": c.get("q_hi"),
+                         "valid samples": f"{c.get('n_valid')} / {c.get('n')}",
+                         "data range": f"{c.get('data_lo'):.4g} .. {c.get('data_hi'):.4g}"
+                         if c.get("data_lo") is not None else ""})
+    return rows
 
 
 # ---- selection ------------------------------------------------------------------------------------

@@ -358,6 +358,17 @@ class RiCTrainer:
             fn = getattr(importlib.import_module(f"irs.domains.{self.domain.name}"), "tokenizer", None)
             dom_tok = fn() if callable(fn) else None   # (a submodule named tokenizer is not a factory)
             model, tokenizer = build_model(self.cfg.model or self.domain.default_model, dom_tok, seed=self.cfg.seed)
+        # the same calibrated scale as the RL methods (one starting model, one scale), before RiC's
+        # score tokens change the model: its labelled data and its evaluation use it
+        self.calibration = None
+        if self.cfg.rl.normalization == "calibrated":
+            from irs.algorithms.trainer import run_starting_calibration
+            from irs.objectives.calibration import apply
+
+            self.calibration = run_starting_calibration(self.cfg, self.domain, model, tokenizer, self.objectives,
+                                                        self.cfg.rl.max_new_tokens or self.domain.max_new_tokens,
+                                                        self.bf16)
+            self.objectives = apply(self.objectives, self.calibration["train"])
         self.base_vocab_size = tokenizer.vocab_size
         self.tokenizer = conditioned_tokenizer(tokenizer, N, self.n_bins)
         # prompt domains (text): the prompt is the score prefix plus the example's document, one user message

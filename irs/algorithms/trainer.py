@@ -83,6 +83,26 @@ def setup_objectives(trainer, cfg: RunConfig, objectives: list[Objective] | None
     trainer.bf16 = bf16_flag(trainer.cfg.rl)
 
 
+def run_starting_calibration(cfg: RunConfig, domain, model, tokenizer, objectives: list[Objective],
+                             max_new_tokens: int, bf16) -> dict:
+    """The calibrated normalization of a run (irs.objectives.calibration) for its training `objectives`
+    and its oracle, from samples of the starting `model`; cached by the model's weights under
+    $IRS_CACHE_DIR (default runs/.cache) when the model is a shipped directory."""
+    from irs.objectives.calibration import starting_calibration
+    from irs.paths import ROOT, resolve
+    from irs.runs.results import oracle_objectives
+
+    spec = cfg.model or domain.default_model
+    model_dir = None if (cfg.sft.steps or spec.startswith("tiny:")) else resolve(spec)
+    cache = os.environ.get("IRS_CACHE_DIR") or ROOT / "runs" / ".cache"
+    t0 = time.perf_counter()
+    cal = starting_calibration(cfg, domain, model, tokenizer, objectives, oracle_objectives(domain, cfg),
+                               max_new_tokens, bf16, model_dir=model_dir, cache_dir=Path(cache) / "calibration")
+    log.info("calibrated normalization on %d samples (%d valid) in %.1f s: %s", cal["samples"], cal["valid"],
+             time.perf_counter() - t0, {k: (round(v["lo"], 4), round(v["hi"], 4)) for k, v in cal["train"].items()})
+    return cal
+
+
 def run_device(comm) -> torch.device:
     """Where a trainer computes: this rank's GPU when CUDA is available, else the CPU. One process may
     override it with IRS_DEVICE=cpu or cuda; torch.distributed ranks follow their backend (NCCL: GPU)."""
@@ -100,7 +120,7 @@ class Trainer:
     """Build from a validated RunConfig; `run()` trains to the end or until `should_stop()`."""
 
     def __init__(self, cfg: RunConfig, objectives: list[Objective] | None = None, model=None, tokenizer=None,
-                 comm=None):
+                 comm=None, calibration: dict | None = None):
         setup_objectives(self, cfg, objectives)
         self.max_new_tokens = self.cfg.rl.max_new_tokens or self.domain.max_new_tokens
 
@@ -128,6 +148,13 @@ class Trainer:
         self.ref = disable_dropout(copy.deepcopy(model)).eval()
         for p in self.ref.parameters():
             p.requires_grad_(False)
+        # reward normalization: the objectives' data statistics, or calibrated on the starting model's samples
+        self.data_objectives = list(self.objectives)
+        self.calibration = calibration
+        if self.calibration is None and self.cfg.rl.normalization == "calibrated":
+            self.calibration = self.compute_calibration(model)
+        self._apply_calibration(self.calibration)
+        self.memory: dict[int, dict[str, int]] = {}  # diversity filter: per expert, key -> times rewarded
 
         N = len(self.objectives)
         if self.cfg.method == "morlhf":
@@ -152,6 +179,16 @@ class Trainer:
         self.on_record: Callable[[dict], None] = lambda rec: None
         self.rollout_hook: Callable[[Expert], Samples] | None = None  # tests inject fixed samples
 
+    def compute_calibration(self, model) -> dict:
+        return run_starting_calibration(self.cfg, self.domain, model.to(self.device), self.tokenizer,
+                                        self.data_objectives, self.max_new_tokens, self.bf16)
+
+    def _apply_calibration(self, calibration: dict | None) -> None:
+        from irs.objectives.calibration import apply
+
+        self.calibration = calibration
+        self.objectives = apply(self.data_objectives, calibration["train"] if calibration else None)
+
     def domain_tokenizer(self):
         import importlib
 
@@ -168,13 +205,14 @@ class Trainer:
             m = add_lora(m, self.cfg.lora, self.cfg.seed + 2000 + k).train()
         vh = None
         params = [p for p in m.parameters() if p.requires_grad]
+        groups = [{"params": params}]
         if self.cfg.rl.algo == "ppo":
             hidden = m.config.hidden_size if hasattr(m.config, "hidden_size") else m.config.n_embd
             torch.manual_seed(self.cfg.seed + 1000 + index)
             vh = ValueHead(hidden).to(self.device)
-            params += list(vh.parameters())
+            groups.append({"params": list(vh.parameters()), "lr": self.cfg.rl.vf_lr or self.cfg.rl.lr})
         gen = torch.Generator(self.device).manual_seed(self.cfg.seed * 1000 + 17 * k + 1)
-        return Expert(k, index, name, m, make_optimizer(params, self.cfg.rl), gen, vh)
+        return Expert(k, index, name, m, make_optimizer(groups, self.cfg.rl), gen, vh)
 
     # ---- prompts (prompt domains only) --------------------------------------------------------------
     def prompt_records(self, split: str) -> list[dict]:
@@ -203,10 +241,37 @@ class Trainer:
         return [recs[i] for i in idx for _ in range(per_prompt)]
 
     # ---- one expert step: sample -> score -> rollout -> update ------------------------------------
-    def score(self, expert: Expert, texts: list[str], contexts: list[dict] | None = None
+    def score(self, expert: Expert, texts: list[str], contexts: list[dict] | None = None, t: int | None = None
               ) -> tuple[torch.Tensor, np.ndarray]:
         """Reward used for the update, [B], and the per-objective reward matrix it came from.
-        contexts: the prompt record of each text (prompt domains)."""
+        contexts: the prompt record of each text (prompt domains). t: the step (the null control's
+        permutation is drawn from (seed, expert, t), so it needs no saved RNG state)."""
+        reward, R, canon = self._score(expert, texts, contexts)
+        r = self.cfg.rl
+        if r.diversity_filter != "none":
+            reward = self._diversity_filter(expert.k, reward, canon)
+        if r.null_control:  # same rewards, shuffled across the batch: no information about the samples
+            reward = reward[np.random.default_rng([self.cfg.seed, expert.k, t or 0]).permutation(len(reward))]
+        return torch.tensor(reward, dtype=torch.float32), R
+
+    def _diversity_filter(self, k: int, reward: np.ndarray, canon: list[str | None]) -> np.ndarray:
+        """REINVENT-style memory: a canonical form (or its scaffold) rewarded diversity_bucket times already
+        gets invalid_reward from then on, so repeating one good candidate stops paying."""
+        r = self.cfg.rl
+        mem = self.memory.setdefault(k, {})
+        keyf = self.domain.scaffold if r.diversity_filter == "scaffold" and self.domain.scaffold else (lambda c: c)
+        out = reward.copy()
+        for i, c in enumerate(canon):
+            if c is None:
+                continue
+            key = keyf(c)
+            n = mem.get(key, 0)
+            if n >= r.diversity_bucket:
+                out[i] = r.invalid_reward
+            mem[key] = n + 1
+        return out
+
+    def _score(self, expert: Expert, texts: list[str], contexts: list[dict] | None = None):
         canon = self.domain.canonical(texts)
         keyed = [c if c is not None else "" for c in canon]
         idx = range(len(self.objectives)) if expert.index < 0 else [expert.index]
@@ -219,7 +284,7 @@ class Trainer:
             reward = aggregate(np.nan_to_num(R, nan=self.cfg.rl.invalid_reward), self.weights, self.cfg.aggregation)
         else:
             reward = R[:, expert.index]
-        return torch.tensor(np.nan_to_num(reward, nan=self.cfg.rl.invalid_reward), dtype=torch.float32), R
+        return np.nan_to_num(reward, nan=self.cfg.rl.invalid_reward), R, canon
 
     def rollout_samples(self, expert: Expert, contexts: list[dict] | None = None) -> Samples:
         if self.rollout_hook is not None:
@@ -235,13 +300,20 @@ class Trainer:
         t0 = time.perf_counter()
         ctx = self.draw_contexts(self.cfg.rl.batch_size, ex.generator, "train", self.samples_per_prompt)
         s = self.rollout_samples(ex, ctx)
-        scores, _ = self.score(ex, s.texts, ctx)
+        scores, R = self.score(ex, s.texts, ctx, t)
         scores = scores.to(self.device)
         ro = make_rollout(ex.model, self.ref, ex.value_head, s, scores, self.cfg.rl, self.bf16)
         stats = update(ex.model, ex.value_head, ex.optimizer, ro, self.cfg.rl, self.bf16, ex.generator)
+        canon = self.domain.canonical(s.texts)
+        valid = [c for c in canon if c is not None]
         rec = {"type": "step", "step": t + 1, "expert": ex.name, "reward": float(scores.mean()),
                "kl": float(ro.kl.sum(1).mean()), "length": float(s.lengths.float().mean()),
-               "valid": float(np.mean([c is not None for c in self.domain.canonical(s.texts)])),
+               "valid": len(valid) / max(1, len(canon)),
+               "unique": len(set(valid)) / len(valid) if valid else float("nan"),
+               "size": float(np.mean([self.domain.size(c) for c in valid])) if valid else float("nan"),
+               # the objectives' own rewards over valid samples (not the shuffled null-control reward)
+               **{f"r_{o.name}": float(np.nanmean(np.where([c is not None for c in canon], R[:, j], np.nan)))
+                  for j, o in enumerate(self.objectives) if valid and not np.isnan(R[:, j]).all()},
                "seconds": round(time.perf_counter() - t0, 4), **{k: round(v, 6) for k, v in stats.items()}}
         self.on_record(rec)
         return rec
@@ -421,6 +493,8 @@ class Trainer:
             save_tensors({"generator": e.generator.get_state()}, tmp / f"rng_{k}.safetensors")
             if self.final_experts is not None:
                 save_tensors(self.final_experts[k], tmp / f"final_expert_{k}.safetensors")
+            if k in self.memory:
+                atomic_write_json(tmp / f"memory_{k}.json", self.memory[k])
         self.comm.barrier()
         if self.comm.rank == 0:
             save_tensors({"torch_rng": torch.get_rng_state(), "generator": self.generator.get_state()},
@@ -429,7 +503,7 @@ class Trainer:
                 save_tensors(self._ref_state(), tmp / "ref.safetensors")
             state = {"schedule": self.schedule.to_dict(), "rng": self.rng.bit_generator.state,
                      "last_lambdas": self.last_lambdas, "has_final": self.final_experts is not None,
-                     "n_experts": self.n_experts,
+                     "n_experts": self.n_experts, "calibration": self.calibration,
                      "objective_counts": [[o.n_scored, o.n_invalid] for o in self.objectives]}
             atomic_write_json(tmp / "state.json", state)
             replace_dir(tmp, d)
@@ -457,8 +531,13 @@ class Trainer:
             _restore_optimizer(e.optimizer, load_tensors(d / f"optim_{k}.safetensors"),
                                json.loads((d / f"optim_{k}.json").read_text()))
             e.generator.set_state(load_tensors(d / f"rng_{k}.safetensors")["generator"])
+            if (d / f"memory_{k}.json").is_file():
+                self.memory[k] = json.loads((d / f"memory_{k}.json").read_text())
         if state["has_final"]:
             self.final_experts = {e.k: load_tensors(d / f"final_expert_{e.k}.safetensors") for e in self.experts}
+        if "calibration" not in state and self.calibration is not None:
+            log.info("checkpoint from before calibrated normalization: resuming with the data statistics")
+        self._apply_calibration(state.get("calibration"))
         rng = load_tensors(d / "rng.safetensors")
         torch.set_rng_state(rng["torch_rng"])
         self.generator.set_state(rng["generator"])

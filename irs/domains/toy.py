@@ -30,8 +30,8 @@ def _length(cands):
 
 def _objectives():
     return [
-        Objective("frac_a", _frac("a"), 0.0, 1.0, "max", description="fraction of 'a' characters"),
-        Objective("frac_b", _frac("b"), 0.0, 1.0, "max", description="fraction of 'b' characters"),
+        Objective("frac_a", _frac("a"), 0.0, 1.0, "max", description="fraction of 'a' characters", bounds=(0.0, 1.0)),
+        Objective("frac_b", _frac("b"), 0.0, 1.0, "max", description="fraction of 'b' characters", bounds=(0.0, 1.0)),
         Objective("length", _length, 0.0, 16.0, "target", target=(0.4, 0.6),
                   description="length near 8 characters"),
     ]

@@ -65,6 +65,7 @@ class Objective:
     unit: str = ""
     invalid_reward: float = 0.0
     needs_context: bool = False
+    bounds: tuple[float, float] | None = None  # hard limits of the raw score (QED: 0, 1); a calibrated range stays inside
     n_scored: int = field(default=0, init=False)
     n_invalid: int = field(default=0, init=False)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from irs.rl import fast_gpt2
-from irs.rl.sampler import Samples, autocast
+from irs.rl.sampler import Samples, autocast, sampling_logprobs
 from irs.tokenizer import VocabTokenizer
 
 log = logging.getLogger(__name__)
@@ -83,8 +83,9 @@ def rollout_inputs(s: Samples):
 
 
 def forward_logprobs(model, s: Samples, bf16: bool | None = None, hidden: bool = False):
-    """Per-token log-probs of the generated tokens, [B, L] (0 where masked), and optionally the last
-    hidden states at the positions that predict them, [B, L, H]."""
+    """Per-token log-probs of the generated tokens, [B, L] (0 where masked), under the distribution the
+    sampler drew them from (`s.sampling`: temperature, top-k/top-p, banned tokens), and optionally the
+    last hidden states at the positions that predict them, [B, L, H]."""
     dev = next(model.parameters()).device
     ids, attn, pos, P = (x.to(dev) if torch.is_tensor(x) else x for x in rollout_inputs(s))
     # Without left padding the causal mask already hides the trailing PADs from earlier tokens.
@@ -101,7 +102,7 @@ def forward_logprobs(model, s: Samples, bf16: bool | None = None, hidden: bool =
             logits = out.logits[:, P - 1:-1]
             hs = out.hidden_states[-1][:, P - 1:-1] if hidden else None
     tokens, mask = s.tokens.to(dev), s.mask.to(dev)
-    logp = torch.log_softmax(logits.float(), -1).gather(-1, tokens[..., None]).squeeze(-1)  # [B, L]
-    logp = logp * mask
+    logp = sampling_logprobs(logits, s.sampling, tokens).gather(-1, tokens[..., None]).squeeze(-1)  # [B, L]
+    logp = torch.where(mask, logp, torch.zeros((), device=logp.device))  # PAD after EOS: banned, -inf
     h = hs.float() if hidden else None
     return logp, h

@@ -53,6 +53,18 @@ def decode_threads(device, threads: int | None):
         yield
 
 
+@dataclass(frozen=True)
+class SamplingParams:
+    """The transform from a model's logits to the distribution tokens are drawn from. The sampler draws
+    from it and `sampling_logprobs` (hence every log-prob, PPO ratio, entropy and KL of an update) uses
+    the same one, so the policy that is trained is the policy that was sampled."""
+
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    banned: tuple[int, ...] = ()  # never generated: PAD, BOS, prompt-only tokens
+
+
 @dataclass
 class Samples:
     """A batch of sampled sequences.
@@ -61,6 +73,9 @@ class Samples:
     tokens:      [n, L] generated ids, PAD after EOS; mask [n, L] is True up to and including EOS.
     finished:    [n] whether the row emitted EOS within max_new_tokens.
     texts:       decoded generations (without prompt).
+    logprobs:    [n, L] log-prob of each drawn token under the distribution it was drawn from (0 where
+                 masked); None for greedy decoding.
+    sampling:    that distribution's SamplingParams.
     """
 
     prompt_ids: torch.Tensor
@@ -69,6 +84,8 @@ class Samples:
     mask: torch.Tensor
     finished: torch.Tensor
     texts: list[str]
+    logprobs: torch.Tensor | None = None
+    sampling: SamplingParams = SamplingParams()
 
     @property
     def lengths(self) -> torch.Tensor:
@@ -110,14 +127,39 @@ def filter_logits(logits: torch.Tensor, top_k: int = 0, top_p: float = 1.0) -> t
     return logits
 
 
-def _next_token(logits, temperature, top_k, top_p, generator, banned):
-    logits[:, banned] = float("-inf")  # PAD, BOS and prompt-only tokens are never generated
-    if temperature <= 0:
-        return logits.argmax(-1)
-    probs = filter_logits(logits.float() / temperature, top_k, top_p).softmax(-1)
+def sampling_logprobs(logits: torch.Tensor, sp: SamplingParams, tokens: torch.Tensor | None = None) -> torch.Tensor:
+    """Log-probs [..., V] of the distribution `sp` makes of `logits` [..., V]: banned tokens removed,
+    divided by the temperature, then top-k / top-p. With `tokens` [...] (the drawn ones), a token that
+    the filter would drop under these logits is kept in the support, so its log-prob stays finite when
+    the weights have moved since it was drawn (it is exact whenever the weights are those that drew it)."""
+    x = logits.float()
+    if sp.banned:
+        x = x.index_fill(-1, torch.tensor(sp.banned, device=x.device), float("-inf"))
+    if sp.temperature > 0:
+        x = x / sp.temperature
+    if sp.top_k or sp.top_p < 1.0:
+        shape = x.shape
+        with torch.no_grad():
+            keep = torch.isfinite(filter_logits(x.detach().reshape(-1, shape[-1]), sp.top_k, sp.top_p)).view(shape)
+            if tokens is not None:
+                keep = keep.scatter(-1, tokens[..., None], True)
+        x = x.masked_fill(~keep, float("-inf"))
+    return torch.log_softmax(x, -1)
+
+
+def _next_token(logits, sp: SamplingParams, generator):
+    """(drawn token [B], its log-prob [B]); greedy (temperature 0) returns log-prob 0."""
+    if sp.temperature <= 0:
+        logits[:, list(sp.banned)] = float("-inf")
+        tok = logits.argmax(-1)
+        return tok, torch.zeros(tok.shape, device=tok.device)
+    logp = sampling_logprobs(logits, sp)
+    probs = logp.exp()
     if generator is not None and generator.device != probs.device:  # e.g. a CPU generator, a GPU model
-        return torch.multinomial(probs.to(generator.device), 1, generator=generator).squeeze(1).to(probs.device)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        tok = torch.multinomial(probs.to(generator.device), 1, generator=generator).squeeze(1).to(probs.device)
+    else:
+        tok = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+    return tok, logp.gather(1, tok[:, None]).squeeze(1)
 
 
 def _decode_fast(model, ids, pmask, max_new_tokens, step_fn):
@@ -159,21 +201,23 @@ def _decode_hf(model, ids, pmask, max_new_tokens, step_fn):
 
 
 @torch.inference_mode()
-def _sample_batch(model, prompt_ids, prompt_mask, max_new_tokens, temperature, top_k, top_p, eos_id,
-                  pad_id, banned, generator, bf16, fast=True, threads=None):
+def _sample_batch(model, prompt_ids, prompt_mask, max_new_tokens, sp: SamplingParams, eos_id,
+                  pad_id, generator, bf16, fast=True, threads=None):
     from irs.rl import fast_gpt2
 
     device = next(model.parameters()).device
     ids, pmask = prompt_ids.to(device), prompt_mask.to(device)
     B = ids.shape[0]
     out = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=device)
+    out_logp = torch.zeros((B, max_new_tokens), dtype=torch.float32, device=device)
     finished = torch.zeros(B, dtype=torch.bool, device=device)
 
     def loop(logits, forward):
         for t in range(max_new_tokens):
-            tok = _next_token(logits, temperature, top_k, top_p, generator, banned)
+            tok, lp = _next_token(logits, sp, generator)
             tok = torch.where(finished, pad_id, tok)
             out[:, t] = tok
+            out_logp[:, t] = lp.masked_fill(finished, 0.0)
             finished.logical_or_(tok == eos_id)
             # checking "all finished" syncs; every 8 steps is enough to stop early
             if t == max_new_tokens - 1 or (t % 8 == 7 and bool(finished.all())):
@@ -188,7 +232,7 @@ def _sample_batch(model, prompt_ids, prompt_mask, max_new_tokens, temperature, t
     is_eos = out == eos_id
     after = (is_eos.long().cumsum(1) - is_eos.long()) > 0   # strictly after the first EOS
     mask = ~after  # PAD is never sampled, so it only ever follows EOS
-    return out.cpu(), mask.cpu(), finished.cpu()
+    return out.cpu(), mask.cpu(), finished.cpu(), out_logp[:, :L].cpu()
 
 
 def sample(model, tokenizer: VocabTokenizer, n: int, *, max_new_tokens: int, temperature: float = 0.7,
@@ -215,12 +259,12 @@ def sample(model, tokenizer: VocabTokenizer, n: int, *, max_new_tokens: int, tem
             max_new_tokens = n_pos - pids.shape[1]
             if max_new_tokens < 1:
                 raise ValueError(f"prompt of {pids.shape[1]} tokens fills the model's context of {n_pos}")
-        banned = [tokenizer.pad_id, tokenizer.bos_id, *getattr(tokenizer, "prompt_only_ids", ())]
+        banned = (tokenizer.pad_id, tokenizer.bos_id, *getattr(tokenizer, "prompt_only_ids", ()))
+        sp = SamplingParams(float(temperature), int(top_k), float(top_p), tuple(int(b) for b in banned))
         chunks = []
         for s in range(0, n, batch_size):
             chunks.append(_sample_batch(model, pids[s:s + batch_size], pmask[s:s + batch_size], max_new_tokens,
-                                        temperature, top_k, top_p, tokenizer.eos_id, tokenizer.pad_id, banned,
-                                        generator, bf16, fast, threads))
+                                        sp, tokenizer.eos_id, tokenizer.pad_id, generator, bf16, fast, threads))
     finally:
         model.train(was_training)
     L = max(c[0].shape[1] for c in chunks)
@@ -228,5 +272,6 @@ def sample(model, tokenizer: VocabTokenizer, n: int, *, max_new_tokens: int, tem
     tokens = torch.cat([pad(c[0], tokenizer.pad_id) for c in chunks])
     mask = torch.cat([pad(c[1], False) for c in chunks])
     finished = torch.cat([c[2] for c in chunks])
+    logprobs = None if temperature <= 0 else torch.cat([pad(c[3], 0.0) for c in chunks])
     texts = [tokenizer.decode(row[m].tolist()) for row, m in zip(tokens, mask)]
-    return Samples(pids, pmask, tokens, mask, finished, texts)
+    return Samples(pids, pmask, tokens, mask, finished, texts, logprobs, sp)

@@ -124,7 +124,7 @@ def make_rollout(model, ref_model, value_head, samples: Samples, scores: torch.T
 
 def _subset(s: Samples, idx: torch.Tensor) -> Samples:
     return Samples(s.prompt_ids[idx], s.prompt_mask[idx], s.tokens[idx], s.mask[idx], s.finished[idx],
-                   [s.texts[i] for i in idx.tolist()])
+                   [s.texts[i] for i in idx.tolist()], None if s.logprobs is None else s.logprobs[idx], s.sampling)
 
 
 def update(model, value_head, optimizer, ro: Rollout, cfg: RLConfig, bf16: bool | None,

@@ -16,18 +16,43 @@ from irs.runs.store import Run, RunError
 log = logging.getLogger(__name__)
 
 
-def oracle_objectives(domain, cfg) -> list:
+def oracle_objectives(domain, cfg, calibration: dict | None = None) -> list:
     """The objectives candidates are scored with: the preset's oracle, restricted to the run's objectives
     when the oracle has them all (an oracle with other names is used whole), plus the domain's
-    evaluation-only metrics (Domain.eval_only, e.g. the text domain's ROUGE-L)."""
+    evaluation-only metrics (Domain.eval_only, e.g. the text domain's ROUGE-L). With a run's
+    `calibration` (calibration.json), normalized on its "eval" scale, as the run's own candidates are."""
+    from irs.objectives.calibration import apply
+
     oracle = domain.oracle(cfg.preset or None)
     by_name = {o.name: o for o in oracle}
+    cal = (calibration or {}).get("eval")
     if all(n in by_name for n in cfg.objective_names):
         extra = [n for n in getattr(domain, "eval_only", ()) if n in by_name and n not in cfg.objective_names]
-        return [by_name[n] for n in list(cfg.objective_names) + extra]
+        return apply([by_name[n] for n in list(cfg.objective_names) + extra], cal)
     log.info("oracle objectives %s differ from the run's %s; scoring with all oracle objectives",
              list(by_name), cfg.objective_names)
-    return oracle
+    return apply(oracle, cal)
+
+
+CALIBRATION_FILE = "calibration.json"
+
+
+def run_calibration(run: Run | str, runs_dir: str | os.PathLike | None = None) -> dict | None:
+    """The run's calibrated normalization (calibration.json), or None: a run with rl.normalization = 'data',
+    or one from before calibration existed (both use the objectives' data statistics)."""
+    import json
+
+    run = as_run(run, runs_dir)
+    p = run.path / CALIBRATION_FILE
+    if not p.is_file():
+        return None
+    try:
+        cal = json.loads(p.read_text())
+    except (ValueError, UnicodeDecodeError) as e:
+        raise RunError(f"run {run.id}: {CALIBRATION_FILE} is unreadable ({e})") from None
+    if not isinstance(cal, dict) or not isinstance(cal.get("eval"), dict):
+        raise RunError(f"run {run.id}: {CALIBRATION_FILE} has no 'eval' scale")
+    return cal
 
 
 def load_candidates(run: Run | str, runs_dir: str | os.PathLike | None = None):
@@ -197,5 +222,5 @@ def sample_candidates(run: Run | str, n: int, lambdas: Sequence[float] | str | N
     domain = get_domain(cfg.domain)
     from irs.prompting import eval_contexts
 
-    return score_candidates(texts, domain, oracle_objectives(domain, cfg), set_name=set_name_for(lam, w),
-                            contexts=eval_contexts(domain, n))
+    return score_candidates(texts, domain, oracle_objectives(domain, cfg, run_calibration(run)),
+                            set_name=set_name_for(lam, w), contexts=eval_contexts(domain, n))

@@ -222,7 +222,8 @@ def write_candidates(run: Run, tr) -> int:
                temperature=r.temperature, top_k=r.top_k, top_p=r.top_p, bf16=tr.bf16,
                generator=torch.Generator().manual_seed(cfg.seed),
                prompt=prompt_texts(ctx, ric) if ctx is not None else ric)
-    df = score_candidates(s.texts, tr.domain, oracle_objectives(tr.domain, cfg), set_name="final", contexts=ctx)
+    df = score_candidates(s.texts, tr.domain, oracle_objectives(tr.domain, cfg, getattr(tr, "calibration", None)),
+                          set_name="final", contexts=ctx)
     atomic_write_bytes(run.candidates_path, df.to_parquet(index=False))
     return len(df)
 
@@ -238,6 +239,10 @@ def _train_and_finish(run: Run, status, comm=None) -> str:
     tr = make_trainer(cfg, comm=comm)
     comm = tr.comm
     leader = comm.rank == 0
+    if leader and getattr(tr, "calibration", None):  # the run's reward scale, for the app and evaluation
+        from irs.runs.results import CALIBRATION_FILE
+
+        atomic_write_json(run.path / CALIBRATION_FILE, tr.calibration)
     notes = list(dict.fromkeys(list(run.read_status().get("notes") or []) + list(tr.cfg.notes)))
     ck = run.latest_checkpoint()
     if ck is not None:

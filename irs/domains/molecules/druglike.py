@@ -78,9 +78,11 @@ def logp_window_normalized() -> tuple[float, float]:
 
 def druglike_objectives() -> list[Objective]:
     return [
-        Objective("qed", _descriptor(qed), 0.0, 1.0, "max", description="drug-likeness QED (maximize)", unit=""),
+        Objective("qed", _descriptor(qed), 0.0, 1.0, "max", description="drug-likeness QED (maximize)", unit="",
+                  bounds=(0.0, 1.0)),
         Objective("sa", _descriptor(sa), 1.0, 10.0, "min",
-                  description="synthetic accessibility score, 1 easy to 10 hard (minimize)", unit=""),
+                  description="synthetic accessibility score, 1 easy to 10 hard (minimize)", unit="",
+                  bounds=(1.0, 10.0)),
         Objective("logp", _descriptor(logp), LOGP_LO, LOGP_HI, "target", target=logp_window_normalized(),
                   description=f"Crippen logP in the window {LOGP_WINDOW[0]:g}-{LOGP_WINDOW[1]:g}", unit=""),
     ]
