@@ -49,8 +49,9 @@ from irs.paths import portable
 log = logging.getLogger(__name__)
 
 MAIN_ORDER = ("iterative_rs", "rewarded_soups", "morlhf", "ric")
+NULL = "iterative_rs null"
 DISPLAY = {"iterative_rs": "IterativeRS", "rewarded_soups": "RS", "morlhf": "MORLHF", "ric": "RiC",
-           "pretrained": "pretrained (no fine-tuning)"}
+           "pretrained": "pretrained (no fine-tuning)", NULL: "IterativeRS, null control (shuffled rewards)"}
 REFERENCE = "pretrained"
 # The paper's tables (Pareto-set means), keyed by (domain, preset); preset None matches any preset.
 PAPER_TABLES = {
@@ -117,6 +118,7 @@ class Variant:
     method: str
     m: int | None       # merge interval for iterative_rs (None: the method's own)
     sweep: bool = False  # part of the m sweep only
+    null: bool = False   # the null control: rewards shuffled within each batch (rl.null_control)
 
 
 @dataclass
@@ -135,6 +137,7 @@ class BenchSpec:
     inline: bool = False                                # run workers in this process (tests)
     report_only: bool = False                           # evaluate and report what is finished; start nothing
     reference: bool = True                              # add the pretrained model (no fine-tuning) as a row
+    null_control: bool = False                          # add IterativeRS with shuffled rewards as a row
     command: str = ""                                   # the command line, for the report
 
 
@@ -163,8 +166,10 @@ def parse_sweep(text: str | Sequence[str] | None, T: int) -> list[int]:
     return sorted(set(out))
 
 
-def variants(methods: Sequence[str], sweep: Sequence[int], base_m: int, T: int) -> list[Variant]:
+def variants(methods: Sequence[str], sweep: Sequence[int], base_m: int, T: int, null: bool = False) -> list[Variant]:
     out = [Variant(m, m, base_m if m == "iterative_rs" else None) for m in MAIN_ORDER if m in methods]
+    if null:
+        out.append(Variant(NULL, "iterative_rs", base_m, null=True))
     for m in sweep:
         if m == base_m and "iterative_rs" in methods:
             continue   # the main IterativeRS run is that point of the sweep
@@ -188,6 +193,7 @@ def budget_config(base: RunConfig, v: Variant, seed: int, task: str, algo: str |
         cfg.n_final_samples = K
     if v.method == "iterative_rs" and v.m is not None:
         cfg.merge.merge_every = v.m
+    cfg.rl.null_control = cfg.rl.null_control or v.null
     if v.method == "morlhf":
         cfg.rl.batch_size = N * B
         cfg.rl.minibatch_size = N * base.rl.minibatch_size
@@ -368,8 +374,9 @@ def reference_eval(base: RunConfig, seed: int, cache_dir: Path) -> dict:
     if cache.is_file():
         df = pd.read_parquet(cache)
     else:
-        fn = getattr(importlib.import_module(f"irs.domains.{domain.name}"), "tokenizer", None)
-        model, tok = build_model(cfg.model or domain.default_model, fn() if callable(fn) else None, seed=seed)
+        from irs.domains import domain_tokenizer
+
+        model, tok = build_model(cfg.model or domain.default_model, domain_tokenizer(domain), seed=seed)
         from irs.prompting import eval_contexts, prompt_texts
 
         r = cfg.rl
@@ -457,11 +464,12 @@ def run_bench(spec: BenchSpec) -> dict:
     if spec.K is not None and spec.K < 1:
         raise ValueError(f"--K {spec.K}: need at least 1")
     seeds = [base.seed + i for i in range(spec.seeds)]
-    vs = variants(methods, sweep, base.merge.merge_every, T)
+    vs = variants(methods, sweep, base.merge.merge_every, T, spec.null_control)
     bench_dir = Path(spec.bench_dir or Path("runs") / "bench" / task)
     bench_dir.mkdir(parents=True, exist_ok=True)
     store = RunStore(spec.runs_dir or bench_dir / "runs")
-    header = {"task": task, "config": _config_key(base), "algo": spec.algo, "K": spec.K}   # what a run depends on
+    header = {"task": task, "config": _config_key(base), "algo": spec.algo, "K": spec.K,   # what a run depends on
+              "normalization": base.rl.normalization}
     header["fingerprint"] = json.dumps(header, sort_keys=True, default=str)
     man = Manifest(bench_dir / "manifest.json", header)
     n_sweep = spec.sweep_seeds if spec.sweep_seeds is not None else spec.seeds
@@ -747,6 +755,7 @@ def _markdown(spec, base: RunConfig, task, vs, seeds, df, names, man, pngs, csv_
             L.append(f"| {k} | " + " | ".join(f"{x:.4f}" for x in vals) + " |")
         L.append("")
     L.append("## Verdict (computed from the CSV)\n")
+    L += _lift_lines(df)
     L += _verdict(df, seeds)
     sweep_rows = [v for v in vs if v.method in ("iterative_rs", "rewarded_soups") and (df["label"] == v.label).any()]
     if any(v.sweep for v in vs):
@@ -782,6 +791,26 @@ def _markdown(spec, base: RunConfig, task, vs, seeds, df, names, man, pngs, csv_
             L.append(f"![{p.stem}]({p.name})")
         L.append("")
     return "\n".join(L)
+
+
+def _lift_lines(df) -> list[str]:
+    """Each fine-tuned variant against the pretrained row of the same seed (the mean reward over all valid
+    candidates): the lift, paired over seeds; the null control says how much of it needs no information."""
+    ref = df[df["label"] == REFERENCE].set_index("seed")
+    if ref.empty:
+        return []
+    out = []
+    for label in ("iterative_rs", NULL, "morlhf", "rewarded_soups", "ric"):
+        d = df[df["label"] == label].set_index("seed")
+        common = sorted(set(d.index) & set(ref.index))
+        if not common:
+            continue
+        lift = np.array([d.loc[s, "all_avg_reward"] - ref.loc[s, "all_avg_reward"] for s in common], dtype=float)
+        sd = float(np.std(lift, ddof=1)) if len(lift) > 1 else 0.0
+        out.append(f"- {DISPLAY.get(label, label)} over the pretrained model (mean reward of all valid candidates): "
+                   f"{lift.mean():+.4f} ± {sd:.4f} (seed std), per seed {', '.join(f'{x:+.4f}' for x in lift)}.")
+    out.append("")
+    return out
 
 
 def _verdict(df, seeds) -> list[str]:

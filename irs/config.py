@@ -57,6 +57,9 @@ class RLConfig:
     ppo_epochs: int = _f(4, "optimization epochs over each batch (paper App. B: 4)")
     beta: float = _f(0.05, "KL coefficient beta of eq. 2 (paper App. B: 0.05)")
     kl_estimator: str = _f("k1", "per-token KL estimator: 'k1' (log-ratio) or 'k3' (unbiased, non-negative)")
+    kl_penalty: str = _f("reward", "where beta's KL to the reference acts: 'reward' (eq. 2: beta times the sampled "
+                                   "estimator subtracted from the reward) or 'loss' (beta times the exact per-token "
+                                   "KL over the vocabulary added to the loss; needs top_k = 0 and top_p = 1)")
     cliprange: float = _f(0.2, "PPO ratio clip epsilon (0.2)")
     cliprange_value: float = _f(0.2, "PPO value clip (0.2)")
     vf_coef: float = _f(0.1, "value loss coefficient (0.1)")
@@ -288,6 +291,10 @@ def validate(cfg: RunConfig, available: list[str] | None = None) -> RunConfig:
     _check(r.ppo_epochs >= 1, "rl.ppo_epochs", r.ppo_epochs, "must be >= 1")
     _check(r.beta >= 0, "rl.beta", r.beta, "must be >= 0")
     _check(r.kl_estimator in ("k1", "k3"), "rl.kl_estimator", r.kl_estimator, "must be 'k1' or 'k3'")
+    _check(r.kl_penalty in ("reward", "loss"), "rl.kl_penalty", r.kl_penalty, "must be 'reward' or 'loss'")
+    _check(r.kl_penalty == "reward" or (r.top_k == 0 and r.top_p == 1.0), "rl.kl_penalty", r.kl_penalty,
+           "'loss' needs the full distribution: set top_k = 0 and top_p = 1 (filters give the policy and the "
+           "reference different supports)")
     _check(r.cliprange > 0, "rl.cliprange", r.cliprange, "must be > 0")
     _check(0 <= r.gamma <= 1 and 0 <= r.lam <= 1, "rl.gamma/rl.lam", (r.gamma, r.lam), "must be in [0, 1]")
     _check(r.rloo_k == 0 or (r.rloo_k >= 2 and r.batch_size % r.rloo_k == 0), "rl.rloo_k", r.rloo_k,

@@ -431,3 +431,22 @@ def test_default_run_is_the_users_newest_else_the_molecules_demo(tmp_path):
     assert default_run_id(["mine-20280101-000000-dddd", *ids], demo) == "mine-20280101-000000-dddd"
     assert default_run_id(ids[:2], demo) == "dna-b-20260101-000000-bbbb"
     assert default_run_id([], demo) is None
+
+
+@pytest.mark.parametrize("how", ["runs_page", "design_load"])
+def test_opening_an_older_run_opens_that_run_not_the_newest(env, how):
+    """Runs → pick an older run → Explore candidates, and Design → Load a run → Open, land on Explore
+    showing the run that was picked (the newest run is another one)."""
+    older = "rs-20250101-000000-0002"
+    if how == "runs_page":
+        at = _app("runs", run=older)
+        assert at.selectbox(key="runs_pick").value == older
+        at.button(key="runs_explore").click().run()
+    else:
+        at = _app("design")
+        at.selectbox(key="load_run_pick").set_value(older)
+        at.button(key="load_open").click().run()
+    assert not at.exception and at.title[0].value == "Explore"
+    assert at.selectbox(key="explore_run").value == older
+    q = at.query_params["run"]
+    assert (q[0] if isinstance(q, list) else q) == older

@@ -155,10 +155,9 @@ def run_picker(key: str, runs: Sequence, label: str = "Run", help: str | None = 
 
 
 def go_to(page: str, run_id: str | None = None) -> None:
-    """Switch page, carrying the run id in the URL."""
-    if run_id:
-        st.query_params["run"] = run_id
-    st.switch_page(PAGES[page])
+    """Switch page, carrying the run id in the URL (switch_page drops query parameters set before it, so
+    they travel as its argument; the target page's run_picker reads them)."""
+    st.switch_page(PAGES[page], query_params={"run": run_id} if run_id else None)
 
 
 # ---- preferences ----------------------------------------------------------------------------------

@@ -355,9 +355,10 @@ class RiCTrainer:
 
         torch.manual_seed(self.cfg.seed)
         if model is None:
-            fn = getattr(importlib.import_module(f"irs.domains.{self.domain.name}"), "tokenizer", None)
-            dom_tok = fn() if callable(fn) else None   # (a submodule named tokenizer is not a factory)
-            model, tokenizer = build_model(self.cfg.model or self.domain.default_model, dom_tok, seed=self.cfg.seed)
+            from irs.domains import domain_tokenizer
+
+            model, tokenizer = build_model(self.cfg.model or self.domain.default_model, domain_tokenizer(self.domain),
+                                           seed=self.cfg.seed)
         # the same calibrated scale as the RL methods (one starting model, one scale), before RiC's
         # score tokens change the model: its labelled data and its evaluation use it
         self.calibration = None

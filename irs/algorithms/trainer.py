@@ -190,12 +190,9 @@ class Trainer:
         self.objectives = apply(self.data_objectives, calibration["train"] if calibration else None)
 
     def domain_tokenizer(self):
-        import importlib
+        from irs.domains import domain_tokenizer
 
-        # getattr, not __import__(fromlist=["tokenizer"]): that imports a *submodule* named tokenizer
-        # (irs/domains/molecules/tokenizer.py), which is not a factory
-        fn = getattr(importlib.import_module(f"irs.domains.{self.domain.name}"), "tokenizer", None)
-        return fn() if callable(fn) else None
+        return domain_tokenizer(self.domain)
 
     def _make_expert(self, k: int, index: int, name: str, model) -> Expert:
         m = disable_dropout(copy.deepcopy(model)).to(self.device).train()

@@ -37,6 +37,9 @@ def add_parser(sub):
                    help="run each worker inside this process instead of a detached one (default: detached)")
     p.add_argument("--no-reference", action="store_true",
                    help="leave out the pretrained-model row (K samples of the base model; default: include it)")
+    p.add_argument("--null-control", action="store_true",
+                   help="also run IterativeRS with each batch's rewards shuffled (an information-free control; "
+                        "default: off)")
     p.add_argument("--report-only", action="store_true",
                    help="start nothing; evaluate the finished runs and rewrite the report (default: run)")
     p.set_defaults(func=run)
@@ -51,7 +54,7 @@ def run(args) -> int:
     os.environ.setdefault("IRS_THREADS", str(args.threads))
     spec = BenchSpec(config=args.config, methods=parse_methods(args.methods), seeds=args.seeds,
                      sweep_m=args.sweep_m, sweep_seeds=args.sweep_seeds, algo=args.algo, K=args.K, task=args.task, bench_dir=args.bench_dir,
-                     runs_dir=args.runs_dir, out_dir=args.out, inline=args.inline, report_only=args.report_only, reference=not args.no_reference,
+                     runs_dir=args.runs_dir, out_dir=args.out, inline=args.inline, report_only=args.report_only, reference=not args.no_reference, null_control=args.null_control,
                      command="irs " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
     res = run_bench(spec)
     print(f"wrote {res['md']}, {res['csv']} and {len(res['pngs'])} figure(s) ({len(res['rows'])} runs)",

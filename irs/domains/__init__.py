@@ -24,4 +24,12 @@ def get_domain(name: str) -> Domain:
     return importlib.import_module(_REGISTRY[name]).DOMAIN
 
 
-__all__ = ["Domain", "get_domain", "domain_names"]
+def domain_tokenizer(domain: Domain | str):
+    """The domain module's `tokenizer()` factory called, or None (the model directory brings its own).
+    getattr, not `from ... import tokenizer`: that would import a *submodule* named tokenizer."""
+    name = domain if isinstance(domain, str) else domain.name
+    fn = getattr(importlib.import_module(_REGISTRY[name]), "tokenizer", None)
+    return fn() if callable(fn) else None
+
+
+__all__ = ["Domain", "get_domain", "domain_names", "domain_tokenizer"]

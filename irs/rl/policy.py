@@ -82,10 +82,11 @@ def rollout_inputs(s: Samples):
     return ids, attn, pos, s.prompt_ids.shape[1]
 
 
-def forward_logprobs(model, s: Samples, bf16: bool | None = None, hidden: bool = False):
+def forward_logprobs(model, s: Samples, bf16: bool | None = None, hidden: bool = False, full: bool = False):
     """Per-token log-probs of the generated tokens, [B, L] (0 where masked), under the distribution the
     sampler drew them from (`s.sampling`: temperature, top-k/top-p, banned tokens), and optionally the
-    last hidden states at the positions that predict them, [B, L, H]."""
+    last hidden states at the positions that predict them, [B, L, H]. With `full`, a third value: the
+    whole log-distribution at every position, [B, L, V] (-inf at tokens that cannot be drawn)."""
     dev = next(model.parameters()).device
     ids, attn, pos, P = (x.to(dev) if torch.is_tensor(x) else x for x in rollout_inputs(s))
     # Without left padding the causal mask already hides the trailing PADs from earlier tokens.
@@ -102,7 +103,16 @@ def forward_logprobs(model, s: Samples, bf16: bool | None = None, hidden: bool =
             logits = out.logits[:, P - 1:-1]
             hs = out.hidden_states[-1][:, P - 1:-1] if hidden else None
     tokens, mask = s.tokens.to(dev), s.mask.to(dev)
-    logp = sampling_logprobs(logits, s.sampling, tokens).gather(-1, tokens[..., None]).squeeze(-1)  # [B, L]
+    dist = sampling_logprobs(logits, s.sampling, tokens)                                   # [B, L, V]
+    logp = dist.gather(-1, tokens[..., None]).squeeze(-1)                                  # [B, L]
     logp = torch.where(mask, logp, torch.zeros((), device=logp.device))  # PAD after EOS: banned, -inf
     h = hs.float() if hidden else None
-    return logp, h
+    return (logp, h, dist) if full else (logp, h)
+
+
+def exact_kl(dist: torch.Tensor, ref_dist: torch.Tensor) -> torch.Tensor:
+    """KL(π || π_ref) at every position, summed over the vocabulary: [B, L, V] log-distributions -> [B, L].
+    Tokens neither can draw (banned, -inf in both) contribute 0."""
+    p = dist.exp()
+    term = p * (dist - ref_dist)
+    return torch.where(p > 0, term, torch.zeros((), device=term.device)).sum(-1)

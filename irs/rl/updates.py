@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from irs.config import RLConfig
-from irs.rl.policy import forward_logprobs
+from irs.rl.policy import exact_kl, forward_logprobs
 from irs.rl.sampler import Samples
 
 
@@ -85,7 +85,8 @@ class Rollout:
     advantages: torch.Tensor   # [B, L]
     returns: torch.Tensor | None
     kl: torch.Tensor           # [B, L]
-    first_pass: tuple | None = None  # (logp, hidden) of the policy forward, with its autograd graph
+    first_pass: tuple | None = None  # (logp, hidden[, dist]) of the policy forward, with its autograd graph
+    ref_dist: torch.Tensor | None = None  # [B, L, V] reference log-distributions (kl_penalty = "loss")
 
 
 def _whole_batch(cfg: RLConfig, B: int) -> bool:
@@ -97,29 +98,37 @@ def _whole_batch(cfg: RLConfig, B: int) -> bool:
 def make_rollout(model, ref_model, value_head, samples: Samples, scores: torch.Tensor, cfg: RLConfig,
                  bf16: bool | None) -> Rollout:
     mask = samples.mask.float().to(scores.device)
-    ref_logp, _ = forward_logprobs(ref_model, samples, bf16)
+    in_loss = cfg.kl_penalty == "loss"
+    ref_logp, _, *ref_dist = forward_logprobs(ref_model, samples, bf16, full=in_loss)
+    ref_dist = ref_dist[0] if in_loss else None
     # When the update's first minibatch is this whole batch, its forward pass (same weights, same
     # inputs) is this one: keep the graph so that `update` does not run it again. Same numbers.
     reuse = _whole_batch(cfg, len(samples))
     with torch.set_grad_enabled(reuse):
-        logp_g, h_g = forward_logprobs(model, samples, bf16, hidden=value_head is not None)
+        out = forward_logprobs(model, samples, bf16, hidden=value_head is not None, full=in_loss)
+    logp_g, h_g = out[0], out[1]
     old_logp, h = logp_g.detach(), (h_g.detach() if h_g is not None else None)
-    first = (logp_g, h_g) if reuse else None
-    kl = kl_per_token(old_logp, ref_logp, cfg.kl_estimator) * mask
+    first = out if reuse else None
+    if in_loss:  # the exact per-token KL: monitored here, penalized in the loss (not in the reward)
+        kl = exact_kl(out[2].detach(), ref_dist) * mask
+        beta = 0.0
+    else:
+        kl = kl_per_token(old_logp, ref_logp, cfg.kl_estimator) * mask
+        beta = cfg.beta
     if cfg.algo == "ppo":
         values = value_head(h) * mask
-        token_rewards = -cfg.beta * kl
+        token_rewards = -beta * kl
         last = (mask.sum(1) - 1).clamp(min=0).long()
         token_rewards[torch.arange(len(last), device=last.device), last] += scores
         adv, ret = gae(token_rewards, values, mask, cfg.gamma, cfg.lam)
         if cfg.whiten_advantages:
             adv = whiten(adv, mask)
-        return Rollout(samples, scores, old_logp, ref_logp, values, adv, ret, kl, first)
-    seq = scores - cfg.beta * kl.sum(1)                      # eq. 2 at sequence level
+        return Rollout(samples, scores, old_logp, ref_logp, values, adv, ret, kl, first, ref_dist)
+    seq = scores - beta * kl.sum(1)                          # eq. 2 at sequence level
     a = rloo_advantages(seq, cfg.rloo_k)
     if cfg.whiten_advantages:
         a = (a - a.mean()) / (a.std() + 1e-8)
-    return Rollout(samples, scores, old_logp, ref_logp, None, a[:, None] * mask, None, kl, first)
+    return Rollout(samples, scores, old_logp, ref_logp, None, a[:, None] * mask, None, kl, first, ref_dist)
 
 
 def _subset(s: Samples, idx: torch.Tensor) -> Samples:
@@ -141,14 +150,20 @@ def update(model, value_head, optimizer, ro: Rollout, cfg: RLConfig, bf16: bool 
             idx = order[s:s + mb]
             sub = _subset(ro.samples, idx)
             mask = sub.mask.float().to(ro.old_logp.device)
+            in_loss = ro.ref_dist is not None
             if ro.first_pass is not None and n == 0 and _whole_batch(cfg, B):
-                (logp, h), ro.first_pass = ro.first_pass, None  # the rollout's forward, graph kept
+                out, ro.first_pass = ro.first_pass, None  # the rollout's forward, graph kept
             else:
-                logp, h = forward_logprobs(model, sub, bf16, hidden=value_head is not None)
+                out = forward_logprobs(model, sub, bf16, hidden=value_head is not None, full=in_loss)
+            logp, h = out[0], out[1]
             ratio = torch.exp(logp - ro.old_logp[idx])
             adv = ro.advantages[idx]
             pg = torch.max(-adv * ratio, -adv * ratio.clamp(1 - cfg.cliprange, 1 + cfg.cliprange))
             loss = pg_loss = masked_mean(pg, mask)
+            if in_loss:  # β · mean per-token exact KL(π || π_ref): a low-variance pull towards the reference
+                kl_loss = masked_mean(exact_kl(out[2], ro.ref_dist[idx]), mask)
+                loss = loss + cfg.beta * kl_loss
+                stats["kl_loss"] = stats.get("kl_loss", 0.0) + float(kl_loss.detach())
             if value_head is not None:
                 v = value_head(h)
                 old_v, ret = ro.old_values[idx], ro.returns[idx]

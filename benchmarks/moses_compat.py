@@ -1,0 +1,37 @@
+"""Two APIs that molsets 0.3.1 (MOSES's own metric code) needs and today's libraries removed.
+
+Used by the benchmarks only (`benchmarks/molgpt2_quality.py`), never by the library `irs`:
+- `rdkit.six.iteritems` (imported by moses/metrics/SA_Score/sascorer.py; rdkit dropped `rdkit.six`);
+- `pandas.DataFrame.append` (moses/metrics/utils.py builds its filter list with it; pandas 2 removed it),
+  restored as `pd.concat` with the same semantics for the one call it makes.
+`get_all_metrics()` imports moses after installing both, so callers need nothing else.
+"""
+from __future__ import annotations
+
+import sys
+import types
+
+
+def install() -> None:
+    if "rdkit.six" not in sys.modules:
+        six = types.ModuleType("rdkit.six")
+        six.iteritems = lambda d, **kw: iter(d.items(**kw))
+        sys.modules["rdkit.six"] = six
+        import rdkit
+
+        rdkit.six = six
+    import pandas as pd
+
+    if not hasattr(pd.DataFrame, "append"):
+        def append(self, other, ignore_index=False, sort=False):
+            return pd.concat([self, other], ignore_index=ignore_index, sort=sort)
+
+        pd.DataFrame.append = append
+
+
+def get_all_metrics(*args, **kwargs):
+    """moses.metrics.get_all_metrics (molsets 0.3.1), after install()."""
+    install()
+    from moses.metrics import get_all_metrics as _get
+
+    return _get(*args, **kwargs)
