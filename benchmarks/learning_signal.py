@@ -66,6 +66,7 @@ def table_stats(df, names, weights) -> dict:
         out[f"raw_{n}"] = float(raw.mean())
         out[f"raw_{n}_se"] = float(raw.std(ddof=1) / math.sqrt(len(raw))) if len(raw) > 1 else math.nan
         out[f"reward_{n}"] = float(R[:, j].mean())
+        out[f"reward_{n}_se"] = float(R[:, j].std(ddof=1) / math.sqrt(len(R))) if len(R) > 1 else math.nan
     return out
 
 
@@ -121,6 +122,8 @@ def main(argv=None) -> int:
     p.add_argument("--remerge", action="store_true", help="re-merge the equal runs with λ = e_i (default: off)")
     p.add_argument("--runs-dir", default=None, help="run store (default: runs/signal/<config name>)")
     p.add_argument("--out", default=None, help="result JSON (default: docs/results/<config name>.json)")
+    p.add_argument("--report-only", action="store_true",
+                   help="run nothing: recompute the criteria of the result JSON and print the report")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("irs.runs.worker", "irs.algorithms.trainer"):
@@ -140,6 +143,12 @@ def main(argv=None) -> int:
     res = {"config": str(Path(args.config)), "command": "python benchmarks/learning_signal.py " + " ".join(argv or sys.argv[1:]),
            "objectives": names, "seeds": {}, "criteria": {}}
     equal_w = [1.0 / N] * N
+    if args.report_only:
+        res = json.loads(out_path.read_text())
+        res["criteria"] = criteria(res, names, args)
+        atomic_write_json(out_path, res)
+        print(report(res, names))
+        return 0
 
     def variant(seed, label, null=False, weights=None):
         cfg = copy.deepcopy(base_cfg)
@@ -204,23 +213,16 @@ def criteria(res, names, args) -> dict:
             for i in names:
                 for j in names:
                     if i != j:
-                        a, b = r[f"remerge_{i}"], r[f"remerge_{j}"]
-                        ok &= (a[f"raw_{i}"] - b[f"raw_{i}"]) * (1 if _goal_up(res, i) else -1) >= 2 * math.hypot(
-                            a[f"raw_{i}_se"], b[f"raw_{i}_se"])
+                        a, b = r[f"remerge_{i}"], r[f"remerge_{j}"]   # rewards: higher is better for every goal
+                        ok &= a[f"reward_{i}"] - b[f"reward_{i}"] >= 2 * math.hypot(_se(a, i), _se(b, i))
         c["re-merge: objective i higher under λ = e_i than λ = e_j by >= 2 SE (every pair, every seed)"] = bool(ok)
     return c
 
 
-def _goal_up(res, name) -> bool:
-    """True unless the objective is minimized (then a lower raw mean is better)."""
-    from irs.domains import get_domain
-
-    cfg = json.loads(json.dumps(res)).get("config")
-    from irs.runs import load_config
-
-    c = load_config(cfg)
-    o = {o.name: o for o in get_domain(c.domain).oracle(c.preset or None)}.get(name)
-    return o is None or o.goal != "min"
+def _se(stats: dict, name: str) -> float:
+    """SE of an objective's mean reward (tables from before it was recorded: the raw SE scaled by the
+    reward/raw spread is not known, so fall back to the weighted reward's SE)."""
+    return stats.get(f"reward_{name}_se", stats["weighted_se"])
 
 
 def report(res, names) -> str:

@@ -20,6 +20,7 @@ from irs.io import atomic_write_json
 from irs.runs.store import Run
 
 KEEP = ("config.toml", "status.json", "metrics.jsonl", "candidates.parquet")
+OPTIONAL = ("calibration.json",)  # the run's reward scale (runs since calibrated normalization)
 
 
 def main(argv=None) -> int:
@@ -38,6 +39,9 @@ def main(argv=None) -> int:
     tmp.mkdir(parents=True)
     for name in KEEP:
         shutil.copy2(run.path / name, tmp / name)
+    for name in OPTIONAL:
+        if (run.path / name).is_file():
+            shutil.copy2(run.path / name, tmp / name)
     if a.no_weights:
         status = json.loads((tmp / "status.json").read_text())
         status["notes"] = list(status.get("notes") or []) + [

@@ -125,3 +125,17 @@ def test_bench_writes_report_and_survives_a_kill(config, tmp_path):
     assert (mor["batch_per_policy"] == 24).all() and (irs["samples_per_step"] == 24).all()
     m, s = irs["avg_reward"].mean(), irs["avg_reward"].std(ddof=1)
     assert f"{m:.4f} ± {s:.4f}" in md   # the table is the CSV's mean ± sample std
+
+
+def test_null_control_row_runs_with_shuffled_rewards_and_reports_its_lift(config, tmp_path):
+    vs = variants(["iterative_rs"], [], 2, 4, null=True)
+    assert [v.label for v in vs] == ["iterative_rs", "iterative_rs null"] and vs[1].null
+    base = validate(RunConfig.load(config), ["frac_a", "frac_b", "length"])
+    assert budget_config(base, vs[1], 0, "t").rl.null_control and not budget_config(base, vs[0], 0, "t").rl.null_control
+    res = run_bench(BenchSpec(config=config, methods=["iterative_rs"], seeds=1, bench_dir=tmp_path / "b",
+                              out_dir=tmp_path / "out", inline=True, null_control=True))
+    store = RunStore(tmp_path / "b" / "runs")
+    cfgs = {r.config().name: r.config() for r in store.list()}
+    assert any(c.rl.null_control for c in cfgs.values()) and any(not c.rl.null_control for c in cfgs.values())
+    md = res["md"].read_text()
+    assert "null control (shuffled rewards)" in md and "over the pretrained model" in md

@@ -17,7 +17,7 @@ DEFAULTS = {
     "dna": {"backbone": "assets/dna/dnagpt2", "out": "assets/dna/proxies",
             "results": "docs/results/dna_proxies.json", "epochs": 60},
 }
-MOLECULES_ONLY = ("pooling", "limit")
+MOLECULES_ONLY = ("pooling", "limit", "labels", "qm9_train")
 DNA_ONLY = ("oracle", "n_real", "n_generated")
 
 
@@ -41,6 +41,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         "sum_last; dna compares all of them)")
     p.add_argument("--limit", type=int, default=None,
                    help="molecules only: rows per split, for smoke tests (default: all)")
+    p.add_argument("--labels", default=None,
+                   help="molecules only: oracle labels of non-QM9 molecules added to every split (default: "
+                        "assets/molecules/oracle_labels.parquet when it exists; '' for QM9 alone)")
+    p.add_argument("--qm9-train", type=int, default=None,
+                   help="molecules only: QM9 training molecules to use (default: all 104,459)")
     p.add_argument("--oracle", default=None, help="dna only: oracle dir (default: assets/dna/oracle)")
     p.add_argument("--n-real", type=int, default=None,
                    help="dna only: real training sites to label (default: 16000)")
@@ -93,9 +98,11 @@ def run(args) -> int:
     results = d["results"] if args.results is None else args.results
     out = args.out or d["out"]
     res = train_qm9_proxies(args.backbone or d["backbone"], out, results, poolings=poolings, limit=args.limit,
-                            cfg=HeadConfig(epochs=args.epochs or d["epochs"]), command="irs " + " ".join(argv))
-    print(f"{'objective':<10} {'pooling':<10} {'test r':>7} {'test MAE':>10}  unit")
+                            cfg=HeadConfig(epochs=args.epochs or d["epochs"]), command="irs " + " ".join(argv),
+                            labels_path=args.labels, qm9_train=args.qm9_train)
+    print(f"{'objective':<10} {'pooling':<10} {'test r':>7} {'test MAE':>10}  unit  (test r by source)")
     for name, h in res["heads"].items():
-        print(f"{name:<10} {h['pooling']:<10} {h['test_pearson_r']:7.4f} {h['test_mae']:10.5f}  {h['unit']}")
+        by = ", ".join(f"{s} {m['pearson_r']:.3f}" for s, m in h.get("test_by_source", {}).items())
+        print(f"{name:<10} {h['pooling']:<10} {h['test_pearson_r']:7.4f} {h['test_mae']:10.5f}  {h['unit']}  ({by})")
     print(f"wrote {out} and {results}" if results else f"wrote {out}")
     return 0

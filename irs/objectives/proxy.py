@@ -237,9 +237,15 @@ class ProxyModel:
     """Frozen backbone + trained MLP head. `predict(texts)` gives raw label-unit values, NaN where a
     text cannot be encoded."""
 
-    def __init__(self, backbone: Backbone, head: MLPHead, spec: ProxySpec, preprocess=None):
+    def __init__(self, backbone: Backbone, head: MLPHead, spec: ProxySpec, preprocess=None, offset=None):
         self.backbone, self.head, self.spec = backbone, head.eval(), spec
         self.preprocess = preprocess  # optional str -> str | None applied before encoding (None = invalid)
+        # optional texts -> float array added to the head's output: an exact part of the label the head
+        # need not learn (molecules' U0: the free-atom energies); named in spec.extra["offset"]
+        self.offset = offset
+        if spec.extra.get("offset") and offset is None:
+            raise ValueError(f"proxy head {spec.name!r} predicts on top of offset {spec.extra['offset']!r}; "
+                             f"load it with that offset function")
 
     @torch.inference_mode()
     def predict(self, texts: Sequence[str]) -> np.ndarray:
@@ -250,6 +256,8 @@ class ProxyModel:
         feats = self.backbone.features(texts)
         x = torch.from_numpy(pooled(feats, self.spec.pooling))
         y = self.head(x).numpy().astype(np.float64) * self.spec.y_std + self.spec.y_mean
+        if self.offset is not None:
+            y = y + np.asarray(self.offset(texts), dtype=np.float64)
         y[~feats["ok"]] = np.nan
         return y
 
@@ -264,7 +272,7 @@ class ProxyModel:
 
     @classmethod
     def load(cls, directory: str | os.PathLike, name: str, backbone: Backbone | None = None,
-             root: str | os.PathLike | None = None, preprocess=None) -> "ProxyModel":
+             root: str | os.PathLike | None = None, preprocess=None, offsets: dict | None = None) -> "ProxyModel":
         """Load head `name` from `directory`. `backbone`: reuse an already-loaded one (shared across
         heads); otherwise it is loaded from the spec's path, relative to `root` when not absolute."""
         d = Path(directory)
@@ -284,4 +292,7 @@ class ProxyModel:
         head = MLPHead(spec.d_in, spec.hidden)
         state = load_tensors(d / f"{name}.safetensors")
         head.load_state_dict({k: v.float() for k, v in state.items()})
-        return cls(backbone, head, spec, preprocess)
+        off = spec.extra.get("offset")
+        if off and off not in (offsets or {}):
+            raise ValueError(f"proxy head {name!r} needs the offset {off!r}; known: {sorted(offsets or {})}")
+        return cls(backbone, head, spec, preprocess, (offsets or {}).get(off) if off else None)
