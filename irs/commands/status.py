@@ -38,6 +38,13 @@ def run(args) -> int:
             for k in FIELDS + ("dir",):
                 if st.get(k) not in (None, [], ""):
                     print(f"{k:16s} {st[k]}")
+            from irs.runs import run_calibration
+
+            cal = run_calibration(r)
+            for scale in ("train", "eval") if cal else ():
+                for name, c in cal[scale].items():
+                    print(f"{'scale ' + scale:16s} {name}: raw {c['lo']:.4g} -> reward 0, {c['hi']:.4g} -> reward 1 "
+                          f"(starting model's 5-95 %: {c['q_lo']:.4g} .. {c['q_hi']:.4g})")
         return 0
     sts = [_safe_status(r) for r in store(args).list()]
     if args.json:
