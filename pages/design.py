@@ -35,7 +35,7 @@ def _advanced(domain) -> dict:
                                    help=help_of(RunConfig, "model")),
             "n_final_samples": c1.number_input("K · final candidates", min_value=1, value=RunConfig.n_final_samples,
                                                key="design_K", help=help_of(RunConfig, "n_final_samples")),
-            "algo": c2.selectbox("Update rule", ["ppo", "rloo"], key="design_algo", help=help_of(RLConfig, "algo")),
+            "algo": c2.selectbox("Update rule", ["rloo", "ppo"], key="design_algo", help=help_of(RLConfig, "algo")),
             "lr": c2.number_input("Learning rate", min_value=0.0, value=RLConfig.lr, format="%.2e", step=1e-6,
                                   key="design_lr", help=help_of(RLConfig, "lr")),
             "beta": c2.number_input("β · KL coefficient", min_value=0.0, value=RLConfig.beta, step=0.01,

@@ -167,7 +167,9 @@ def test_a_shipped_demo_run_from_before_calibration_still_evaluates_and_exports(
     from irs.export import export
     from irs.runs import evaluate_run, load_config
 
-    src = next(p for p in (__import__("irs.paths").paths.ASSETS / "demo_runs").iterdir() if p.name.startswith("molecules"))
+    from ui.logic import demo_runs
+
+    src = next(p for p in demo_runs() if not (p / "calibration.json").exists() and (p / "final").is_dir())
     dst = tmp_path / "runs" / src.name
     shutil.copytree(src, dst)
     store = RunStore(tmp_path / "runs")
