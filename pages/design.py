@@ -50,14 +50,16 @@ def _advanced(domain) -> dict:
                                            step=0.05, key="design_temperature", help=help_of(RLConfig, "temperature")),
             "max_new_tokens": c3.number_input("Max new tokens", min_value=0, value=RLConfig.max_new_tokens,
                                               key="design_max_new_tokens", help=help_of(RLConfig, "max_new_tokens")),
-            "normalization": c1.selectbox("Reward normalization", ["calibrated", "data"], key="design_normalization",
+            "normalization": c1.selectbox("Reward normalization", ["auto", "calibrated", "data"], key="design_normalization",
                                           help=help_of(RLConfig, "normalization")),
             "diversity_filter": c2.selectbox("Diversity guard", ["none", "identical", "scaffold"],
                                              key="design_diversity", help=help_of(RLConfig, "diversity_filter")),
             "null_control": c3.checkbox("Null control (shuffled rewards)", value=False, key="design_null",
                                         help=help_of(RLConfig, "null_control")),
         }
-        if out["normalization"] == "calibrated":
+        from irs.config import normalization_of
+
+        if normalization_of(RunConfig(rl=RLConfig(normalization=out["normalization"])), domain) == "calibrated":
             st.caption(f"Calibrated normalization: when the run starts, {RLConfig.calibration_samples} samples of the "
                        "starting model are scored, and each objective's reward 0..1 spans their 5-95 % range plus "
                        f"{RLConfig.calibration_headroom:g} of it as headroom (clipped to the objective's bounds). The "

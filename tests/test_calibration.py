@@ -52,6 +52,16 @@ def test_a_calibration_that_cannot_be_computed_says_why(raw, why):
         calibrate_one(Objective("x", None), raw)
 
 
+def test_an_evaluation_metric_without_spread_keeps_its_data_statistics():
+    from irs.objectives.calibration import calibrate
+
+    flat = Objective("rouge_l", lambda c: np.zeros(len(c)), 0.0, 1.0)
+    with pytest.raises(CalibrationError):
+        calibrate([flat], ["a", "b", "c"])                       # training: strict
+    out = calibrate([flat], ["a", "b", "c"], strict=False)["rouge_l"]   # evaluation: data statistics, and why
+    assert (out["lo"], out["hi"]) == (0.0, 1.0) and "no spread" in out["fallback"]
+
+
 def test_failed_calibration_stops_the_run_before_training_and_keeps_its_folder(tmp_path):
     """A real detached worker on a model that generates nothing valid (EOS first, always)."""
     from irs.checkpoint import save_model_dir
@@ -102,6 +112,18 @@ def test_a_calibrated_run_stores_its_scale_and_scores_candidates_on_it(tmp_path)
     run2 = store.create(other)
     assert execute(run2.path) == "done"
     assert run_calibration(run2)["train"] == cal["train"]
+
+
+def test_auto_normalization_is_the_domains_choice():
+    from irs.config import normalization_of
+    from irs.domains import get_domain
+
+    cfg = _cfg()
+    assert cfg.rl.normalization == "auto"
+    assert normalization_of(cfg, get_domain("molecules")) == "calibrated"
+    assert normalization_of(cfg, get_domain("text")) == "data"
+    cfg.rl.normalization = "calibrated"
+    assert normalization_of(cfg, get_domain("text")) == "calibrated"
 
 
 def test_data_normalization_stays_selectable():
@@ -175,7 +197,7 @@ def test_a_shipped_demo_run_from_before_calibration_still_evaluates_and_exports(
     store = RunStore(tmp_path / "runs")
     run = store.get(src.name)
     cfg = load_config(run.config_path)
-    assert cfg.rl.normalization == "calibrated" and run_calibration(run) is None  # data statistics, as trained
+    assert cfg.rl.normalization == "auto" and run_calibration(run) is None  # data statistics, as trained
     ev = evaluate_run(run)
     assert ev["n_pareto"] > 0
     export(load_candidates(run), "csv", tmp_path / "x.csv", domain=get_domain(cfg.domain), run_id=run.id)

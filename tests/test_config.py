@@ -78,5 +78,5 @@ def test_defaults_follow_appendix_b_except_the_measured_update_rule_and_lr():
     assert (r.beta, r.cliprange, r.vf_coef, r.gamma, r.lam, r.ppo_epochs, r.temperature) == \
         (0.05, 0.2, 0.1, 1.0, 0.95, 4, 0.7)
     # chosen by measurement (docs/learning-signal.md), not the paper's PPO at 1.41e-5
-    assert (r.algo, r.lr, r.batch_size, r.normalization) == ("rloo", 3e-5, 64, "calibrated")
+    assert (r.algo, r.lr, r.batch_size, r.normalization) == ("rloo", 3e-5, 64, "auto")
     assert RunConfig().merge.optimizer_state == "keep"

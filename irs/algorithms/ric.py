@@ -362,7 +362,9 @@ class RiCTrainer:
         # the same calibrated scale as the RL methods (one starting model, one scale), before RiC's
         # score tokens change the model: its labelled data and its evaluation use it
         self.calibration = None
-        if self.cfg.rl.normalization == "calibrated":
+        from irs.config import normalization_of
+
+        if normalization_of(self.cfg, self.domain) == "calibrated":
             from irs.algorithms.trainer import run_starting_calibration
             from irs.objectives.calibration import apply
 

@@ -37,7 +37,7 @@ from irs.algorithms.distributed import LocalComm
 from irs.algorithms.merging import merge_into, merge_optimizer_states, trainable_params
 from irs.algorithms.schedule import ScheduleState, candidate_lambdas, fixed_lambdas, run_schedule
 from irs.checkpoint import load_tensors, save_tensors
-from irs.config import RunConfig, bf16_flag, lora_enabled, validate
+from irs.config import RunConfig, bf16_flag, lora_enabled, normalization_of, validate
 from irs.domains import get_domain
 from irs.io import atomic_write_json, replace_dir
 from irs.objectives import Objective, aggregate
@@ -151,7 +151,7 @@ class Trainer:
         # reward normalization: the objectives' data statistics, or calibrated on the starting model's samples
         self.data_objectives = list(self.objectives)
         self.calibration = calibration
-        if self.calibration is None and self.cfg.rl.normalization == "calibrated":
+        if self.calibration is None and normalization_of(self.cfg, self.domain) == "calibrated":
             self.calibration = self.compute_calibration(model)
         self._apply_calibration(self.calibration)
         self.memory: dict[int, dict[str, int]] = {}  # diversity filter: per expert, key -> times rewarded

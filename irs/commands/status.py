@@ -43,8 +43,9 @@ def run(args) -> int:
             cal = run_calibration(r)
             for scale in ("train", "eval") if cal else ():
                 for name, c in cal[scale].items():
-                    print(f"{'scale ' + scale:16s} {name}: raw {c['lo']:.4g} -> reward 0, {c['hi']:.4g} -> reward 1 "
-                          f"(starting model's 5-95 %: {c['q_lo']:.4g} .. {c['q_hi']:.4g})")
+                    src = (f"starting model's 5-95 %: {c['q_lo']:.4g} .. {c['q_hi']:.4g}" if c.get("q_lo") is not None
+                           else c.get("fallback", "data statistics"))
+                    print(f"{'scale ' + scale:16s} {name}: raw {c['lo']:.4g} -> reward 0, {c['hi']:.4g} -> reward 1 ({src})")
         return 0
     sts = [_safe_status(r) for r in store(args).list()]
     if args.json:

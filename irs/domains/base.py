@@ -39,6 +39,7 @@ class Domain:
     prompts: Callable[[str], list[dict]] | None = None
     eval_only: tuple[str, ...] = ()
     lora_default: bool = False
+    calibrate_default: bool = True               # rl.normalization = "auto" calibrates on the starting model
     size: Callable[[str], float] = len           # a size measure of a valid candidate, logged per step
     size_name: str = "length"
     scaffold: Callable[[str], str] | None = None  # the diversity filter's 'scaffold' key (molecules: Bemis-Murcko)

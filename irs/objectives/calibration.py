@@ -67,13 +67,22 @@ def calibrate_one(o: Objective, raw: np.ndarray, quantiles: tuple[float, float] 
 
 
 def calibrate(objectives: Sequence[Objective], candidates: Sequence[str], contexts=None,
-              quantiles: tuple[float, float] = (0.05, 0.95), headroom: float = 0.5) -> dict:
+              quantiles: tuple[float, float] = (0.05, 0.95), headroom: float = 0.5, strict: bool = True) -> dict:
     """{objective name: calibration} from the starting model's samples `candidates` (canonical forms, ""
-    for invalid ones). Raises CalibrationError naming the objective that cannot be calibrated."""
+    for invalid ones). Raises CalibrationError naming the objective that cannot be calibrated; with
+    strict=False (evaluation scales) such an objective keeps its data statistics, and says why."""
     out = {}
     for o in objectives:
         raw = o.raw(candidates, contexts) if len(candidates) else np.array([])
-        out[o.name] = calibrate_one(o, raw, quantiles, headroom)
+        try:
+            out[o.name] = calibrate_one(o, raw, quantiles, headroom)
+        except CalibrationError as e:
+            if strict:
+                raise
+            ok = np.isfinite(np.asarray(raw, dtype=np.float64))
+            out[o.name] = {"lo": o.lo, "hi": o.hi, "q_lo": None, "q_hi": None, "quantiles": list(quantiles),
+                           "headroom": headroom, "n_valid": int(ok.sum()), "n": int(len(raw)), "data_lo": o.lo,
+                           "data_hi": o.hi, "fallback": f"data statistics: {e}"}
     return out
 
 
@@ -96,15 +105,6 @@ def apply(objectives: Sequence[Objective], calibration: dict | None) -> list[Obj
         n.n_scored = n.n_invalid = 0
         out.append(n)
     return out
-
-
-def describe(calibration: dict) -> list[dict]:
-    """Rows for a table (UI, reports): objective, lo, hi and the sample quantiles they came from."""
-    rows = []
-    for name, c in calibration.items():
-        rows.append({"objective": name, "lo": c["lo"], "hi": c["hi"], "q_lo": c["q_lo"], "q_hi": c["q_hi"],
-                     "valid samples": f"{c['n_valid']} / {c['n']}", "data lo": c["data_lo"], "data hi": c["data_hi"]})
-    return rows
 
 
 # ---- the starting model's calibration of a run ---------------------------------------------------------
@@ -165,8 +165,10 @@ def starting_calibration(cfg, domain, model, tokenizer, train_objectives, eval_o
     own_oracle = (cfg.preset or domain.default_preset) in domain.oracles
     reuse = {} if own_oracle else out["train"]
     rest = [o for o in eval_objectives if o.name not in reuse]
+    # an evaluation-only metric that does not vary on the starting model (ROUGE-L of an untrained one)
+    # keeps its data statistics: it is reported, not trained on
     out["eval"] = {**{o.name: reuse[o.name] for o in eval_objectives if o.name in reuse},
-                   **calibrate(rest, keyed, ctx, headroom=headroom)}
+                   **calibrate(rest, keyed, ctx, headroom=headroom, strict=False)}
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(path, out)
