@@ -184,9 +184,9 @@ def test_trainer_draws_train_prompts_per_row_deterministically(tok):
         got = []
         orig = tr.score
 
-        def score(ex, texts, contexts=None, _o=orig, _g=got):
+        def score(ex, texts, contexts=None, t=None, _o=orig, _g=got):
             _g.append([c["id"] for c in contexts])
-            return _o(ex, texts, contexts)
+            return _o(ex, texts, contexts, t)
 
         tr.score = score
         prompts_seen = []
