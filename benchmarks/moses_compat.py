@@ -3,7 +3,10 @@
 Used by the benchmarks only (`benchmarks/molgpt2_quality.py`), never by the library `irs`:
 - `rdkit.six.iteritems` (imported by moses/metrics/SA_Score/sascorer.py; rdkit dropped `rdkit.six`);
 - `pandas.DataFrame.append` (moses/metrics/utils.py builds its filter list with it; pandas 2 removed it),
-  restored as `pd.concat` with the same semantics for the one call it makes.
+  restored as `pd.concat` with the same semantics for the one call it makes;
+- and one fix: Frag and Scaf compare fragment/scaffold *count* vectors with scipy's cosine, which under
+  today's NumPy multiplies their int64 dot products and overflows on 30,000 samples ("math domain
+  error", or a silently wrong value after an overflow warning). The vectors are cast to float64 first.
 `get_all_metrics()` imports moses after installing both, so callers need nothing else.
 """
 from __future__ import annotations
@@ -32,6 +35,12 @@ def install() -> None:
 def get_all_metrics(*args, **kwargs):
     """moses.metrics.get_all_metrics (molsets 0.3.1), after install()."""
     install()
+    import numpy as np
+    from scipy.spatial.distance import cosine
+
+    import moses.metrics.metrics as mm
     from moses.metrics import get_all_metrics as _get
+
+    mm.cos_distance = lambda u, v: cosine(np.asarray(u, dtype=np.float64), np.asarray(v, dtype=np.float64))
 
     return _get(*args, **kwargs)
