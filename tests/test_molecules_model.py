@@ -77,9 +77,25 @@ def test_pretrain_lowers_loss_saves_reloads_and_resumes(tmp_path):
     meta = json.loads((out / "meta.json").read_text())
     assert meta["steps"] == 40 and meta["tokens"] > 0 and meta["command"] == "test"
 
-    # resume: continue the same run to 50 steps from the checkpoint
-    pretrain(texts, tok, _tiny_cfg(steps=50), tmp_path / "model2", ckpt_dir=ckpt, resume=True)
-    assert json.loads((ckpt / "state.json").read_text())["step"] == 50
+    # resume: continue the same run to 50 steps from the checkpoint (a new step budget is allowed)
+    pretrain(texts, tok, _tiny_cfg(steps=50), tmp_path / "model2", ckpt_dir=ckpt, resume=True, meta={"command": "more"})
+    state = json.loads((ckpt / "state.json").read_text())
+    assert state["step"] == 50 and [c["from_step"] for c in state["commands"]] == [0, 40]
+    assert [c["command"] for c in json.loads((tmp_path / "model2" / "meta.json").read_text())["commands"]] == ["test", "more"]
+
+    # another model size or another vocabulary: refused, naming the mismatch, the checkpoint untouched
+    import dataclasses
+
+    from irs.tokenizer import SPECIALS, VocabTokenizer
+
+    before = {p.name: p.read_bytes() for p in ckpt.iterdir()}
+    with pytest.raises(ValueError, match="n_embd"):
+        pretrain(texts, tok, dataclasses.replace(_tiny_cfg(steps=60), n_embd=2 * _tiny_cfg().n_embd),
+                 tmp_path / "m3", ckpt_dir=ckpt, resume=True)
+    other = VocabTokenizer(list(SPECIALS) + list("ACGT"), None, "", name="dna-like")
+    with pytest.raises(ValueError, match="another vocabulary"):
+        pretrain(["ACGT", "GGCA"] * 8, other, _tiny_cfg(steps=60), tmp_path / "m4", ckpt_dir=ckpt, resume=True)
+    assert {p.name: p.read_bytes() for p in ckpt.iterdir()} == before and not (tmp_path / "m3").exists()
 
 
 def test_proxy_head_learns_and_roundtrips(tmp_path):
