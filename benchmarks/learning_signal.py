@@ -214,15 +214,10 @@ def criteria(res, names, args) -> dict:
                 for j in names:
                     if i != j:
                         a, b = r[f"remerge_{i}"], r[f"remerge_{j}"]   # rewards: higher is better for every goal
-                        ok &= a[f"reward_{i}"] - b[f"reward_{i}"] >= 2 * math.hypot(_se(a, i), _se(b, i))
+                        ok &= a[f"reward_{i}"] - b[f"reward_{i}"] >= 2 * math.hypot(a[f"reward_{i}_se"],
+                                                                                    b[f"reward_{i}_se"])
         c["re-merge: objective i higher under λ = e_i than λ = e_j by >= 2 SE (every pair, every seed)"] = bool(ok)
     return c
-
-
-def _se(stats: dict, name: str) -> float:
-    """SE of an objective's mean reward (tables from before it was recorded: the raw SE scaled by the
-    reward/raw spread is not known, so fall back to the weighted reward's SE)."""
-    return stats.get(f"reward_{name}_se", stats["weighted_se"])
 
 
 def report(res, names) -> str:

@@ -182,13 +182,13 @@ def test_trainer_draws_train_prompts_per_row_deterministically(tok):
         tr = _trainer(copy.deepcopy(cfg), tok)
         assert tr.lora and type(tr.experts[0].model).__name__.startswith("Peft")
         got = []
-        orig = tr.score
+        orig = tr._step_reward  # what every expert step scores its samples with
 
         def score(ex, texts, contexts=None, t=None, _o=orig, _g=got):
             _g.append([c["id"] for c in contexts])
             return _o(ex, texts, contexts, t)
 
-        tr.score = score
+        tr._step_reward = score
         prompts_seen = []
         orig_sample = tr.rollout_samples
 

@@ -536,15 +536,16 @@ def training_curves(records: Sequence[Mapping]) -> CurveSpec:
     if has_rl or not (any("loss" in r for r in steps) or online):
         metrics, titles = ["reward", "kl"], {"reward": "Reward", "kl": "KL"}
         # monitors (runs since calibrated normalization): a reward can rise by validity or by repeats alone
-        for k, t in (("valid", "Valid share of the batch"), ("unique", "Unique share of valid samples"),
-                     ("size", "Size of valid samples")):
+        for k, t in (("valid", "Valid share"), ("unique", "Unique share"), ("size", "Size")):
             if any(k in r for r in steps):
                 metrics.append(k)
                 titles[k] = t
         caption = None
         if len(metrics) > 2:
-            caption = ("Reward is the expert's normalized reward (the null control's is shuffled); valid, unique and "
-                       "size show whether it rose by better candidates or by validity, repeats or size alone.")
+            caption = ("Reward is the expert's normalized reward (the null control's is shuffled). Valid share: of the "
+                       "batch; unique share: distinct among valid samples; size: heavy atoms (molecules) or length, "
+                       "over valid samples. They show whether a reward rose by better candidates or by validity, "
+                       "repeats or size alone.")
         return CurveSpec(list(records), tuple(metrics), titles, caption)
     out = [r for r in records if r.get("type") != "online"]
     metrics, titles = ["loss"], {"loss": "SFT loss (cross-entropy per token)"}

@@ -243,13 +243,19 @@ class Trainer:
         """Reward used for the update, [B], and the per-objective reward matrix it came from.
         contexts: the prompt record of each text (prompt domains). t: the step (the null control's
         permutation is drawn from (seed, expert, t), so it needs no saved RNG state)."""
+        reward, R, _ = self._step_reward(expert, texts, contexts, t)
+        return torch.tensor(reward, dtype=torch.float32), R
+
+    def _step_reward(self, expert: Expert, texts: list[str], contexts: list[dict] | None, t: int | None):
+        """(update reward [B] as numpy, per-objective reward matrix, canonical forms): `score`'s work, with
+        the canonical forms kept so that the step's monitors need not recompute them."""
         reward, R, canon = self._score(expert, texts, contexts)
         r = self.cfg.rl
         if r.diversity_filter != "none":
             reward = self._diversity_filter(expert.k, reward, canon)
         if r.null_control:  # same rewards, shuffled across the batch: no information about the samples
             reward = reward[np.random.default_rng([self.cfg.seed, expert.k, t or 0]).permutation(len(reward))]
-        return torch.tensor(reward, dtype=torch.float32), R
+        return reward, R, canon
 
     def _diversity_filter(self, k: int, reward: np.ndarray, canon: list[str | None]) -> np.ndarray:
         """REINVENT-style memory: a canonical form (or its scaffold) rewarded diversity_bucket times already
@@ -297,11 +303,10 @@ class Trainer:
         t0 = time.perf_counter()
         ctx = self.draw_contexts(self.cfg.rl.batch_size, ex.generator, "train", self.samples_per_prompt)
         s = self.rollout_samples(ex, ctx)
-        scores, R = self.score(ex, s.texts, ctx, t)
-        scores = scores.to(self.device)
+        reward, R, canon = self._step_reward(ex, s.texts, ctx, t)
+        scores = torch.tensor(reward, dtype=torch.float32, device=self.device)
         ro = make_rollout(ex.model, self.ref, ex.value_head, s, scores, self.cfg.rl, self.bf16)
         stats = update(ex.model, ex.value_head, ex.optimizer, ro, self.cfg.rl, self.bf16, ex.generator)
-        canon = self.domain.canonical(s.texts)
         valid = [c for c in canon if c is not None]
         rec = {"type": "step", "step": t + 1, "expert": ex.name, "reward": float(scores.mean()),
                "kl": float(ro.kl.sum(1).mean()), "length": float(s.lengths.float().mean()),

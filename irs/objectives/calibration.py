@@ -27,9 +27,6 @@ import numpy as np
 
 from irs.objectives.base import Objective
 
-NORMALIZATIONS = ("calibrated", "data")
-
-
 class CalibrationError(ValueError):
     """The calibration cannot be computed (no valid sample, zero spread); says why."""
 
