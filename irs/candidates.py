@@ -181,6 +181,21 @@ def evaluate_table(df: pd.DataFrame, names: Sequence[str] | None = None, *,
     return result
 
 
+def cross_set_duplicates(df: pd.DataFrame) -> np.ndarray:
+    """True where a row repeats an earlier row of the table, whatever its set (the `duplicate` column
+    only looks within a row's own set)."""
+    return duplicate_flags(row_keys(df))
+
+
+def pareto_front(df: pd.DataFrame, names: Sequence[str] | None = None) -> pd.Index:
+    """Index labels of one Pareto front over every row of `df`, all its sets together: valid, scored rows,
+    a candidate repeated across sets counted once (its first row). This is what "the Pareto set" of a
+    table showing several sets means; each set's own front stays in the `pareto` column."""
+    names = objective_names(df) if names is None else list(names)
+    flags = pareto_flags(_reward_matrix(df, names), df["valid"].to_numpy(dtype=bool), cross_set_duplicates(df))
+    return df.index[flags]
+
+
 def merge_tables(dfs: Sequence[pd.DataFrame], scope: str = "set") -> pd.DataFrame:
     """Concatenate candidate tables (same objectives) and recompute `duplicate` and `pareto`.
 

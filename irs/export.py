@@ -29,7 +29,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from irs.candidates import REWARD_PREFIX, objective_names
+from irs.candidates import REWARD_PREFIX, objective_names, pareto_front
 from irs.domains.base import Domain
 from irs.io import atomic_write_text, check_name
 
@@ -44,7 +44,7 @@ def allowed_formats(domain: Domain) -> tuple[str, ...]:
     return COMMON_FORMATS + tuple(f for f in domain.export_formats if f not in COMMON_FORMATS)
 
 
-def _select(df: pd.DataFrame, pareto_only: bool, rows) -> pd.DataFrame:
+def _select(df: pd.DataFrame, pareto_only: bool, rows, names: Sequence[str]) -> pd.DataFrame:
     if rows is not None:
         rows = list(rows)
         unknown = [r for r in rows if r not in df.index]
@@ -52,7 +52,7 @@ def _select(df: pd.DataFrame, pareto_only: bool, rows) -> pd.DataFrame:
             raise ValueError(f"rows: {len(unknown)} id(s) not in the candidate table, e.g. {unknown[:5]}")
         df = df.loc[rows]
     if pareto_only:
-        df = df[df["pareto"].to_numpy(dtype=bool)]
+        df = df.loc[pareto_front(df, names)]
     return df
 
 
@@ -132,7 +132,8 @@ def export(df: pd.DataFrame, fmt: str, path: str | os.PathLike, *, domain: Domai
     names: objectives to write (default: all reward_ columns of df).
     run_id: the run the candidates came from, written into every record (must be a safe name).
     rows: ids (index labels) of the rows to export, e.g. a selection in the app; default all rows.
-    pareto_only: keep only rows flagged `pareto` (applied after `rows`).
+    pareto_only: keep only one Pareto front over the (chosen) rows, all their sets together, a candidate
+        repeated across sets written once (irs.candidates.pareto_front; applied after `rows`).
     FASTA and SDF skip invalid rows (they have no sequence or molecule) and log how many.
     """
     if isinstance(domain, str):
@@ -154,7 +155,7 @@ def export(df: pd.DataFrame, fmt: str, path: str | os.PathLike, *, domain: Domai
         for n in names:
             check_name(n, "objective name in a FASTA header")
     path = Path(path)
-    sel = _select(df, pareto_only, rows)
+    sel = _select(df, pareto_only, rows, names)
     if fmt in ("fasta", "sdf"):
         n_invalid = int((~sel["valid"].to_numpy(dtype=bool)).sum())
         if n_invalid:

@@ -37,15 +37,19 @@ def _grid(n_panels: int, max_cols: int = 3) -> tuple[int, int]:
     return math.ceil(max(1, n_panels) / cols), cols
 
 
-def _pairwise_grid(names: Sequence[str], max_cols: int, compact_rows: bool = False):
+ROW_GAP_PX = 80  # between rows of pairwise plots: the upper row's tick labels and axis title
+
+
+def _pairwise_grid(names: Sequence[str], max_cols: int, compact_rows: bool = False, height_per_row: int = 360):
     """(names, pairs, rows, cols, figure) for one subplot per objective pair; needs >= 2 objectives.
-    compact_rows: vertical spacing that shrinks with the number of rows (plotly's default otherwise)."""
+    compact_rows: a fixed ROW_GAP_PX between rows (plotly's default spacing otherwise)."""
     names = list(names)
     if len(names) < 2:
         raise ValueError(f"pairwise plots need at least 2 objectives, got {names}")
     pairs = objective_pairs(names)
     rows, cols = _grid(len(pairs), max_cols)
-    spacing = {"vertical_spacing": min(0.3, 0.22 / max(1, rows - 1) + 0.08) if rows > 1 else 0.0} if compact_rows else {}
+    plot_px = height_per_row * rows - 30  # figure height minus top and bottom margins
+    spacing = {"vertical_spacing": ROW_GAP_PX / plot_px if rows > 1 else 0.0} if compact_rows else {}
     fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=0.09 if cols > 1 else 0.02, **spacing)
     return names, pairs, rows, cols, fig
 
@@ -83,18 +87,27 @@ def _axis_layout(fig: go.Figure, pairs, labels: Mapping[str, str], cols: int) ->
         fig.update_yaxes(title_text=labels.get(b, b), row=r + 1, col=c + 1, title_standoff=2)
 
 
+DRAGMODE = {"box": "select", "lasso": "lasso", "click": "zoom"}  # pareto_scatter's tool -> plotly dragmode
+
+
 def pareto_scatter(df: pd.DataFrame, names: Sequence[str], *, axes: str = "raw",
                    labels: Mapping[str, str] | None = None, selected: Sequence[int] = (),
                    top: Sequence[int] = (), set_col: str = "set", text_col: str | None = "candidate",
-                   webgl: bool | None = None, height_per_row: int = 360, max_cols: int = 3) -> go.Figure:
+                   webgl: bool | None = None, height_per_row: int = 360, max_cols: int = 3,
+                   tool: str = "box") -> go.Figure:
     """Pairwise scatter plots of `df` (rows that have finite values on the plotted columns).
+
+    tool: what a mouse drag does at first, "box" or "lasso" (select), or "click" (drag zooms, a click
+    selects the point): Streamlit's chart selects on click only while the drag mode is not a selection.
 
     axes: "raw" plots the objectives' raw scores, "reward" their normalized rewards in [0, 1].
     Points are grouped by `set_col` (one colour per candidate set); the Pareto-optimal rows (`pareto`
     column) are drawn larger and opaque, the others light. `top` (row ids, e.g. the top k by weighted
     score) get an open diamond, `selected` an open red circle. customdata = row id on every point.
     """
-    names, pairs, rows, cols, fig = _pairwise_grid(names, max_cols, compact_rows=True)
+    if tool not in DRAGMODE:
+        raise ValueError(f"tool must be one of {sorted(DRAGMODE)}, got {tool!r}")
+    names, pairs, rows, cols, fig = _pairwise_grid(names, max_cols, compact_rows=True, height_per_row=height_per_row)
     labels = dict(labels or {})
     plot_cols = [_col(df, n, axes) for n in names]
     missing = [c for c in plot_cols if c not in df.columns]
@@ -144,9 +157,9 @@ def pareto_scatter(df: pd.DataFrame, names: Sequence[str], *, axes: str = "raw",
     _axis_layout(fig, pairs, labels, cols)
     fig.update_layout(
         height=height_per_row * rows + 60, margin=dict(l=60, r=20, t=40, b=50), font=PLOT_FONT,
-        dragmode="select", clickmode="event+select", hovermode="closest", template="plotly_white",
+        dragmode=DRAGMODE[tool], clickmode="event+select", hovermode="closest", template="plotly_white",
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0.0),
-        uirevision="pareto")
+        uirevision=f"pareto-{tool}")  # zoom survives reruns; a new tool replaces a modebar choice
     return fig
 
 

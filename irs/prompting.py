@@ -21,6 +21,22 @@ def eval_contexts(domain, n: int, split: str = "test") -> list[dict] | None:
     return [recs[i % len(recs)] for i in range(n)]
 
 
+def contexts_by_id(domain, ids, splits=("test", "val", "train")) -> list[dict]:
+    """The prompt record of each prompt id (a candidate table's `prompt_id` column), looked up in `splits`
+    in that order. ValueError names ids no split has."""
+    ids = [str(i) for i in ids]
+    found: dict[str, dict] = {}
+    for split in splits:
+        if all(i in found for i in ids):
+            break
+        for rec in domain.prompts(split) or []:
+            found.setdefault(str(rec["id"]), rec)
+    missing = [i for i in dict.fromkeys(ids) if i not in found]
+    if missing:
+        raise ValueError(f"domain {domain.name!r} has no prompt record with id(s) {missing[:5]}")
+    return [found[i] for i in ids]
+
+
 PREFIX_SEPARATOR = "\n"
 
 

@@ -49,7 +49,7 @@ def _app(page: str | None = None, **query):
     if page and page != "explore":
         for k, v in query.items():  # the default page (Explore) may have pointed ?run= elsewhere
             at.query_params[k] = v
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
     return at
 
 
@@ -87,6 +87,9 @@ def test_design_widgets_and_inline_validation(env):
     assert at.button(key="design_launch").disabled
 
     at.number_input(key="design_M").set_value(3)
+    at.number_input(key="design_batch").set_value(0).run()  # refused with a message, not a bare red outline
+    assert "batch_size" in _texts(at.error) and at.button(key="design_launch").disabled
+    at.number_input(key="design_batch").set_value(64)
     at.number_input(key="design_m").set_value(200).run()  # m > T: allowed, explained
     assert not at.error and "Rewarded Soups" in _texts(at.info)
 
@@ -258,7 +261,10 @@ def test_compare_table_fronts_and_download(env):
     table = next(d.value for d in at.dataframe if "method" in d.value.columns)
     assert list(table["method"]) == ["IterativeRS", "Rewarded Soups"]
     assert list(table["runs"]) == [1, 2]
-    assert all("±" in str(v) for v in table["avg reward"])
+    # a row of one run shows its value, a row of two seeds mean ± std; rows name their runs and weights
+    assert "±" not in str(table["avg reward"][0]) and "±" in str(table["avg reward"][1])
+    assert table["run ids"][1] == "rs-20250101-000000-0002, rs-20250101-000000-0003"
+    assert table["run ids"][0] == DEMO and table["weights λ"][0].startswith("qed ")
     assert [e for e in at.get("plotly_chart")]
     labels = [b.proto.label for b in at.get("download_button")]
     assert "Download table as CSV" in labels and any(lb.startswith("Download") and "CSV" in lb for lb in labels)
@@ -347,6 +353,23 @@ def test_added_candidate_set_is_merged_with_stable_ids(env, tmp_path):
     assert len(after) == len(before) + 20
     assert after.loc[before.index, "candidate"].tolist() == before["candidate"].tolist()
     assert set(after["set"]) == {"final", "remerge 0.50/0.25/0.25", "remerge 0.50/0.25/0.25 #2"}
+
+
+def test_compare_starts_with_runs_that_fit_one_table(env):
+    from irs.config import RunConfig
+    from ui.logic import comparable_default
+
+    dna, mol_a, mol_b = RunConfig(domain="dna", preset="3cell"), RunConfig(), RunConfig(seed=1)
+    assert comparable_default({"new-dna": dna, "m1": mol_a, "m2": mol_b}) == ["new-dna"]
+    assert comparable_default({"m1": mol_a, "new-dna": dna, "m2": mol_b}) == ["m1", "m2"]
+    at = _app("compare")  # no ?runs=: the newest run and those like it; nothing dropped with a warning
+    assert not at.exception and not at.warning
+    from irs.runs import RunStore
+
+    cfgs = {r.id: r.config() for r in reversed(RunStore(env).list()) if r.candidates_path.is_file()}
+    newest = next(iter(cfgs.values()))
+    like = [rid for rid, c in cfgs.items() if (c.domain, c.preset) == (newest.domain, newest.preset)]
+    assert at.multiselect(key="compare_runs").value == like[:8] and len(like) < len(cfgs)
 
 
 def test_compare_groups_seeds():

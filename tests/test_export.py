@@ -154,3 +154,27 @@ def test_sdf_round_trip(tmp_path):
         assert rec["pareto"] == bool(row["pareto"]) and rec["id"] == i
         assert rec["mol"].GetNumConformers() == 1 and rec["mol"].GetProp("_Name") == f"cand_{i}"
     assert not math.isnan(recs[0]["heavy"])
+
+
+def test_pareto_export_is_one_front_over_all_sets_without_repeats(tmp_path):
+    """Two sets that share candidates: each set has its own front in `pareto`, but the exported Pareto set
+    is one front over both, a candidate that is in both sets written once."""
+    from irs.candidates import merge_tables, pareto_front
+
+    objs = toy.DOMAIN.objectives()
+    a = score_candidates(["aab", "ab", "bbbbbbbb"], toy.DOMAIN, objs, set_name="final")
+    b = score_candidates(["aab", "ab", "aaaaaa"], toy.DOMAIN, objs, set_name="remerge 1/0/0")
+    both = merge_tables([a, b])
+    per_set = both[both["pareto"]]["canonical"].tolist()
+    assert len(per_set) > len(set(per_set))  # the union of per-set fronts repeats candidates
+    front = pareto_front(both)
+    path = tmp_path / "p.jsonl"
+    n = export(both, "jsonl", path, domain=toy.DOMAIN, run_id="r", pareto_only=True)
+    recs = [json.loads(x) for x in path.read_text().splitlines()]
+    canon = [r["canonical"] for r in recs]
+    assert n == len(recs) == len(front) and len(set(canon)) == len(canon)
+    # nothing exported is dominated by another candidate of either set, and every undominated one is there
+    R = both[[f"reward_{x}" for x in NAMES]].to_numpy(float)
+    dominated = [any((R[j] >= R[i]).all() and (R[j] > R[i]).any() for j in range(len(R))) for i in range(len(R))]
+    undominated = {c for c, d in zip(both["canonical"], dominated) if not d}
+    assert set(canon) == undominated

@@ -60,7 +60,7 @@ def _app(page: str, **query):
     if page != "explore":
         for k, v in query.items():
             at.query_params[k] = v
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
     return at
 
 
@@ -282,3 +282,36 @@ def test_explore_table_over_2000_rows_shows_the_best_and_no_error(tmp_path, monk
     assert any("the best 2000 of 2100 matching" in c.value for c in at.caption)
     scores = t["score"].to_numpy(float)
     assert (np.diff(scores[~np.isnan(scores)]) <= 0).all()  # the best rows, best first
+
+
+def test_text_run_scores_with_its_oracle_from_explore(tmp_path, monkeypatch):
+    """A real text run (the shipped demo): "Score with oracle" judges each selected summary against its own
+    paper (the prompt records behind prompt_id), reproducing the run's own oracle rewards, and says what
+    the text oracle is; without prompt ids the library refuses with a clear error."""
+    import shutil
+
+    from irs.runs import Run, oracle_rescore
+    from ui.logic import demo_runs
+
+    demo = next((p for p in demo_runs() if p.name.startswith("text-")), None)
+    if demo is None:
+        pytest.skip("no shipped text demo run")
+    shutil.copytree(demo, tmp_path / demo.name)
+    monkeypatch.setenv("IRS_RUNS_DIR", str(tmp_path))
+    monkeypatch.setattr("ui.logic.DEMO_DIR", tmp_path / "no-demo")
+    df = pd.read_parquet(tmp_path / demo.name / "candidates.parquet")
+    rows = df.index[df["valid"].to_numpy(bool)][:3].tolist()
+    with pytest.raises(ValueError, match="prompt id"):
+        oracle_rescore(Run(tmp_path / demo.name), df.loc[rows, "canonical"].tolist())
+
+    at = _app("explore", run=demo.name)
+    at.session_state["explore_sel"] = rows
+    at.run()
+    assert "faithfulness to the abstract" in "\n".join(c.value for c in at.caption)  # the text oracle, not QM9
+    at.button(key="explore_oracle").click().run()
+    assert not at.exception and not at.error
+    res = next(d.value for d in at.dataframe if "canonical" in d.value.columns)  # the oracle's table
+    assert sorted(res["id"].tolist()) == sorted(int(r) for r in rows)
+    cols = [c for c in df.columns if c.startswith("reward_")]
+    ids = res["id"].tolist()
+    np.testing.assert_allclose(res[cols].to_numpy(float), df.loc[ids, cols].to_numpy(float), atol=1e-5)

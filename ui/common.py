@@ -13,25 +13,8 @@ from ui import logic
 
 log = logging.getLogger(__name__)
 
-PAGES = {"design": "pages/design.py", "runs": "pages/runs.py", "explore": "pages/explore.py",
-         "compare": "pages/compare.py"}
-
-
-# ---- the app frame -------------------------------------------------------------------------------
-def page_setup() -> None:
-    """Call first in every page script. Streamlit (1.67) runs a fresh server's first session in its old
-    pages/-folder mode (PagesManager.uses_pages_directory is set because pages/ exists) until some run has
-    called st.navigation; a page opened first by its URL (/explore?run=...) would then run without
-    app.py's frame and navigation. Switch that mode off and rerun, which goes through app.py.
-    Not under AppTest: it resets that mode before every run, so a rerun there would only swallow the
-    button clicks of the run (pages then run without app.py's sidebar, which tests do not need)."""
-    import sys
-
-    from streamlit.runtime.pages_manager import PagesManager
-
-    if PagesManager.uses_pages_directory and "streamlit.testing.v1.app_test" not in sys.modules:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+PAGES = {"design": "views/design.py", "runs": "views/runs.py", "explore": "views/explore.py",
+         "compare": "views/compare.py"}
 
 
 # ---- the run store --------------------------------------------------------------------------------
@@ -202,7 +185,16 @@ def export_panel(df: pd.DataFrame, *, domain: str, run_id: str, key_prefix: str,
                                                "every score as a tag, FASTA holds valid sequences.")
     rows = choices[what]
     pareto_only = rows is None
-    n = int(df["pareto"].sum()) if pareto_only else len(rows)
+    if pareto_only:
+        from irs.candidates import pareto_front
+
+        sets = list(dict.fromkeys(df["set"]))
+        n = len(pareto_front(df))
+        st.caption(f"Pareto set: one front over {'the set' if len(sets) == 1 else 'the sets'} on show "
+                   f"({', '.join(sets)}), each candidate once." + ("" if len(sets) == 1 else
+                   " It can differ from the union of the sets' own fronts that the plots mark."))
+    else:
+        n = len(rows)
     tag = "pareto" if pareto_only else ("selection" if what.startswith("Selection") else f"top{len(top)}")
     fname = f"{run_id}-{tag}.{fmt}"
 

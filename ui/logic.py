@@ -225,7 +225,7 @@ def normalize_weights(weights: Sequence[float]) -> list[float] | None:
 
 
 def build_config(form: Mapping) -> "object":
-    """A RunConfig from the design form's values (see pages/design.py). ValueError names bad fields."""
+    """A RunConfig from the design form's values (see views/design.py). ValueError names bad fields."""
     from irs.config import RunConfig
 
     objectives = [{"name": n, "weight": float(w)} for n, w in zip(form["objectives"], form["weights"])]
@@ -394,15 +394,33 @@ def group_runs(cfgs: Mapping[str, object]) -> dict[str, list[str]]:
     return labelled
 
 
+def weights_text(cfg) -> str:
+    """'qed 0.33 · sa 0.33 · logp 0.33': a run's normalized preference weights."""
+    w = normalize_weights(cfg.weights) or cfg.weights
+    return " · ".join(f"{n} {x:.2f}" for n, x in zip(cfg.objective_names, w))
+
+
+def comparable_default(cfgs: Mapping[str, object], limit: int = 8) -> list[str]:
+    """Compare's first selection: the runs (newest first, at most `limit`) that share the newest run's
+    domain, preset and objectives, so they fit one table. `cfgs` is newest first."""
+    if not cfgs:
+        return []
+    key = lambda c: (c.domain, c.preset, tuple(c.objective_names))  # noqa: E731
+    first = key(next(iter(cfgs.values())))
+    return [rid for rid, c in cfgs.items() if key(c) == first][:limit]
+
+
 def _short(cfg) -> tuple:
     return (cfg.effective_merge_every, cfg.merge.subset_size, cfg.merge.total_steps)
 
 
 def compare_table(tables: Mapping[str, pd.DataFrame], groups: Mapping[str, Sequence[str]],
-                  labels: Mapping[str, str] | None = None, digits: int = 3) -> tuple[pd.DataFrame, dict]:
+                  labels: Mapping[str, str] | None = None, digits: int = 3,
+                  weights: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, dict]:
     """Table 1: per group, the mean raw score of each objective on the Pareto set, the average reward,
-    ICV and hypervolume, each as 'mean ± std' over the group's runs (seeds), evaluated on each run's
-    "final" set. Returns (display table, {group: aggregate_seeds dict})."""
+    ICV and hypervolume, each as 'mean ± std' over the group's runs (seeds; a single run's value alone),
+    evaluated on each run's "final" set; with the group's preference weights (`weights`: run id -> text)
+    and its run ids. Returns (display table, {group: aggregate_seeds dict})."""
     from irs.candidates import evaluate_table, objective_names
     from irs.evaluation import aggregate_seeds, format_mean_std
 
@@ -426,14 +444,20 @@ def compare_table(tables: Mapping[str, pd.DataFrame], groups: Mapping[str, Seque
         agg = aggregate_seeds(evals)
         aggs[group] = agg
         mean, std = agg["mean"], agg["std"]
+        def cell(m, sd, d=digits):  # one run has no spread: its value alone, not "± 0.000"
+            return format_mean_std(m, sd, d) if len(ids) > 1 else f"{m:.{d}f}"
+
         row = {"method": group, "runs": len(ids)}
+        if weights:
+            row["weights λ"] = weights.get(ids[0], "")
         for n in names:
-            row[labels.get(n, n)] = format_mean_std(mean["pareto_raw_means"][n], std["pareto_raw_means"][n], digits)
-        row["avg reward"] = format_mean_std(mean["avg_reward"], std["avg_reward"], digits)
-        row["ICV"] = format_mean_std(mean["icv"], std["icv"], digits)
-        row["hypervolume"] = format_mean_std(mean["hypervolume"], std["hypervolume"], digits)
-        row["|Pareto|"] = format_mean_std(mean["n_pareto"], std["n_pareto"], 1)
-        row["valid"] = format_mean_std(mean["valid_fraction"], std["valid_fraction"], 3)
+            row[labels.get(n, n)] = cell(mean["pareto_raw_means"][n], std["pareto_raw_means"][n])
+        row["avg reward"] = cell(mean["avg_reward"], std["avg_reward"])
+        row["ICV"] = cell(mean["icv"], std["icv"])
+        row["hypervolume"] = cell(mean["hypervolume"], std["hypervolume"])
+        row["|Pareto|"] = cell(mean["n_pareto"], std["n_pareto"], 1)
+        row["valid"] = cell(mean["valid_fraction"], std["valid_fraction"], 3)
+        row["run ids"] = ", ".join(ids)
         rows.append(row)
     return pd.DataFrame(rows), aggs
 

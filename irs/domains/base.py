@@ -43,6 +43,7 @@ class Domain:
     size: Callable[[str], float] = len           # a size measure of a valid candidate, logged per step
     size_name: str = "length"
     scaffold: Callable[[str], str] | None = None  # the diversity filter's 'scaffold' key (molecules: Bemis-Murcko)
+    oracle_notes: dict[str, str] = field(default_factory=dict)  # preset -> what its oracle is, for the UI
 
     def objectives(self, preset: str | None = None) -> list[Objective]:
         preset = preset or self.default_preset

@@ -12,8 +12,8 @@ Every function that takes a run accepts a Run or a run id (with runs_dir, defaul
 """
 from irs.runs.control import (as_run, cancel_run, load_config, resume_run, spawn_worker, start_run,
                               wait_run)
-from irs.runs.results import (evaluate_run, final_experts, load_candidates, oracle_objectives, run_calibration,
-                              parse_lambdas, parse_weights, remerge, remerge_and_sample, sample_candidates,
+from irs.runs.results import (evaluate_run, final_experts, load_candidates, oracle_objectives, oracle_rescore,
+                              run_calibration, parse_lambdas, parse_weights, remerge, remerge_and_sample, sample_candidates,
                               sample_run, sampling_prompt)
 from irs.runs.store import (STATES, Run, RunError, RunLocked, RunNotFound, RunStore, default_runs_dir,
                             effective_status)
@@ -22,6 +22,7 @@ __all__ = [
     "RunStore", "Run", "RunError", "RunNotFound", "RunLocked", "STATES", "default_runs_dir",
     "effective_status", "load_config", "as_run", "start_run", "resume_run", "cancel_run", "wait_run",
     "spawn_worker", "load_candidates", "evaluate_run", "final_experts", "parse_lambdas", "remerge",
-    "remerge_and_sample", "sample_run", "sample_candidates", "oracle_objectives", "run_calibration", "parse_weights",
+    "remerge_and_sample", "sample_run", "sample_candidates", "oracle_objectives", "oracle_rescore",
+    "run_calibration", "parse_weights",
     "sampling_prompt",
 ]

@@ -208,6 +208,27 @@ def remerge_and_sample(run: Run | str, lambdas: Sequence[float] | str, n: int, s
     return texts, model
 
 
+def oracle_rescore(run: Run | str, candidates: Sequence[str], prompt_ids: Sequence[str] | None = None,
+                   runs_dir: str | os.PathLike | None = None):
+    """A candidate table (set "oracle") of `candidates` scored with the run's oracle on the run's own
+    evaluation scale. Prompt domains (text) need the `prompt_ids` the candidates answer (the table's
+    `prompt_id` column): each summary is judged against its own document."""
+    from irs.candidates import score_candidates
+    from irs.domains import get_domain
+    from irs.prompting import contexts_by_id
+
+    run = as_run(run, runs_dir)
+    cfg = run.config()
+    domain = get_domain(cfg.domain)
+    ctx = None
+    if domain.prompts is not None:
+        if prompt_ids is None or len(prompt_ids) != len(candidates):
+            raise ValueError(f"{cfg.domain} candidates answer documents: give one prompt id per candidate")
+        ctx = contexts_by_id(domain, prompt_ids)
+    return score_candidates(list(candidates), domain, oracle_objectives(domain, cfg, run_calibration(run)),
+                            set_name="oracle", contexts=ctx)
+
+
 def sample_candidates(run: Run | str, n: int, lambdas: Sequence[float] | str | None = None, seed: int = 0,
                       runs_dir: str | os.PathLike | None = None, weights: Sequence[float] | str | None = None):
     """A scored candidate table (irs.candidates) of n new samples; set "sample", "remerge a/b/c" or, for a

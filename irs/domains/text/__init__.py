@@ -86,5 +86,7 @@ DOMAIN = Domain(
     prompts=prompts,
     eval_only=("rouge_l",),
     lora_default=True,
+    oracle_notes={"default": "faithfulness to the abstract and quality against the reference (sentence "
+                             "embeddings), length, and ROUGE-L; each summary against its own paper"},
     calibrate_default=False,  # exact rewards in [0, 1]; 512 samples of the 135M model would cost minutes
 )

@@ -1,4 +1,4 @@
-"""Runs: every run with its state and progress; one run's live per-expert reward and KL curves (merges
+"""Runs: every run with its state and progress (polled, so runs started elsewhere appear); one run's live per-expert reward and KL curves (merges
 marked, polled with st.fragment; RiC runs: SFT loss and online-round proxy reward), its error if it
 failed, and cancel / resume / delete (with a confirmation). The run id lives in the URL (?run=...), so a
 refresh keeps the page."""
@@ -10,7 +10,8 @@ import streamlit as st
 from irs.plots import expert_curves
 from ui import common, logic
 
-POLL_S = 2.0
+POLL_S = 2.0                   # the selected run's status and curves, while it is active
+OVERVIEW_POLL_S = 3.0          # the overview, always: runs launched elsewhere (another tab, the CLI) appear
 # Material icons and colours (rendered by Streamlit itself; no emoji font needed) for markdown text.
 STATE_BADGE = {"queued": ":gray[:material/schedule: queued]", "running": ":blue[:material/play_circle: running]",
                "done": ":green[:material/check_circle: done]", "failed": ":red[:material/error: failed]",
@@ -30,6 +31,14 @@ def overview(runs) -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="runs_overview",
                  column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0,
                                                                            format="percent")})
+
+
+def overview_live(ids_at_render: list[str]) -> None:
+    """The overview, re-read every OVERVIEW_POLL_S; a new or deleted run reruns the page (the picker)."""
+    runs = common.run_statuses()
+    overview(runs)
+    if [r.id for r, _ in runs] != ids_at_render:
+        st.rerun()
 
 
 def live(run_id: str, state_at_render: str) -> None:
@@ -139,14 +148,13 @@ def details(run, s: dict) -> None:
             st.code("\n".join(run.log_path.read_text(errors="replace").splitlines()[-40:]) or "(empty)")
 
 
-common.page_setup()
 st.title("Runs")
 runs = common.run_statuses()
 if not runs:
     st.info("No runs yet: design and launch one first.")
-    st.page_link("pages/design.py", label="Design & launch", icon=":material/tune:")
+    st.page_link("views/design.py", label="Design & launch", icon=":material/tune:")
     st.stop()
-overview(runs)
+st.fragment(run_every=OVERVIEW_POLL_S)(overview_live)([r.id for r, _ in runs])
 run = common.run_picker("runs_pick", [r for r, _ in runs], label="Run to inspect")
 status = dict((r.id, s) for r, s in runs)[run.id]
 details(run, status)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from irs.candidates import objective_names
+from irs.candidates import cross_set_duplicates, objective_names
 from irs.plots import pareto_scatter
 from irs.runs import sample_candidates
 from ui import common, logic
@@ -24,6 +24,10 @@ TABLE_ROWS = 2000              # the table shows at most this many rows (the bes
 TEXT_COLUMN = {"molecules": "SMILES", "dna": "sequence"}
 DNA_CELLS = "explore_dna_cells"  # cell types whose marker motifs are shown (DNA)
 TOP_HITS = 3                   # hits in the table's "top hits" column
+TOOLS = {"box": "Box select", "lasso": "Lasso", "click": "Click points"}
+TOOL_HINT = {"box": "Drag a box to select; double-click to clear.",
+             "lasso": "Draw a lasso to select; double-click to clear.",
+             "click": "Click a point to select it, shift-click to add more; drag to zoom, double-click to zoom out."}
 EXCERPT = 140                  # characters of a source / reference in the text table
 
 
@@ -104,17 +108,6 @@ def default_cells(cfg, options: list[str]) -> list[str]:
     return got or [c for c in ("K562", "HepG2", "GM12878") if c in options]
 
 
-@st.cache_resource(show_spinner=False)
-def _oracle(domain: str, preset: str, names: tuple[str, ...]):
-    """The run's oracle objectives (cache_resource: a physics oracle keeps its own result cache)."""
-    from irs.config import ObjectiveSpec, RunConfig
-    from irs.domains import get_domain
-    from irs.runs import oracle_objectives
-
-    cfg = RunConfig(domain=domain, preset=preset, objectives=[ObjectiveSpec(n, 1.0) for n in names])
-    return get_domain(domain), oracle_objectives(get_domain(domain), cfg)
-
-
 # ---- page parts -----------------------------------------------------------------------------------
 def controls(df_all: pd.DataFrame, infos: dict, cfg) -> dict:
     with st.sidebar:
@@ -159,15 +152,21 @@ def plot(df: pd.DataFrame, names: list[str], infos: dict, opts: dict, top: list[
     if len(names) < 2:
         st.info("Pairwise plots need at least two objectives.")
         return
+    tool = st.segmented_control("Plot tool", list(TOOLS), key="explore_tool", default="box",
+                                format_func=TOOLS.get, help="What the mouse does on the plots (the plot's own "
+                                "toolbar switches too). Click: a click selects one point, shift-click adds, "
+                                "a drag zooms.") or "box"
     fig = pareto_scatter(shown, names, axes=opts["axes"], labels={n: infos[n].label for n in names},
-                         selected=st.session_state.get(SEL, []), top=top)
+                         selected=st.session_state.get(SEL, []), top=top, tool=tool)
     st.plotly_chart(fig, key="explore_plot", on_select=_on_plot_select, selection_mode=("points", "box", "lasso"),
                     config={"displaylogo": False, "scrollZoom": False})
     n_inv = int((~df["valid"].to_numpy(bool)).sum())
     n_dup = int(df["duplicate"].to_numpy(bool).sum())
+    n_across = int(cross_set_duplicates(df).sum()) - n_dup  # repeats of a candidate of another set
+    across = f" (+{n_across} repeated across sets)" if n_across > 0 else ""
     st.caption(f"{len(df)} candidates · {int(df['pareto'].sum())} Pareto-optimal · {n_inv} invalid (no scores, "
-               f"not plotted) · {n_dup} duplicates ({'shown' if opts['show_invalid'] else 'hidden'}). "
-               "Drag a box or lasso to select; click a point; double-click to clear.")
+               f"not plotted) · {n_dup} duplicates within sets ({'shown' if opts['show_invalid'] else 'hidden'}){across}. "
+               + TOOL_HINT[tool])
 
 
 def table(df: pd.DataFrame, names: list[str], score: np.ndarray, domain: str, opts: dict,
@@ -358,29 +357,28 @@ def oracle_panel(df: pd.DataFrame, valid_sel: list[int], run, cfg) -> None:
     c1, c2 = st.columns([1, 3])
     todo = valid_sel[:MAX_ORACLE]
     if c1.button(f"Score {len(todo)} with oracle", key="explore_oracle", icon=":material/science:"):
-        from irs.candidates import score_candidates
+        from irs.runs import oracle_rescore
 
-        names = tuple(objective_names(df))
+        ids = [str(df.at[i, "prompt_id"]) for i in todo] if "prompt_id" in df.columns else None
         with st.spinner(f"Scoring {len(todo)} candidate(s) with the oracle ..."):
             t0 = time.perf_counter()
             try:
-                domain, objs = _oracle(cfg.domain, cfg.preset, names)
-                res = score_candidates([str(df.at[i, "canonical"]) for i in todo], domain, objs, set_name="oracle")
+                res = oracle_rescore(run, [str(df.at[i, "canonical"]) for i in todo], ids)
             except Exception as e:  # an oracle failing (missing binary, timeout) is reported, not raised
                 st.error(f"The oracle failed: {type(e).__name__}: {e}")
                 return
         res.insert(0, "id", todo)
         st.session_state["explore_oracle_result"] = (run.id, res, time.perf_counter() - t0)
-    if cfg.domain == "dna":
-        c2.caption("Re-scores the selected sequences with the preset's oracle (the cell-type activity CNN; "
-                   f"exact motif scores for the motifs preset). At most {MAX_ORACLE} per click.")
-    else:
-        c2.caption("Re-scores the selected candidates with the preset's oracle (for QM9: GFN2-xTB gap, D4 α, "
-                   f"U0 model; about 5-40 ms each). At most {MAX_ORACLE} per click.")
+    from irs.domains import get_domain
+
+    dom = get_domain(cfg.domain)
+    note = dom.oracle_notes.get(cfg.preset or dom.default_preset, "the preset's evaluation objectives")
+    c2.caption(f"Re-scores the selected candidates with the run's oracle: {note}. At most {MAX_ORACLE} per "
+               "click; normalized on the run's evaluation scale.")
     got = st.session_state.get("explore_oracle_result")
     if got and got[0] == run.id:
         _, res, dt = got
-        st.caption(f"Oracle scores ({len(res)} molecules, {dt:.1f} s):")
+        st.caption(f"Oracle scores ({len(res)} candidates, {dt:.1f} s):")
         cols = ["id", "canonical"] + [c for c in res.columns if c not in ("id", "candidate", "canonical", "valid",
                                                                           "duplicate", "set")]
         st.dataframe(res[cols], hide_index=True, key="explore_oracle_table")
@@ -465,13 +463,12 @@ def remerge_panel(run, cfg, names: list[str], weights) -> None:
 
 
 # ---- the page -------------------------------------------------------------------------------------
-common.page_setup()
 st.title("Explore")
 statuses = common.run_statuses()
 runs = [r for r, s in statuses if r.candidates_path.is_file()]
 if not runs:
     st.info("No run has candidates yet. Launch one on the Design page, or open a run folder.")
-    st.page_link("pages/design.py", label="Design & launch", icon=":material/tune:")
+    st.page_link("views/design.py", label="Design & launch", icon=":material/tune:")
     st.stop()
 run = common.run_picker("explore_run", runs, help="Runs that have candidates")
 _reset_for(run.id)
@@ -498,12 +495,14 @@ else:
 st.session_state[SEL] = [i for i in st.session_state.get(SEL, []) if i in df_all.index]
 
 hits = dna_hits(run, opts["cells"]) if domain == "dna" else None
-plot_slot, selection_slot = st.container(), st.container()
+# shown as plot, table, selection: a selection growing below the table never moves the row being ticked
+plot_slot, table_slot, selection_slot = st.container(), st.container(), st.container()
 with selection_slot:  # runs first, so the 3D view of a new selection reaches the browser before the big plot
     selection_panel(df, names, infos, score, domain, run, cfg, hits, opts["cells"])
 with plot_slot:
     plot(df, names, infos, opts, top)
-table(df, names, score.to_numpy(), domain, opts, hits)
+with table_slot:
+    table(df, names, score.to_numpy(), domain, opts, hits)
 remerge_panel(run, cfg, names, opts["weights"])
 st.subheader("Export")
 common.export_panel(df, domain=domain, run_id=run.id, key_prefix="explore",

@@ -10,15 +10,16 @@ from ui import common, logic
 
 
 def _schedule_inputs(method: str, n_obj: int) -> dict:
+    # min_value 0, not 1: the browser would refuse a 0 with a bare red outline; the config check says why
     c = st.columns(5)
-    m = c[0].number_input("m · merge every", min_value=1, value=MergeConfig.merge_every, step=1, key="design_m",
+    m = c[0].number_input("m · merge every", min_value=0, value=MergeConfig.merge_every, step=1, key="design_m",
                           help=help_of(MergeConfig, "merge_every"), disabled=method != "iterative_rs")
-    M = c[1].number_input("M · objectives per merge", min_value=1, value=n_obj, step=1, key="design_M",
+    M = c[1].number_input("M · objectives per merge", min_value=0, value=n_obj, step=1, key="design_M",
                           help=help_of(MergeConfig, "subset_size").replace("0 means all N", f"N = {n_obj} here"),
                           disabled=method == "morlhf")
-    T = c[2].number_input("T · total steps", min_value=1, value=MergeConfig.total_steps, step=1, key="design_T",
+    T = c[2].number_input("T · total steps", min_value=0, value=MergeConfig.total_steps, step=1, key="design_T",
                           help=help_of(MergeConfig, "total_steps"))
-    b = c[3].number_input("batch size", min_value=1, value=RLConfig.batch_size, step=1, key="design_batch",
+    b = c[3].number_input("batch size", min_value=0, value=RLConfig.batch_size, step=1, key="design_batch",
                           help=help_of(RLConfig, "batch_size"))
     seed = c[4].number_input("seed", min_value=0, value=RunConfig.seed, step=1, key="design_seed",
                              help=help_of(RunConfig, "seed"))
@@ -33,7 +34,7 @@ def _advanced(domain) -> dict:
             "name": c1.text_input("Run name", value="run", key="design_name", help=help_of(RunConfig, "name")),
             "model": c1.text_input("Model", value="", key="design_model", placeholder=domain.default_model,
                                    help=help_of(RunConfig, "model")),
-            "n_final_samples": c1.number_input("K · final candidates", min_value=1, value=RunConfig.n_final_samples,
+            "n_final_samples": c1.number_input("K · final candidates", min_value=0, value=RunConfig.n_final_samples,
                                                key="design_K", help=help_of(RunConfig, "n_final_samples")),
             "algo": c2.selectbox("Update rule", ["rloo", "ppo"], key="design_algo", help=help_of(RLConfig, "algo")),
             "lr": c2.number_input("Learning rate", min_value=0.0, value=RLConfig.lr, format="%.2e", step=1e-6,
@@ -172,7 +173,6 @@ def load_tab() -> None:
         common.go_to("explore" if run.candidates_path.is_file() else "runs", run_id)
 
 
-common.page_setup()
 st.title("Design & launch")
 new_tab, open_tab = st.tabs(["New run", "Load a run"])
 with new_tab:

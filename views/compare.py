@@ -9,18 +9,20 @@ from irs.candidates import objective_names
 from irs.plots import fronts_overlay
 from ui import common, logic
 
-common.page_setup()
 st.title("Compare")
 statuses = common.run_statuses()
 runs = {r.id: r for r, s in statuses if r.candidates_path.is_file()}
 if len(runs) < 1:
     st.info("No run has candidates yet.")
-    st.page_link("pages/design.py", label="Design & launch", icon=":material/tune:")
+    st.page_link("views/design.py", label="Design & launch", icon=":material/tune:")
     st.stop()
 
 wanted = [i for i in (st.query_params.get("runs") or "").split(",") if i in runs]
 if "compare_runs" not in st.session_state:
-    st.session_state["compare_runs"] = wanted or list(runs)[:8]
+    if not wanted:
+        known = {rid: c for rid, c in ((rid, common.load_config(r)) for rid, r in runs.items()) if c is not None}
+        wanted = logic.comparable_default(known)
+    st.session_state["compare_runs"] = wanted
 
 
 def _sync():
@@ -62,12 +64,14 @@ names = objective_names(next(iter(tables.values())))
 infos = common.infos_for(next(iter(cfgs.values())), names)
 groups = logic.group_runs(cfgs)
 label_of = {n: infos[n].label for n in names}
-table, aggs = logic.compare_table(tables, groups, labels=label_of)
+table, aggs = logic.compare_table(tables, groups, labels=label_of,
+                                  weights={rid: logic.weights_text(c) for rid, c in cfgs.items()})
 st.subheader("Evaluation on the Pareto sets (like the paper's Table 1)")
 st.dataframe(table, hide_index=True, key="compare_table")
 st.caption("Objective columns: mean raw score over the Pareto-optimal valid, unique candidates of each run's "
            "final set (↑ maximize, ↓ minimize, ◎ target window). Avg reward: mean normalized reward on the set; "
-           "ICV: paper eq. 16; hypervolume of the rewards w.r.t. the origin. Mean ± std over the runs of a row.")
+           "ICV: paper eq. 16; hypervolume of the rewards w.r.t. the origin. Mean ± std over the runs of a row "
+           "(its run ids in the last column); a row of one run shows its value.")
 st.download_button("Download table as CSV", table.to_csv(index=False).encode(), file_name="comparison.csv",
                    mime="text/csv", key="compare_download_table", icon=":material/download:", on_click="ignore")
 
