@@ -11,7 +11,8 @@ objective's raw score under the objective's name, its reward as `reward_<name>`,
 - fasta: valid rows only; header `>cand_12 pareto=1 frac_a=0.5 ... reward_frac_a=0.5 ... run=<run_id>`,
   then the canonical sequence on one line.
 - sdf: valid rows only; delegated to irs.domains.molecules.chem.write_sdf(records, path, run_id)
-  (3D conformer, molecule name `cand_<id>`, every field as an SD tag), imported only when needed.
+  (3D conformer, molecule name `cand_<id>`, every field as an SD tag, `unit_<name>` with each objective's
+  unit, and a flag for stereocentres the SMILES leaves open), imported only when needed.
 
 All writes are atomic (irs.io). The caller passes the output path; the CLI and the app build it with
 irs.io.safe_join.
@@ -24,7 +25,7 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -125,7 +126,7 @@ def _write_sdf(records: list[dict], path: Path, run_id: str) -> int:
 
 def export(df: pd.DataFrame, fmt: str, path: str | os.PathLike, *, domain: Domain | str,
            names: Sequence[str] | None = None, run_id: str, pareto_only: bool = False,
-           rows: Sequence | None = None) -> int:
+           rows: Sequence | None = None, units: Mapping[str, str] | None = None) -> int:
     """Write candidates of `df` (a candidate table) to `path` as `fmt`; returns the number of records.
 
     domain: a Domain or its registry name; it decides which formats are allowed (ValueError otherwise).
@@ -134,6 +135,7 @@ def export(df: pd.DataFrame, fmt: str, path: str | os.PathLike, *, domain: Domai
     rows: ids (index labels) of the rows to export, e.g. a selection in the app; default all rows.
     pareto_only: keep only one Pareto front over the (chosen) rows, all their sets together, a candidate
         repeated across sets written once (irs.candidates.pareto_front; applied after `rows`).
+    units: objective name -> unit of its raw score; SDF records carry them as `unit_<name>` tags.
     FASTA and SDF skip invalid rows (they have no sequence or molecule) and log how many.
     """
     if isinstance(domain, str):
@@ -174,7 +176,8 @@ def export(df: pd.DataFrame, fmt: str, path: str | os.PathLike, *, domain: Domai
     elif fmt == "fasta":
         atomic_write_text(path, _fasta(records, names, run_id))
     else:  # sdf
-        n_written = _write_sdf(records, path, run_id)
+        unit_tags = {f"unit_{n}": u for n, u in (units or {}).items() if n in names and u}
+        n_written = _write_sdf([{**r, **unit_tags} for r in records], path, run_id)
         if n_written != len(records):
             log.warning("export sdf: %d of %d molecules written", n_written, len(records))
     log.info("exported %d candidate(s) as %s to %s", n_written, fmt, path)

@@ -247,6 +247,38 @@ def test_explore_plot_selection_card_and_export(env):
     assert "Top 1" in at.radio(key="explore_export_what").options
 
 
+def test_explore_structure_and_property_filters_refuse_bad_input_inline(env):
+    from irs.domains.molecules.properties import query_mask
+
+    at = _app("explore", run=DEMO)
+    table = lambda: _widget(at, "dataframe", "explore_table").value  # noqa: E731
+    before = table()
+    assert {"structure", "MW", "TPSA", "HBD", "HBA", "lipinski", "veber"} <= set(before.columns)
+    at.text_input(key="explore_substructure").set_value("c1ccncc1").run()  # pyridine, however it is written
+    t = table()
+    assert 0 < len(t) < len(before) and query_mask(list(t["SMILES"]), "c1ccncc1").all()
+    assert any(c.value.startswith("Filtered: contains c1ccncc1") for c in at.caption)
+    assert any(r.startswith("Filtered view") for r in at.radio(key="explore_export_what").options)
+    at.text_input(key="explore_substructure").set_value("C1CC(").run()  # does not parse: the filter stays
+    assert "neither SMARTS nor SMILES" in _texts(at.error) and table()["id"].tolist() == t["id"].tolist()
+    at.text_input(key="explore_substructure").set_value("").run()
+    assert len(table()) == len(before)
+
+    at.text_input(key="explore_sim_ref").set_value("not a molecule").run()  # changes nothing
+    assert "not a SMILES" in _texts(at.error) and len(table()) == len(before)
+    at.text_input(key="explore_sim_ref").set_value(str(before["SMILES"].iloc[0])).run()
+    assert table()["similarity"].min() >= 0.4 and at.slider(key="explore_sim_min").value == 0.4
+    at.text_input(key="explore_sim_ref").set_value("").run()
+
+    at.multiselect(key="explore_prop_ranges").set_value(["MW"]).run()
+    at.number_input(key="explore_rng_MW_min").set_value(300.0)
+    at.number_input(key="explore_rng_MW_max").set_value(250.0).run()  # min > max: refused inline
+    assert "not applied" in _texts(at.error) and len(table()) == len(before)
+    at.number_input(key="explore_rng_MW_max").set_value(400.0).run()
+    mw = table()["MW"]
+    assert len(mw) < len(before) and mw.between(300, 400).all()
+
+
 def test_explore_without_runs_explains(monkeypatch, tmp_path):
     monkeypatch.setenv("IRS_RUNS_DIR", str(tmp_path / "empty"))
     monkeypatch.setattr("ui.logic.DEMO_DIR", tmp_path / "no-demo")

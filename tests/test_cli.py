@@ -96,6 +96,31 @@ def test_sample_with_lambdas(smoke, capsys, tmp_path):
     assert rc == 2 and "3 weight" in err
 
 
+def test_sample_the_starting_model_as_a_baseline_set(smoke, capsys, tmp_path):
+    """--starting-model samples the shipped MolGPT-2 itself (the same texts as sampling it directly with the
+    run's settings), scored on the run's scale, as the set "starting model"."""
+    import torch
+
+    from irs.config import bf16_flag
+    from irs.rl.sampler import sample
+    from irs.runs import Run, starting_model
+
+    runs_dir, run_id, _ = smoke
+    rc, _, _ = irs(capsys, "sample", run_id, "--runs-dir", runs_dir, "--n", 6, "--starting-model",
+                   "--out", tmp_path / "b.csv")
+    df = pd.read_csv(tmp_path / "b.csv")
+    assert rc == 0 and len(df) == 6 and set(df["set"]) == {"starting model"}
+    run = Run(Path(runs_dir) / run_id)
+    cfg = run.config()
+    model, tok = starting_model(run)
+    s = sample(model, tok, 6, max_new_tokens=cfg.rl.max_new_tokens or 64, temperature=cfg.rl.temperature,
+               top_k=cfg.rl.top_k, top_p=cfg.rl.top_p, bf16=bf16_flag(cfg.rl), generator=torch.Generator().manual_seed(0))
+    assert df["candidate"].fillna("").tolist() == s.texts
+    rc, _, err = irs(capsys, "sample", run_id, "--runs-dir", runs_dir, "--n", 2, "--starting-model",
+                     "--lambdas", "1,0,0")
+    assert rc == 2 and "starting model" in err
+
+
 def test_errors_are_clear_and_write_nothing(smoke, capsys, tmp_path):
     runs_dir, run_id, _ = smoke
     before = (runs_dir / run_id / "status.json").read_bytes()

@@ -178,3 +178,21 @@ def test_pareto_export_is_one_front_over_all_sets_without_repeats(tmp_path):
     dominated = [any((R[j] >= R[i]).all() and (R[j] > R[i]).any() for j in range(len(R))) for i in range(len(R))]
     undominated = {c for c, d in zip(both["canonical"], dominated) if not d}
     assert set(canon) == undominated
+
+
+def test_sdf_tags_carry_units_and_flag_unspecified_stereocentres(tmp_path):
+    from irs.domains import get_domain
+
+    chem = _chem()
+    dom = get_domain("molecules")
+    objs = [Objective("mw_like", lambda s: np.array([float(len(x)) for x in s]), 0.0, 50.0, "max", unit="chars")]
+    # CC(N)C(=O)O leaves alanine's stereocentre open; C[C@H](N)C(=O)O sets it; CCO has none
+    df = score_candidates(["CC(N)C(=O)O", "C[C@H](N)C(=O)O", "CCO"], dom, objs)
+    path = tmp_path / "s.sdf"
+    export(df, "sdf", path, domain=dom, run_id="r", units={"mw_like": "chars"})
+    recs = {r["SMILES"]: r for r in chem.read_sdf(path)}
+    assert all(r["unit_mw_like"] == "chars" for r in recs.values())
+    open_, fixed, none = recs["CC(N)C(=O)O"], recs["C[C@H](N)C(=O)O"], recs["CCO"]
+    assert open_["unspecified_stereocentres"] == 1 and "arbitrary" in open_["stereo_note"]
+    assert fixed["unspecified_stereocentres"] == 0 and "stereo_note" not in fixed
+    assert none["unspecified_stereocentres"] == 0

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import numpy as np
 import pytest
 
@@ -141,3 +142,49 @@ def test_domain_registered():
     assert d.canonical(["OCC", "C1CC"]) == ["CCO", None]
     assert [o.name for o in d.objectives("druglike")] == ["qed", "sa", "logp"]
     assert d.export_formats == ("sdf",) and d.max_new_tokens == 64
+
+
+# ---- properties (irs.domains.molecules.properties) ---------------------------------------------------
+def test_descriptors_and_rule_flags_on_known_molecules():
+    from irs.domains.molecules.properties import alerts, descriptors
+
+    # aspirin; a 5-violation giant (MW > 500, many donors/acceptors); an invalid string
+    giant = "OC(=O)" + "C(O)" * 12 + "c1ccccc1" + "N" * 1 + "C(=O)NCC(=O)NCC(=O)NCC(=O)NCC(=O)NCC(=O)N"
+    d = descriptors(["CC(=O)Oc1ccccc1C(=O)O", giant, "not a smiles"])
+    asp = d.iloc[0]
+    assert asp["MW"] == pytest.approx(180.16, abs=0.01) and asp["TPSA"] == pytest.approx(63.6, abs=0.1)
+    assert (asp["HBD"], asp["HBA"], asp["rings"], asp["arom_rings"], asp["heavy_atoms"]) == (1, 3, 1, 1, 13)
+    assert bool(asp["lipinski"]) and bool(asp["veber"]) and asp["unspec_stereo"] == 0
+    assert not bool(d.iloc[1]["lipinski"]) and not bool(d.iloc[1]["veber"]) and d.iloc[1]["unspec_stereo"] == 12
+    assert d.iloc[2].isna().all()
+    al = alerts(["O=C1C=CC(=O)C=C1", "CCO", None])  # p-benzoquinone: a PAINS-free Brenk Michael acceptor
+    assert al.iloc[0]["brenk"] != "" and al.iloc[1].tolist() == ["", ""] and al.iloc[2].isna().all()
+
+
+def test_substructure_search_finds_a_ring_however_the_smiles_is_written():
+    from irs.domains.molecules.properties import QueryError, query_mask
+
+    mols = ["c1ccncc1C", "Cc1cccnc1", "C1=CC=NC=C1", "c1ccccc1", "bad", None]
+    assert query_mask(mols, "c1ccncc1").tolist() == [True, True, True, False, False, False]
+    assert query_mask(mols, "[#7;a]").tolist() == [True, True, True, False, False, False]  # SMARTS
+    with pytest.raises(QueryError, match="neither SMARTS nor SMILES"):
+        query_mask(mols, "C1CC(")
+
+
+def test_similarity_scaffolds_nearest_neighbours_and_diagnostics():
+    from irs.domains.molecules.properties import (QueryError, diagnostics, nearest_neighbours, scaffold_counts,
+                                                  similarity)
+
+    mols = ["CCOc1ccccc1", "CCCOc1ccccc1", "c1ccc2ccccc2c1", "CCO", "bad"]
+    sim = similarity(mols, "CCOc1ccccc1")
+    assert sim[0] == 1.0 and sim[1] > sim[2] and np.isnan(sim[4])
+    with pytest.raises(QueryError):
+        similarity(mols, "C1CC(")
+    sc = scaffold_counts(mols)
+    assert sc.iloc[0].tolist()[:2] == ["c1ccccc1", 2] and set(sc["scaffold"]) == {"c1ccccc1", "c1ccc2ccccc2c1", ""}
+    nn = nearest_neighbours(["CCCCOc1ccccc1", "bad"], ["CCO", "CCCOc1ccccc1", "c1ccc2ccccc2c1"])
+    assert nn["neighbour"][0] == "CCCOc1ccccc1" and 0 < nn["similarity"][0] < 1 and pd.isna(nn["neighbour"][1])
+    d = diagnostics(mols + ["OCC"], train={"CCO"})
+    assert d["n"] == 6 and d["validity"] == pytest.approx(5 / 6) and d["uniqueness"] == pytest.approx(4 / 5)
+    assert d["novelty"] == pytest.approx(3 / 4) and 0 < d["int_div"] < 1
+    assert d["scaffolds_per_molecule"] == pytest.approx(3 / 4)

@@ -168,7 +168,8 @@ def weight_sliders(infos: Sequence[logic.ObjectiveInfo], key_prefix: str, defaul
 
 # ---- export ---------------------------------------------------------------------------------------
 def export_panel(df: pd.DataFrame, *, domain: str, run_id: str, key_prefix: str,
-                 selected: Sequence[int] = (), top: Sequence[int] = ()) -> None:
+                 selected: Sequence[int] = (), top: Sequence[int] = (), filtered: Sequence[int] | None = None,
+                 units: dict[str, str] | None = None) -> None:
     """Pick what (Pareto set, selection, top k) and a format the domain allows; download the file that
     `irs export` writes (irs.export.export). SDF is built on click (it embeds 3D conformers)."""
     from irs.domains import get_domain
@@ -177,6 +178,8 @@ def export_panel(df: pd.DataFrame, *, domain: str, run_id: str, key_prefix: str,
     choices = {"Pareto set": None, f"Selection ({len(selected)})": list(selected), f"Top {len(top)}": list(top)}
     if not selected:
         choices.pop(f"Selection ({len(selected)})")
+    if filtered is not None:  # the filtered view on show (filters active)
+        choices[f"Filtered view ({len(filtered)})"] = list(filtered)
     c1, c2 = st.columns(2)
     what = c1.radio("Export", list(choices), key=f"{key_prefix}_export_what", horizontal=True)
     fmts = list(allowed_formats(get_domain(domain)))
@@ -195,11 +198,13 @@ def export_panel(df: pd.DataFrame, *, domain: str, run_id: str, key_prefix: str,
                    " It can differ from the union of the sets' own fronts that the plots mark."))
     else:
         n = len(rows)
-    tag = "pareto" if pareto_only else ("selection" if what.startswith("Selection") else f"top{len(top)}")
+    tag = "pareto" if pareto_only else ("selection" if what.startswith("Selection") else
+                                        "filtered" if what.startswith("Filtered") else f"top{len(top)}")
     fname = f"{run_id}-{tag}.{fmt}"
 
     def build() -> bytes:
-        return logic.export_bytes(df, fmt, domain=domain, run_id=run_id, rows=rows, pareto_only=pareto_only)
+        return logic.export_bytes(df, fmt, domain=domain, run_id=run_id, rows=rows, pareto_only=pareto_only,
+                                  units=units)
 
     if n == 0:
         st.info("Nothing to export: the chosen set is empty.")

@@ -348,14 +348,14 @@ def add_candidate_set(run_path: Path, df: pd.DataFrame) -> str:
 
 
 def export_bytes(df: pd.DataFrame, fmt: str, *, domain: str, run_id: str, rows: Sequence[int] | None = None,
-                 pareto_only: bool = False) -> bytes:
+                 pareto_only: bool = False, units: Mapping[str, str] | None = None) -> bytes:
     """The bytes `irs export` would write for these rows (irs.export.export into a temporary file)."""
     from irs.export import export
 
     with tempfile.TemporaryDirectory(prefix="irs-export-") as d:
         p = Path(d) / f"export.{fmt}"
         export(df, fmt, p, domain=domain, run_id=run_id, pareto_only=pareto_only,
-               rows=None if rows is None else [int(r) for r in rows])
+               rows=None if rows is None else [int(r) for r in rows], units=units)
         return p.read_bytes()
 
 

@@ -169,13 +169,25 @@ def plot(df: pd.DataFrame, names: list[str], infos: dict, opts: dict, top: list[
                + TOOL_HINT[tool])
 
 
+def chem_views():
+    """ui.chem_views, imported for molecules runs only (it loads RDKit's catalogues)."""
+    from ui import chem_views as cv
+
+    return cv
+
+
 def table(df: pd.DataFrame, names: list[str], score: np.ndarray, domain: str, opts: dict,
-          hits: pd.DataFrame | None = None) -> None:
+          hits: pd.DataFrame | None = None, chem: pd.DataFrame | None = None) -> None:
     st.subheader("Candidates")
     text_table = _is_text_table(df)
     c1, c2, c3 = st.columns([3, 1, 1])
-    what = {"molecules": "SMILES", "dna": "sequence"}.get(domain, "summary or source" if text_table else "candidate")
-    text = c1.text_input("Filter", key="explore_filter", placeholder=f"substring of the {what} or set name")
+    what = {"dna": "sequence"}.get(domain, "summary or source" if text_table else "candidate")
+    if domain == "molecules":  # structure-aware search lives in the filters above; a substring of SMILES is not
+        text = ""
+        c1.toggle("Structure images", value=True, key="explore_images",
+                  help=f"2D depictions in the table (its first {chem_views().MAX_IMAGES} rows)")
+    else:
+        text = c1.text_input("Filter", key="explore_filter", placeholder=f"substring of the {what} or set name")
     pareto_only = c2.toggle("Pareto only", key="explore_pareto_only")
     sel_only = c3.toggle("Selected only", key="explore_selected_only")
     t = df.copy()
@@ -200,6 +212,7 @@ def table(df: pd.DataFrame, names: list[str], score: np.ndarray, domain: str, op
     # large table is cut to its best rows; the plots still show and select every candidate
     view = view.head(TABLE_ROWS)
     label = "summary" if text_table else TEXT_COLUMN.get(domain, "candidate")
+    cc: dict = {}
     disp = pd.DataFrame({"id": view.index})
     if text_table:
         disp["source"] = [_excerpt(x) for x in view["source"]]
@@ -218,13 +231,15 @@ def table(df: pd.DataFrame, names: list[str], score: np.ndarray, domain: str, op
         disp[n] = view[n].to_numpy()
     for n in names:
         disp[f"reward_{n}"] = view[f"reward_{n}"].to_numpy()
+    if chem is not None:  # structure images after the id, properties after the scores
+        chem_views().add_columns(disp, view.index, list(disp[label]), chem, cc)
     disp["valid"], disp["duplicate"] = view["valid"].to_numpy(bool), view["duplicate"].to_numpy(bool)
     ids = [int(i) for i in view.index]
     st.session_state["explore_table_ids"] = ids
     st.session_state["explore_table"] = {"selection": {
         "rows": logic.table_selection_rows(st.session_state.get(SEL, []), ids), "columns": [], "cells": []}}
     num = st.column_config.NumberColumn
-    cc = {"id": num("id", help="row id in the candidate table (also in exports)", format="%d"),
+    cc |= {"id": num("id", help="row id in the candidate table (also in exports)", format="%d"),
           "score": num("score", help="weighted score Σ λ_i · reward_i with the sliders' λ", format="%.3f"),
           "rank": num("rank", format="%d"),
           "pareto": st.column_config.CheckboxColumn("Pareto", help="Pareto-optimal within its set")}
@@ -239,8 +254,9 @@ def table(df: pd.DataFrame, names: list[str], score: np.ndarray, domain: str, op
     for n in names:
         cc[n] = num(n, format="%.4g")
         cc[f"reward_{n}"] = num(f"reward {n}", format="%.3f")
+    images = "structure" in disp.columns
     st.dataframe(disp, key="explore_table", on_select=_on_table_select, selection_mode="multi-row",
-                 hide_index=True, column_config=cc, height=380)
+                 hide_index=True, column_config=cc, height=420 if images else 380, row_height=56 if images else None)
     cut = f" (the best {len(view)} of {n_match} matching by weighted score; filter to narrow)" if n_match > len(view) else ""
     st.caption(f"{len(view)} of {len(t)} rows shown{cut} · {len(st.session_state.get(SEL, []))} selected. "
                "Click a column header to sort; tick rows to select them (the plots follow).")
@@ -426,6 +442,23 @@ def show_sampled_message() -> None:
         st.success(msg)
 
 
+def starting_panel(run, cfg) -> None:
+    """Sample the model the run started from, scored on the run's own scale, as a set beside the others."""
+    from irs.runs import STARTING_SET
+
+    if cfg is None:
+        return
+    have = any(str(x).startswith(STARTING_SET) for x in st.session_state.get("explore_sets", []))
+    c1, c2 = st.columns([1, 3])
+    n = c1.number_input("Samples", min_value=1, max_value=10000, value=256, key="explore_start_n")
+    c2.caption("Adds a set of samples of the starting model (before fine-tuning, the run's sampling settings, "
+               "scored by the same oracle on the same scale), so the table above and the plots show what the "
+               "fine-tuning changed." + (" This run already has one." if have else ""))
+    if c2.button("Sample the starting model", key="explore_start", icon=":material/history:"):
+        add_sampled_set(run, "Sampling the starting model and scoring ...", "Sampling the starting model",
+                        lambda: sample_candidates(run, int(n), seed=0, starting=True))
+
+
 def remerge_panel(run, cfg, names: list[str], weights) -> None:
     if cfg is not None and cfg.method == "ric":
         st.subheader("Sample with these preferences")
@@ -486,6 +519,12 @@ df = df_all[df_all["set"].isin(opts["sets"])]
 if df.empty:
     st.info("Choose at least one candidate set in the sidebar.")
     st.stop()
+chem, filter_text = None, ""
+if domain == "molecules":
+    fmask, chem, filter_text = chem_views().filters(df)
+    if filter_text:
+        st.caption(f"Filtered: {filter_text} · {int(fmask.sum())} of {len(df)} candidates (plots, table, export)")
+    df = df[fmask]
 if opts["weights"] is None:
     score = pd.Series(np.full(len(df), np.nan), index=df.index)
     top = []
@@ -502,8 +541,15 @@ with selection_slot:  # runs first, so the 3D view of a new selection reaches th
 with plot_slot:
     plot(df, names, infos, opts, top)
 with table_slot:
-    table(df, names, score.to_numpy(), domain, opts, hits)
+    table(df, names, score.to_numpy(), domain, opts, hits, chem)
+if domain == "molecules":
+    with st.expander("Scaffolds (Bemis-Murcko)", icon=":material/hub:", key="explore_scaffold_exp"):
+        chem_views().scaffold_view(df, score, SEL)
+    with st.expander("Run diagnostics", icon=":material/monitor_heart:", key="explore_diag_exp"):
+        chem_views().diagnostics_view(df, names, infos)
+        starting_panel(run, cfg)
 remerge_panel(run, cfg, names, opts["weights"])
 st.subheader("Export")
 common.export_panel(df, domain=domain, run_id=run.id, key_prefix="explore",
-                    selected=[i for i in st.session_state.get(SEL, []) if i in df.index], top=top)
+                    selected=[i for i in st.session_state.get(SEL, []) if i in df.index], top=top,
+                    filtered=list(df.index) if filter_text else None, units={n: infos[n].unit for n in names})

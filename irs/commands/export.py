@@ -19,7 +19,8 @@ def add_parser(sub):
                    help="output format (required): csv and jsonl for every domain (jsonl: one JSON object per "
                         "candidate, NaN as null), sdf for molecules, fasta for DNA and toy strings (scores in "
                         "the headers)")
-    p.add_argument("--pareto", action="store_true", help="only the Pareto-optimal candidates (default: all)")
+    p.add_argument("--pareto", action="store_true",
+                   help="only the Pareto set: one front over all candidate sets, each candidate once (default: all)")
     p.add_argument("--out", default=None, metavar="FILE",
                    help="output file, overwritten atomically (default: ./<run>_<pareto|all>.<format>)")
     p.set_defaults(func=run)
@@ -31,9 +32,16 @@ def run(args) -> int:
     from irs.runs import load_candidates
 
     r = get_run(args)
+    cfg = r.config()
     out = args.out or f"{r.id}_{'pareto' if args.pareto else 'all'}.{args.format}"
-    n = export(load_candidates(r), args.format, out, domain=r.config().domain, run_id=r.id,
-               pareto_only=args.pareto)
+    units = None
+    if args.format == "sdf":  # unit_<name> tags
+        from irs.domains import get_domain
+        from irs.runs import oracle_objectives
+
+        units = {o.name: o.unit for o in oracle_objectives(get_domain(cfg.domain), cfg)}
+    n = export(load_candidates(r), args.format, out, domain=cfg.domain, run_id=r.id, pareto_only=args.pareto,
+               units=units)
     print(f"wrote {n} candidates to {out}", file=sys.stderr)
     print(out)
     return 0

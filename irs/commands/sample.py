@@ -27,6 +27,9 @@ def add_parser(sub):
     p.add_argument("--weights", default=None, metavar="a,b,c",
                    help="RiC runs only: preference weights, one per objective, comma-separated (normalized); "
                         "the prompt asks for the desired scores they map to (default: the run's weights)")
+    p.add_argument("--starting-model", action="store_true",
+                   help="sample the model the run started from (before fine-tuning), with the run's sampling "
+                        "settings and oracle scale: the baseline for what the fine-tuning changed")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
     p.add_argument("--out", default=None, metavar="FILE",
                    help=f"write to FILE; format by extension: {', '.join(FORMATS)}; csv/jsonl/fasta/sdf are "
@@ -47,7 +50,8 @@ def run(args) -> int:
     if args.n < 1:
         raise ValueError(f"--n must be >= 1, got {args.n}")
     if fmt in (None, "txt"):
-        texts, _, _ = runs.sample_run(r, args.n, args.lambdas, seed=args.seed, weights=args.weights)
+        texts, _, _ = runs.sample_run(r, args.n, args.lambdas, seed=args.seed, weights=args.weights,
+                                      starting=args.starting_model)
         if fmt is None:
             sys.stdout.write("".join(t + "\n" for t in texts))
             return 0
@@ -58,7 +62,8 @@ def run(args) -> int:
     else:
         from irs.export import export
 
-        df = runs.sample_candidates(r, args.n, args.lambdas, seed=args.seed, weights=args.weights)
+        df = runs.sample_candidates(r, args.n, args.lambdas, seed=args.seed, weights=args.weights,
+                                    starting=args.starting_model)
         n = export(df, fmt, args.out, domain=r.config().domain, run_id=r.id)
     print(f"wrote {n} samples to {args.out}", file=sys.stderr)
     return 0

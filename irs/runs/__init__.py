@@ -14,7 +14,7 @@ from irs.runs.control import (as_run, cancel_run, load_config, resume_run, spawn
                               wait_run)
 from irs.runs.results import (evaluate_run, final_experts, load_candidates, oracle_objectives, oracle_rescore,
                               run_calibration, parse_lambdas, parse_weights, remerge, remerge_and_sample, sample_candidates,
-                              sample_run, sampling_prompt)
+                              sample_run, sampling_prompt, starting_model, STARTING_SET)
 from irs.runs.store import (STATES, Run, RunError, RunLocked, RunNotFound, RunStore, default_runs_dir,
                             effective_status)
 
@@ -24,5 +24,5 @@ __all__ = [
     "spawn_worker", "load_candidates", "evaluate_run", "final_experts", "parse_lambdas", "remerge",
     "remerge_and_sample", "sample_run", "sample_candidates", "oracle_objectives", "oracle_rescore",
     "run_calibration", "parse_weights",
-    "sampling_prompt",
+    "sampling_prompt", "starting_model", "STARTING_SET",
 ]

@@ -173,11 +173,28 @@ def sampling_prompt(run: Run | str, model, weights: Sequence[float] | str | None
     return prompt, ric_max_new_tokens(model, cfg, domain), w
 
 
+STARTING_SET = "starting model"  # the candidate set of samples of the model before fine-tuning
+
+
+def starting_model(run: Run | str, runs_dir: str | os.PathLike | None = None):
+    """(model, tokenizer): the pretrained model the run started from, before any fine-tuning (a RiC
+    run's supervised stage included), built as the trainer builds it."""
+    from irs.domains import domain_tokenizer, get_domain
+    from irs.rl.policy import build_model
+
+    cfg = as_run(run, runs_dir).config()
+    domain = get_domain(cfg.domain)
+    model, tok = build_model(cfg.model or domain.default_model, domain_tokenizer(domain), seed=cfg.seed)
+    return model.eval(), tok
+
+
 def sample_run(run: Run | str, n: int, lambdas: Sequence[float] | str | None = None, seed: int = 0,
-               runs_dir: str | os.PathLike | None = None, weights: Sequence[float] | str | None = None):
+               runs_dir: str | os.PathLike | None = None, weights: Sequence[float] | str | None = None,
+               starting: bool = False):
     """(texts, model, lambdas): n samples from the run's final policy (re-merged with `lambdas` if given),
     with the run's sampling settings (temperature, top-k/p, max_new_tokens). A RiC run is sampled with its
-    desired-score prompt for `weights` (default: the run's preference weights); see sampling_prompt."""
+    desired-score prompt for `weights` (default: the run's preference weights); see sampling_prompt.
+    starting: sample the model the run started from instead (starting_model), as a baseline."""
     import torch
 
     from irs.config import bf16_flag
@@ -187,8 +204,16 @@ def sample_run(run: Run | str, n: int, lambdas: Sequence[float] | str | None = N
         raise ValueError(f"n must be a positive integer, got {n!r}")
     run = as_run(run, runs_dir)
     cfg = run.config()
-    model, tok, lam = remerge(run, lambdas)
-    prompt, max_new, _ = sampling_prompt(run, model, weights)
+    if starting:
+        if lambdas is not None or weights is not None:
+            raise ValueError("the starting model is sampled as it is: no lambdas or weights")
+        from irs.domains import get_domain as _gd
+
+        model, tok = starting_model(run)
+        lam, prompt, max_new = None, None, cfg.rl.max_new_tokens or _gd(cfg.domain).max_new_tokens
+    else:
+        model, tok, lam = remerge(run, lambdas)
+        prompt, max_new, _ = sampling_prompt(run, model, weights)
     from irs.domains import get_domain
     from irs.prompting import eval_contexts, prompt_texts
 
@@ -230,18 +255,21 @@ def oracle_rescore(run: Run | str, candidates: Sequence[str], prompt_ids: Sequen
 
 
 def sample_candidates(run: Run | str, n: int, lambdas: Sequence[float] | str | None = None, seed: int = 0,
-                      runs_dir: str | os.PathLike | None = None, weights: Sequence[float] | str | None = None):
-    """A scored candidate table (irs.candidates) of n new samples; set "sample", "remerge a/b/c" or, for a
-    RiC run prompted with other weights, "ric a/b/c"."""
+                      runs_dir: str | os.PathLike | None = None, weights: Sequence[float] | str | None = None,
+                      starting: bool = False):
+    """A scored candidate table (irs.candidates) of n new samples; set "sample", "remerge a/b/c", for a
+    RiC run prompted with other weights "ric a/b/c", or with `starting` STARTING_SET (the model before
+    fine-tuning, scored on the run's own scale: what the fine-tuning changed)."""
     from irs.candidates import score_candidates
     from irs.domains import get_domain
 
     run = as_run(run, runs_dir)
     cfg = run.config()
-    texts, _, lam = sample_run(run, n, lambdas, seed, weights=weights)
+    texts, _, lam = sample_run(run, n, lambdas, seed, weights=weights, starting=starting)
     w = None if weights is None else parse_weights(weights, cfg.objective_names)
     domain = get_domain(cfg.domain)
     from irs.prompting import eval_contexts
 
     return score_candidates(texts, domain, oracle_objectives(domain, cfg, run_calibration(run)),
-                            set_name=set_name_for(lam, w), contexts=eval_contexts(domain, n))
+                            set_name=STARTING_SET if starting else set_name_for(lam, w),
+                            contexts=eval_contexts(domain, n))

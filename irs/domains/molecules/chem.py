@@ -133,13 +133,23 @@ def _tag_value(v) -> str:
     return s
 
 
+def _unspecified_stereocentres(smiles: str) -> int:
+    mol = mol_from_smiles(smiles)
+    if mol is None:
+        return 0
+    centres = Chem.FindMolChiralCenters(mol, includeUnassigned=True, useLegacyImplementation=False)
+    return sum(1 for _, tag in centres if tag == "?")
+
+
 def write_sdf(rows: Sequence[dict], path: str | os.PathLike, run_id: str, seed: int = 0) -> dict:
     """Write one SD record per molecule with a 3D conformer and every row value as an SD tag.
 
     Each row needs `canonical` (a valid SMILES); every other key becomes a tag (raw and normalized
     objective scores, `pareto`, ...). Tags `SMILES` and `run_id` are always written. Rows whose SMILES
     is invalid are skipped; rows whose 3D embedding fails are written with 2D coordinates and the tag
-    `coords=2D`, so no molecule is lost. The file is written atomically. Returns counts.
+    `coords=2D`, so no molecule is lost. Every record has `unspecified_stereocentres` (a count), and
+    `stereo_note` when it is not 0: the conformer then fixes a configuration the SMILES left open. The
+    file is written atomically. Returns counts.
     """
     if not isinstance(run_id, str) or not run_id or "\n" in run_id:
         raise ValueError(f"run_id must be a non-empty one-line string, got {run_id!r}")
@@ -157,10 +167,16 @@ def write_sdf(rows: Sequence[dict], path: str | os.PathLike, run_id: str, seed: 
                 continue
             AllChem.Compute2DCoords(mol)
             coords, n_2d = "2D", n_2d + 1
+        unspecified = _unspecified_stereocentres(smi)
         mol.SetProp("_Name", str(row.get("name", smi)))
         mol.SetProp(SDF_SMILES_TAG, smi)
         mol.SetProp(SDF_RUN_TAG, run_id)
         mol.SetProp("coords", coords)
+        # a SMILES that leaves a stereocentre open gets one configuration from the embedding: say so
+        mol.SetProp("unspecified_stereocentres", str(unspecified))
+        if unspecified:
+            mol.SetProp("stereo_note", f"{unspecified} stereocentre(s) unspecified in the SMILES; "
+                                       "the conformer's configuration is arbitrary")
         for k, v in row.items():
             if k in ("canonical", "name"):
                 continue
