@@ -163,6 +163,59 @@ def pareto_scatter(df: pd.DataFrame, names: Sequence[str], *, axes: str = "raw",
     return fig
 
 
+def parallel_coordinates(df: pd.DataFrame, names: Sequence[str], *, labels: Mapping[str, str] | None = None,
+                         selected: Sequence[int] = (), top: Sequence[int] = (), tool: str = "box",
+                         height: int = 420) -> go.Figure:
+    """Every candidate as a line across one vertical axis per objective, at its normalized reward (0..1,
+    up is better on every axis; hover gives the raw score). Built from scatter traces, not plotly's
+    parcoords, so a box dragged over a range of one axis selects those candidates through the same
+    selection events as the pairwise plots (customdata = row id on the axis points). Pareto-optimal
+    lines are coloured, the top k and the selection drawn over them."""
+    if tool not in DRAGMODE:
+        raise ValueError(f"tool must be one of {sorted(DRAGMODE)}, got {tool!r}")
+    names = list(names)
+    if len(names) < 2:
+        raise ValueError(f"parallel coordinates need at least 2 objectives, got {names}")
+    labels = dict(labels or {})
+    cols = [f"reward_{n}" for n in names]
+    R = df[cols].to_numpy(dtype=np.float64)
+    d, R = df[np.isfinite(R).all(axis=1)], R[np.isfinite(R).all(axis=1)]
+    ids = d.index.to_numpy()
+    pareto = d["pareto"].to_numpy(bool) if "pareto" in d.columns else np.zeros(len(d), bool)
+    xs = np.arange(len(names), dtype=float)
+    fig = go.Figure()
+
+    def lines(mask, color, width, opacity, name):
+        if not mask.any():
+            return
+        k = int(mask.sum())
+        x = np.tile(np.append(xs, np.nan), k)  # one polyline per candidate, NaN-separated
+        y = np.hstack([R[mask], np.full((k, 1), np.nan)]).ravel()
+        fig.add_trace(go.Scattergl(x=x, y=y, mode="lines", name=name, hoverinfo="skip", opacity=opacity,
+                                   line=dict(color=color, width=width)))
+
+    top_m, sel_m = np.isin(ids, list(map(int, top))), np.isin(ids, list(map(int, selected)))
+    lines(~pareto, GREY, 1, 0.35, "candidates")
+    lines(pareto, PALETTE[0], 1.6, 0.9, "Pareto-optimal")
+    lines(top_m, TOP_K, 2.2, 1.0, f"top {int(top_m.sum())} by weighted score")
+    lines(sel_m, SELECTED, 2.4, 1.0, f"selected ({int(sel_m.sum())})")
+    raw = d[names].to_numpy(dtype=np.float64)
+    for j, n in enumerate(names):  # the selectable points, one trace per axis; hover: reward and raw score
+        fig.add_trace(go.Scattergl(
+            x=np.full(len(d), xs[j]), y=R[:, j], mode="markers", name=labels.get(n, n), showlegend=False,
+            marker=dict(size=5, color=np.where(pareto, PALETTE[0], GREY), opacity=0.8),
+            customdata=_ids(d.index), text=np.array([f"{v:.4g}" for v in raw[:, j]], dtype=object),
+            hovertemplate=f"row %{{customdata}}<br>{n}: reward %{{y:.3f}}, raw %{{text}}<extra></extra>"))
+    fig.update_xaxes(tickvals=xs, ticktext=[labels.get(n, n) for n in names], range=[-0.3, len(names) - 0.7],
+                     showgrid=True, gridcolor="#52606D", gridwidth=1, zeroline=False)
+    fig.update_yaxes(range=[-0.03, 1.03], title_text="normalized reward (up is better)", zeroline=False)
+    fig.update_layout(height=height, margin=dict(l=60, r=20, t=40, b=50), font=PLOT_FONT, template="plotly_white",
+                      dragmode=DRAGMODE[tool], clickmode="event+select", hovermode="closest",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0.0),
+                      uirevision=f"parallel-{tool}")
+    return fig
+
+
 def expert_curves(records: Sequence[Mapping], metrics: Sequence[str] = ("reward", "kl"),
                   max_merge_lines: int = 60, titles: Mapping[str, str] | None = None) -> go.Figure:
     """Per-expert training curves from metrics.jsonl records, one panel per metric, merges marked.

@@ -261,6 +261,9 @@ def test_training_curves_spec_for_rl_runs_is_unchanged():
             {"type": "merge", "step": 1, "lambdas": [1.0]}]
     spec = training_curves(recs)
     assert spec.metrics == ("reward", "kl") and spec.records == recs and not spec.caption
+    assert spec.titles["reward"] == "Reward"
+    assert training_curves(recs, proxy=True).titles["reward"] == "Reward (proxy)"
+    assert training_curves(recs, proxy=False).titles["reward"] == "Reward (exact)"
     spec = training_curves([{"type": "step", "step": 1, "expert": "ric", "loss": 2.0}])
     assert spec.metrics == ("loss",) and "online_reward" not in spec.titles
 
@@ -315,3 +318,21 @@ def test_text_run_scores_with_its_oracle_from_explore(tmp_path, monkeypatch):
     cols = [c for c in df.columns if c.startswith("reward_")]
     ids = res["id"].tolist()
     np.testing.assert_allclose(res[cols].to_numpy(float), df.loc[ids, cols].to_numpy(float), atol=1e-5)
+
+
+def test_first_start_on_demo_runs_shows_a_welcome_that_can_be_dismissed(tmp_path, monkeypatch):
+    """Only shipped demo runs in the runs folder: Explore says what the demo shows and what to try; "Got
+    it" hides it for the session. A folder with a run of the user's own shows no welcome."""
+    from ui.fixture import make_run
+
+    demo_dir = tmp_path / "demos"
+    make_run(demo_dir, "demo-druglike-20250101-000000-0000", n=40)
+    monkeypatch.setattr("ui.logic.DEMO_DIR", demo_dir)
+    monkeypatch.setenv("IRS_RUNS_DIR", str(tmp_path / "runs"))
+    at = _app("explore")
+    text = "\n".join(m.value for m in at.markdown)
+    assert not at.exception and "Welcome." in text and "qed, sa, logp" in text
+    at.button(key="explore_welcome_ok").click().run()
+    assert "Welcome." not in "\n".join(m.value for m in at.markdown)
+    make_run(tmp_path / "runs", "mine-20250101-000000-0009", n=20)
+    assert "Welcome." not in "\n".join(m.value for m in _app("explore").markdown)

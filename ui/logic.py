@@ -187,7 +187,9 @@ class ObjectiveInfo:
     goal: str
     description: str
     unit: str = ""
-    target: tuple | None = None
+    target: tuple | None = None   # a window objective's window, normalized units
+    lo: float | None = None       # the raw scores that map to 0 and 1 (the data statistics)
+    hi: float | None = None
 
     @property
     def label(self) -> str:
@@ -196,6 +198,12 @@ class ObjectiveInfo:
 
     @property
     def goal_text(self) -> str:
+        """'maximize', 'minimize', or for a window objective its window in raw units: 'keep in 1–3',
+        'keep near 0.247 Ha'."""
+        if self.goal == "target" and self.target is not None and self.lo is not None and self.hi is not None:
+            a, b = (self.lo + t * (self.hi - self.lo) for t in self.target)
+            window = f"near {a:.3g}" if a == b else f"in {a:.3g}–{b:.3g}"
+            return f"keep {window}" + (f" {self.unit}" if self.unit else "")
         return GOAL_WORD.get(self.goal, self.goal)
 
 
@@ -211,8 +219,8 @@ def objective_infos(domain: str, preset: str | None) -> list[ObjectiveInfo]:
     except Exception as e:  # a preset whose assets are missing raises FileNotFoundError, ImportError...
         raise ValueError(f"preset {preset or '(default)'} of domain {domain} is not available here: "
                          f"{type(e).__name__}: {e}") from None
-    return [ObjectiveInfo(o.name, o.goal, o.description, getattr(o, "unit", ""), getattr(o, "target", None))
-            for o in objs]
+    return [ObjectiveInfo(o.name, o.goal, o.description, getattr(o, "unit", ""), getattr(o, "target", None),
+                          getattr(o, "lo", None), getattr(o, "hi", None)) for o in objs]
 
 
 def normalize_weights(weights: Sequence[float]) -> list[float] | None:
@@ -550,15 +558,17 @@ class CurveSpec:
 ONLINE_EXPERT = "online rounds"
 
 
-def training_curves(records: Sequence[Mapping]) -> CurveSpec:
+def training_curves(records: Sequence[Mapping], proxy: bool | None = None) -> CurveSpec:
     """RL methods record per-expert reward and KL; RiC (supervised fine-tuning) records the SFT loss per
     step and, for its online rounds, the mean weighted proxy reward of the round's generations. Plot what
-    the run has, labelled as what it is."""
+    the run has, labelled as what it is; `proxy` says whether the rewards are learned proxies (True) or
+    the exact objectives (False)."""
     steps = [r for r in records if r.get("type") == "step"]
     online = [r for r in records if r.get("type") == "online"]
     has_rl = any("reward" in r or "kl" in r for r in steps)
     if has_rl or not (any("loss" in r for r in steps) or online):
-        metrics, titles = ["reward", "kl"], {"reward": "Reward", "kl": "KL"}
+        kind = {True: " (proxy)", False: " (exact)"}.get(proxy, "")
+        metrics, titles = ["reward", "kl"], {"reward": f"Reward{kind}", "kl": "KL"}
         # monitors (runs since calibrated normalization): a reward can rise by validity or by repeats alone
         for k, t in (("valid", "Valid share"), ("unique", "Unique share"), ("size", "Size")):
             if any(k in r for r in steps):

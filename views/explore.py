@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from irs.candidates import cross_set_duplicates, objective_names
-from irs.plots import pareto_scatter
+from irs.plots import parallel_coordinates, pareto_scatter
 from irs.runs import sample_candidates
 from ui import common, logic
 
@@ -43,7 +43,8 @@ def _excerpt(x, n: int = EXCERPT) -> str:
 
 # ---- selection sync -------------------------------------------------------------------------------
 def _on_plot_select() -> None:
-    st.session_state[SEL] = logic.ids_from_plot_event(st.session_state.get("explore_plot"))
+    view = st.session_state.get("explore_view") or "pairs"
+    st.session_state[SEL] = logic.ids_from_plot_event(st.session_state.get(f"explore_plot_{view}"))
 
 
 def _on_table_select() -> None:
@@ -152,14 +153,27 @@ def plot(df: pd.DataFrame, names: list[str], infos: dict, opts: dict, top: list[
     if len(names) < 2:
         st.info("Pairwise plots need at least two objectives.")
         return
-    tool = st.segmented_control("Plot tool", list(TOOLS), key="explore_tool", default="box",
+    c1, c2 = st.columns([2, 3])
+    c1.segmented_control("View", ["pairs", "parallel"], key="explore_view", default="pairs",
+                         format_func={"pairs": "Pairwise plots", "parallel": "Parallel coordinates"}.get,
+                         help="Pairwise Pareto plots, or all objectives at once as parallel coordinates.")
+    tool = c2.segmented_control("Plot tool", list(TOOLS), key="explore_tool", default="box",
                                 format_func=TOOLS.get, help="What the mouse does on the plots (the plot's own "
                                 "toolbar switches too). Click: a click selects one point, shift-click adds, "
                                 "a drag zooms.") or "box"
-    fig = pareto_scatter(shown, names, axes=opts["axes"], labels={n: infos[n].label for n in names},
-                         selected=st.session_state.get(SEL, []), top=top, tool=tool)
-    st.plotly_chart(fig, key="explore_plot", on_select=_on_plot_select, selection_mode=("points", "box", "lasso"),
-                    config={"displaylogo": False, "scrollZoom": False})
+    view = st.session_state.get("explore_view") or "pairs"
+    labels = {n: infos[n].label for n in names}
+    if view == "parallel":
+        fig = parallel_coordinates(shown, names, labels=labels, selected=st.session_state.get(SEL, []), top=top,
+                                   tool=tool)
+    else:
+        fig = pareto_scatter(shown, names, axes=opts["axes"], labels=labels,
+                             selected=st.session_state.get(SEL, []), top=top, tool=tool)
+    st.plotly_chart(fig, key=f"explore_plot_{view}", on_select=_on_plot_select,
+                    selection_mode=("points", "box", "lasso"), config={"displaylogo": False, "scrollZoom": False})
+    if view == "parallel":
+        st.caption("One line per candidate across the objectives' normalized rewards (up is better). Drag a box "
+                   "over a range of one axis to select the candidates there.")
     n_inv = int((~df["valid"].to_numpy(bool)).sum())
     n_dup = int(df["duplicate"].to_numpy(bool).sum())
     n_across = int(cross_set_duplicates(df).sum()) - n_dup  # repeats of a candidate of another set
@@ -495,6 +509,30 @@ def remerge_panel(run, cfg, names: list[str], weights) -> None:
     show_sampled_message()
 
 
+def welcome(run, cfg, ids: list[str]) -> None:
+    """A first-start note while the runs folder holds only the shipped demo runs: what is on show and
+    what to try; dismissed for the session."""
+    demos = {p.name for p in logic.demo_runs()}
+    if st.session_state.get("welcome_done") or any(i not in demos for i in ids) or cfg is None:
+        return
+    objs = ", ".join(cfg.objective_names)
+    what = {"molecules": "generated molecule", "dna": "generated 200-bp DNA sequence",
+            "text": "generated summary"}.get(cfg.domain, "candidate")
+    with st.container(border=True, key="explore_welcome"):
+        st.markdown(f"**Welcome.** This is a shipped demo run: {logic.METHOD_LABELS.get(cfg.method, cfg.method)} "
+                    f"fine-tuning of the {cfg.domain} model on {objs}. Each point is a {what}, scored by an oracle "
+                    "independent of the training rewards; the large points are Pareto-optimal.")
+        st.markdown("Try: move the **preference sliders** (left) to re-rank; **drag a box** on a plot to select "
+                    "candidates and see them below the table; **filter** by substructure or properties; "
+                    "**export** the Pareto set. Other demo runs (DNA, text) are in the **Run** list. To train your "
+                    "own, open **Design & launch**; its run appears on **Runs** while it trains.")
+        c1, c2 = st.columns([1, 5])
+        if c1.button("Got it", key="explore_welcome_ok", type="primary"):
+            st.session_state["welcome_done"] = True
+            st.rerun()
+        c2.page_link("views/design.py", label="Design & launch a run", icon=":material/tune:")
+
+
 # ---- the page -------------------------------------------------------------------------------------
 st.title("Explore")
 statuses = common.run_statuses()
@@ -506,6 +544,7 @@ if not runs:
 run = common.run_picker("explore_run", runs, help="Runs that have candidates")
 _reset_for(run.id)
 cfg = common.load_config(run)
+welcome(run, cfg, [r.id for r, _ in statuses])
 try:
     df_all = common.load_table(run)
 except ValueError as e:

@@ -58,7 +58,14 @@ def live(run_id: str, state_at_render: str) -> None:
         st.warning(s["error"])
     records = common.load_metrics(run)
     if records:
-        spec = logic.training_curves(records)
+        cfg = common.load_config(run)
+        proxy = None
+        if cfg is not None:
+            from irs.domains import get_domain
+
+            dom = get_domain(cfg.domain)
+            proxy = (cfg.preset or dom.default_preset) in dom.proxy_presets
+        spec = logic.training_curves(records, proxy)
         st.plotly_chart(expert_curves(spec.records, spec.metrics, titles=spec.titles), key="runs_curves",
                         config={"displaylogo": False})
         if spec.caption:

@@ -44,6 +44,7 @@ class Domain:
     size_name: str = "length"
     scaffold: Callable[[str], str] | None = None  # the diversity filter's 'scaffold' key (molecules: Bemis-Murcko)
     oracle_notes: dict[str, str] = field(default_factory=dict)  # preset -> what its oracle is, for the UI
+    proxy_presets: tuple[str, ...] = ()  # presets whose training rewards are learned proxies of the oracle
 
     def objectives(self, preset: str | None = None) -> list[Objective]:
         preset = preset or self.default_preset

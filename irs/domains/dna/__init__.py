@@ -76,6 +76,7 @@ DOMAIN = Domain(
     oracles={"3cell": _oracle_3cell, "specificity": _oracle_specificity},
     export_formats=("fasta",),
     max_new_tokens=tokens_for(),  # 50 four-mers (200 nt) + EOS
+    proxy_presets=("3cell", "specificity"),
     oracle_notes={"3cell": "the cell-type activity CNN (trained on DHS sites, independent of the proxy heads)",
                   "specificity": "the cell-type activity CNN (trained on DHS sites, independent of the proxy heads)",
                   "motifs": "exact JASPAR motif scores and GC content, the same functions the run trained on"},

@@ -66,6 +66,7 @@ DOMAIN = Domain(
     size=heavy_atoms,
     size_name="heavy atoms",
     scaffold=murcko_scaffold,
+    proxy_presets=("qm9",),
     oracle_notes={"qm9": "GFN2-xTB HOMO-LUMO gap, D4 polarizability α and the U0 model (about 5-40 ms a molecule), "
                          "independent of the proxy heads the run trained on",
                   "druglike": "RDKit's QED, SA score and Crippen logP: exact, the same functions the run trained on"},
