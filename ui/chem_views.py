@@ -75,12 +75,19 @@ def _accepted(key: str, parse) -> tuple[str, object]:
 
 
 def filters(df: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame, str]:
-    """The filters expander. Returns (row mask over df, the property columns to show, a one-line summary
-    of the active filters, '' when none)."""
+    """The filters expander. Returns (row mask over df, extra columns the filters computed (similarity,
+    alerts, properties), a one-line summary of the active filters, '' when none). Properties of the whole
+    table are computed only when a property filter asks for them (about 1 ms a molecule, once)."""
     canon = _canon(df)
-    p = properties_of(canon)
-    p.index = df.index
+    p = pd.DataFrame(index=df.index)  # only what a filter needs; the table computes its own rows' properties
     mask = np.ones(len(df), bool)
+
+    def need_properties() -> None:
+        nonlocal p
+        if "MW" not in p.columns:
+            d = properties_of(canon)
+            d.index = df.index
+            p = d.join(p)
     active = []
     with st.expander("Structure and property filters", icon=":material/filter_alt:", key="explore_chem_filters"):
         c1, c2 = st.columns(2)
@@ -100,6 +107,8 @@ def filters(df: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame, str]:
             active.append(f"Tanimoto ≥ {t:.2f} to {ref_text}")
         chosen = st.multiselect("Property ranges", list(RANGE_PROPS), format_func=RANGE_PROPS.get,
                                 key="explore_prop_ranges", help="A min and a max per chosen property (RDKit).")
+        if chosen:
+            need_properties()
         for k, col in enumerate(chosen):
             vals = p[col].to_numpy(float)
             finite = vals[np.isfinite(vals)]
@@ -115,6 +124,8 @@ def filters(df: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame, str]:
         flags = st.pills("Rules and alerts", list(FLAG_FILTERS), format_func=FLAG_FILTERS.get, selection_mode="multi",
                          key="explore_flags", help="Keep molecules that pass each chosen rule. PAINS (A/B/C) and "
                                                    "Brenk alerts: RDKit's FilterCatalog.") or []
+        if {"lipinski", "veber", "stereo"} & set(flags):
+            need_properties()
         if "lipinski" in flags:
             mask &= p["lipinski"].fillna(False).to_numpy(bool)
         if "veber" in flags:
@@ -143,7 +154,11 @@ def add_columns(disp: pd.DataFrame, view_index, canonical: Sequence, p: pd.DataF
                                      for k, c in enumerate(canonical)])
         cc["structure"] = st.column_config.ImageColumn("structure", width="small",
                                                        help=f"2D depiction (the first {MAX_IMAGES} rows)")
-    sub = p.loc[view_index]
+    sub = p.reindex(view_index)
+    if "MW" not in sub.columns:  # the rows on show only (at most the table's 2,000), cached per molecule
+        d = props.descriptors(list(canonical))
+        d.index = view_index
+        sub = d.join(sub)
     fmt = {"MW": "%.1f", "TPSA": "%.1f"}
     for col in ["similarity", *RANGE_PROPS, "lipinski", "veber", "unspec_stereo", "pains", "brenk"]:
         if col not in sub.columns:
