@@ -279,6 +279,42 @@ def test_explore_structure_and_property_filters_refuse_bad_input_inline(env):
     assert len(mw) < len(before) and mw.between(300, 400).all()
 
 
+def test_explore_scaffolds_diagnostics_and_a_starting_model_set(env, tmp_path, monkeypatch):
+    import shutil
+
+    from irs.domains.molecules import murcko_scaffold
+    from ui.logic import load_table
+
+    run_dir = tmp_path / "runs"
+    shutil.copytree(env / DEMO, run_dir / DEMO)  # a private copy: this test adds a candidate set
+    monkeypatch.setenv("IRS_RUNS_DIR", str(run_dir))
+    at = _app("explore", run=DEMO)
+    at.toggle(key="explore_scaffold_on").set_value(True).run()
+    scaf = _widget(at, "dataframe", "explore_scaffolds").value
+    df = load_table(run_dir / DEMO)
+    ok = df[df["valid"] & ~df["duplicate"]]
+    assert scaf["count"].sum() == len(ok) and set(scaf["scaffold"]) == {murcko_scaffold(c) for c in ok["canonical"]}
+    at.number_input(key="explore_scaffold_n").set_value(5)
+    at.button(key="explore_scaffold_best").click().run()
+    sel = at.session_state["explore_sel"]
+    assert len(sel) == 5 and len({murcko_scaffold(df.at[i, "canonical"]) for i in sel}) == 5
+
+    at.toggle(key="explore_diag_on").set_value(True).run()
+    at.toggle(key="explore_diag_nn").set_value(True).run()
+    assert not at.exception
+    diag = next(d.value for d in at.dataframe if "IntDiv" in d.value.columns)
+    assert diag["set"].tolist() == ["final"] and diag["novel"][0] > 0.9  # MOSES test molecules: not in train
+    assert 0 < diag["IntDiv"][0] < 1 and diag["valid"][0] == pytest.approx(df["valid"].mean())
+    nn = next(d.value for d in at.dataframe if "neighbour" in d.value.columns)
+    assert len(nn) == len(ok) and nn["similarity"].between(0, 1).all()
+
+    at.number_input(key="explore_start_n").set_value(12)
+    at.button(key="explore_start").click().run()
+    assert not at.exception and not at.error
+    sets = set(load_table(run_dir / DEMO)["set"])
+    assert "starting model" in sets and "starting model" in at.multiselect(key="explore_sets").value
+
+
 def test_explore_without_runs_explains(monkeypatch, tmp_path):
     monkeypatch.setenv("IRS_RUNS_DIR", str(tmp_path / "empty"))
     monkeypatch.setattr("ui.logic.DEMO_DIR", tmp_path / "no-demo")

@@ -175,6 +175,14 @@ def test_steps_log_validity_uniqueness_size_and_objective_rewards():
     step = next(r for r in recs if r["type"] == "step")
     assert 0 <= step["valid"] <= 1 and 0 < step["unique"] <= 1 and step["size"] > 0
     assert any(k.startswith("r_") for k in step)
+    # the step's best valid sample, with the reward the expert got for it (at least the batch mean)
+    assert tr.domain.canonicalize(step["best"]) is not None and step["best_reward"] >= step["reward"]
+    again, _ = tr.score(tr.by_k[0], [step["best"]], t=step["step"] - 1)
+    assert float(again[0]) == pytest.approx(step["best_reward"], abs=1e-6)
+    from ui.logic import best_per_step
+
+    table = best_per_step(recs)
+    assert len(table) == sum(r["type"] == "step" for r in recs) and table["step"].iloc[0] >= table["step"].iloc[-1]
 
 
 def test_value_head_gets_its_own_learning_rate():

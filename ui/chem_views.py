@@ -50,6 +50,26 @@ def training_set() -> set[str]:
     return set(moses_train())
 
 
+NN_SAMPLE = 50_000  # training molecules the nearest-neighbour search compares with (a seeded sample)
+
+
+@st.cache_resource(show_spinner="Fingerprinting a sample of the MOSES training set ...")
+def training_sample() -> tuple[list[str], list]:
+    """(SMILES, fingerprints) of NN_SAMPLE training molecules drawn with seed 0."""
+    from irs.domains.molecules.moses import moses_train
+
+    train = moses_train()
+    idx = np.random.default_rng(0).choice(len(train), min(NN_SAMPLE, len(train)), replace=False)
+    smiles = [train[i] for i in sorted(idx)]
+    return smiles, props.fingerprints(smiles)
+
+
+@st.cache_data(show_spinner="Searching nearest training neighbours ...", max_entries=16)
+def neighbours_of(canonical: tuple) -> pd.DataFrame:
+    smiles, fps = training_sample()
+    return props.nearest_neighbours(list(canonical), smiles, fps)
+
+
 def _canon(df: pd.DataFrame) -> tuple:
     return tuple(c if v else None for c, v in zip(df["canonical"], df["valid"].to_numpy(bool)))
 
@@ -255,6 +275,7 @@ def diagnostics_view(df: pd.DataFrame, names: list[str], infos: dict) -> None:
     st.caption("valid: share of samples that parse; unique: distinct among valid; novel: distinct molecules not in "
                "the MOSES training set; IntDiv: 1 - mean pairwise Tanimoto; PAINS, Brenk: share of distinct "
                "molecules with an alert. Objective means over valid candidates (raw units) ± standard error.")
+    nn_view(df)
     fig = make_subplots(rows=1, cols=len(names), subplot_titles=[infos[n].label for n in names])
     for k, s in enumerate(sets):
         part = df[(df["set"] == s) & df["valid"].to_numpy(bool)]
@@ -265,3 +286,25 @@ def diagnostics_view(df: pd.DataFrame, names: list[str], infos: dict) -> None:
                       legend=dict(orientation="h", y=-0.15))
     fig.update_xaxes(showticklabels=False)
     st.plotly_chart(fig, key="explore_diag_plot", config={"displaylogo": False})
+
+
+def nn_view(df: pd.DataFrame) -> None:
+    """On request: each distinct valid molecule on show with its nearest neighbour among NN_SAMPLE MOSES
+    training molecules (Tanimoto, Morgan r = 2), most similar first, and the mean similarity per set."""
+    from irs.candidates import cross_set_duplicates
+
+    if not st.toggle(f"Nearest training neighbours (against {NN_SAMPLE:,} MOSES training molecules; about 5 ms a "
+                     "molecule)", key="explore_diag_nn"):
+        return
+    ok = df["valid"].to_numpy(bool) & ~cross_set_duplicates(df)
+    sub = df[ok].head(2000)
+    nn = neighbours_of(tuple(sub["canonical"]))
+    nn.insert(0, "molecule", sub["canonical"].to_numpy())
+    nn.insert(0, "set", sub["set"].to_numpy())
+    nn.insert(0, "id", sub.index.to_numpy())
+    means = nn.groupby("set", sort=False)["similarity"].mean()
+    st.caption("Mean similarity to the nearest training molecule: " + " · ".join(
+        f"{s} {m:.3f}" for s, m in means.items()) + (f" (first 2,000 of {int(ok.sum())})" if ok.sum() > 2000 else ""))
+    st.dataframe(nn.sort_values("similarity", ascending=False), hide_index=True, key="explore_diag_nn_table",
+                 height=240, column_config={"similarity": st.column_config.NumberColumn(format="%.3f"),
+                                            "id": st.column_config.NumberColumn(format="%d")})

@@ -170,8 +170,9 @@ def weight_sliders(infos: Sequence[logic.ObjectiveInfo], key_prefix: str, defaul
 def export_panel(df: pd.DataFrame, *, domain: str, run_id: str, key_prefix: str,
                  selected: Sequence[int] = (), top: Sequence[int] = (), filtered: Sequence[int] | None = None,
                  units: dict[str, str] | None = None) -> None:
-    """Pick what (Pareto set, selection, top k) and a format the domain allows; download the file that
-    `irs export` writes (irs.export.export). SDF is built on click (it embeds 3D conformers)."""
+    """Pick what (Pareto set, selection, top k, the filtered view) and a format the domain allows; download
+    the file that `irs export` writes (irs.export.export; `units` become SD tags). SDF is built on click (it
+    embeds 3D conformers)."""
     from irs.domains import get_domain
     from irs.export import allowed_formats
 

@@ -558,6 +558,14 @@ class CurveSpec:
 ONLINE_EXPERT = "online rounds"
 
 
+def best_per_step(records: Sequence[Mapping]) -> pd.DataFrame:
+    """The best valid sample of every expert step (step records' `best`, `best_reward`), newest first:
+    what the policy produced at its best as training went on. Empty for runs from before it was logged."""
+    rows = [{"step": r["step"], "expert": r.get("expert"), "best": r["best"], "reward": r.get("best_reward")}
+            for r in records if r.get("type") == "step" and r.get("best")]
+    return pd.DataFrame(rows[::-1], columns=["step", "expert", "best", "reward"])
+
+
 def training_curves(records: Sequence[Mapping], proxy: bool | None = None) -> CurveSpec:
     """RL methods record per-expert reward and KL; RiC (supervised fine-tuning) records the SFT loss per
     step and, for its online rounds, the mean weighted proxy reward of the round's generations. Plot what

@@ -95,4 +95,5 @@ df = tables[pick]
 df = df[df["set"] == "final"] if "final" in set(df["set"]) else df
 weights = cfgs[pick].weights if cfgs[pick].objective_names == names else [1.0] * len(names)
 top = logic.top_k_ids(df, logic.weighted_score(df, names, weights), int(k))
-common.export_panel(df, domain=cfgs[pick].domain, run_id=pick, key_prefix="compare", top=top)
+common.export_panel(df, domain=cfgs[pick].domain, run_id=pick, key_prefix="compare", top=top,
+                    units={n: infos[n].unit for n in names})

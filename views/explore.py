@@ -1,9 +1,11 @@
-"""Explore: a run's candidates on pairwise Pareto scatter plots (paper Figures 1-3), re-ranked by the
-preference sliders, with selection shared between the plots and the candidate table; 2D/3D views and a
-property card for selected molecules; for DNA the top JASPAR marker-motif hits of chosen cell types in the
-table and highlighted in the sequence view; for text tables (with `source` / `reference` columns) source
-excerpt, summary and reference in the table and in full for the selected row; re-merge with other
-weights (a RiC run: re-sample with its desired-score prompt); re-scoring with the oracle; export."""
+"""Explore: a run's candidates on pairwise Pareto scatter plots (paper Figures 1-3) or parallel coordinates,
+re-ranked by the preference sliders, with selection (box, lasso or click) shared between the plots and the
+candidate table; shown as plot, table, then the selection (2D/3D views and a property card). Molecules
+runs add structure and property filters, property and image columns, a scaffold view and run diagnostics
+with a starting-model set (ui.chem_views); DNA the top JASPAR marker-motif hits of chosen cell types in the
+table and in the sequence view; text tables source excerpt, summary and reference, and the selected row
+in full. Re-merge with other weights (a RiC run: re-sample with its desired-score prompt); re-scoring with
+the run's oracle; export (the Pareto set is one front over the sets on show)."""
 from __future__ import annotations
 
 import time
@@ -581,12 +583,16 @@ with plot_slot:
     plot(df, names, infos, opts, top)
 with table_slot:
     table(df, names, score.to_numpy(), domain, opts, hits, chem)
-if domain == "molecules":
-    with st.expander("Scaffolds (Bemis-Murcko)", icon=":material/hub:", key="explore_scaffold_exp"):
-        chem_views().scaffold_view(df, score, SEL)
-    with st.expander("Run diagnostics", icon=":material/monitor_heart:", key="explore_diag_exp"):
-        chem_views().diagnostics_view(df, names, infos)
-        starting_panel(run, cfg)
+if domain == "molecules":  # toggles, not expanders: an expander's body runs even when it is closed
+    st.subheader("Scaffolds and diagnostics")
+    c1, c2 = st.columns(2)
+    if c1.toggle("Scaffolds (Bemis-Murcko)", key="explore_scaffold_on"):
+        with st.container(border=True):
+            chem_views().scaffold_view(df, score, SEL)
+    if c2.toggle("Run diagnostics (validity, novelty, diversity, alerts, distributions)", key="explore_diag_on"):
+        with st.container(border=True):
+            chem_views().diagnostics_view(df, names, infos)
+    starting_panel(run, cfg)
 remerge_panel(run, cfg, names, opts["weights"])
 st.subheader("Export")
 common.export_panel(df, domain=domain, run_id=run.id, key_prefix="explore",

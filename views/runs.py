@@ -70,6 +70,14 @@ def live(run_id: str, state_at_render: str) -> None:
                         config={"displaylogo": False})
         if spec.caption:
             st.caption(spec.caption)
+        best = logic.best_per_step(records)
+        if len(best):
+            with st.expander(f"Best sample of each step ({len(best)} steps)", key="runs_best"):
+                st.dataframe(best, hide_index=True, key="runs_best_table", height=260,
+                             column_config={"reward": st.column_config.NumberColumn(format="%.3f")})
+                st.download_button("Download as CSV", best.to_csv(index=False).encode(),
+                                   file_name=f"{run_id}-best-per-step.csv", mime="text/csv", key="runs_best_csv",
+                                   icon=":material/download:", on_click="ignore")
     else:
         st.caption("No training metrics yet; curves appear after the first step.")
     if state != state_at_render:

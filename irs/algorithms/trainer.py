@@ -83,6 +83,9 @@ def setup_objectives(trainer, cfg: RunConfig, objectives: list[Objective] | None
     trainer.bf16 = bf16_flag(trainer.cfg.rl)
 
 
+BEST_CHARS = 300  # a step record's best candidate is cut to this many characters (text summaries)
+
+
 def run_starting_calibration(cfg: RunConfig, domain, model, tokenizer, objectives: list[Objective],
                              max_new_tokens: int, bf16) -> dict:
     """The calibrated normalization of a run (irs.objectives.calibration) for its training `objectives`
@@ -317,6 +320,10 @@ class Trainer:
                **{f"r_{o.name}": float(np.nanmean(np.where([c is not None for c in canon], R[:, j], np.nan)))
                   for j, o in enumerate(self.objectives) if valid and not np.isnan(R[:, j]).all()},
                "seconds": round(time.perf_counter() - t0, 4), **{k: round(v, 6) for k, v in stats.items()}}
+        ok = [i for i, c in enumerate(canon) if c is not None and np.isfinite(reward[i])]
+        if ok:  # the step's best valid sample by the expert's reward (REINVENT's per-step view of training)
+            b = max(ok, key=lambda i: reward[i])
+            rec["best"], rec["best_reward"] = str(canon[b])[:BEST_CHARS], float(reward[b])
         self.on_record(rec)
         return rec
 

@@ -7,6 +7,8 @@ Oracle (evaluation only, independent of the proxies): "qm9" = GFN2-xTB gap, D4 Î
 """
 from __future__ import annotations
 
+import functools
+
 from irs.domains.base import Domain
 
 
@@ -42,6 +44,7 @@ def heavy_atoms(smiles: str) -> float:
     return float(mol.GetNumHeavyAtoms()) if mol is not None else float("nan")
 
 
+@functools.lru_cache(maxsize=200_000)
 def murcko_scaffold(smiles: str) -> str:
     """Bemis-Murcko scaffold SMILES (the diversity filter's key); acyclic molecules share the scaffold ''."""
     from rdkit.Chem.Scaffolds import MurckoScaffold
