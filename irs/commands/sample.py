@@ -29,7 +29,7 @@ def add_parser(sub):
                         "the prompt asks for the desired scores they map to (default: the run's weights)")
     p.add_argument("--starting-model", action="store_true",
                    help="sample the model the run started from (before fine-tuning), with the run's sampling "
-                        "settings and oracle scale: the baseline for what the fine-tuning changed")
+                        "settings and oracle scale: the baseline for what the fine-tuning changed (default: the final policy)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
     p.add_argument("--out", default=None, metavar="FILE",
                    help=f"write to FILE; format by extension: {', '.join(FORMATS)}; csv/jsonl/fasta/sdf are "
