@@ -54,7 +54,10 @@ def _app(page: str | None = None, **query):
 
 
 def _texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
+    """The elements' text as the browser shows it (Markdown backslash escapes of ui.logic.md_text removed)."""
+    import re
+
+    return "\n".join(re.sub(r"\\(.)", r"\1", str(e.value)) for e in elements)
 
 
 def _widget(at, kind: str, key: str):
@@ -339,6 +342,19 @@ def test_compare_table_fronts_and_download(env):
 
 
 # ---- the pure pieces --------------------------------------------------------------------------------
+def test_md_text_shows_untrusted_strings_as_written():
+    import re
+
+    from ui.logic import md_text
+
+    for raw in ("**O=[N+]([O-])c1ccccc1**", "C[C@H](N)C(=O)O", "[log in](http://evil.example/)",
+                "![i](x.png) :red[a] :material/home: $x^2$ <b>hi</b> # title", "a_b_c `code` ~~s~~ | t |"):
+        esc = md_text(raw)
+        assert re.sub(r"\\(.)", r"\1", esc).replace("\u200b", "") == raw  # unescaped, it is the input
+        assert not re.search(r"(?<!\\)[*_\[\]`$<>:~|#]", esc)  # no special character left unescaped
+    assert "://" not in md_text("http://evil.example/") and "www." not in md_text("www.evil.example")
+
+
 def test_selection_sync_helpers():
     from ui.logic import ids_from_plot_event, merge_table_selection, table_selection_rows
 

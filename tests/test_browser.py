@@ -170,9 +170,10 @@ def test_explore_in_browser(app, browser):
     # the focused molecule's SMILES and 2D depictions appear
     page.locator("[data-testid='stSelectbox']", has_text="Focus").first.wait_for()
     page.wait_for_timeout(500)
-    strong = [t.strip() for t in page.locator("[data-testid='stMarkdownContainer'] strong").all_inner_texts()]
-    smiles = [t for t in strong if len(t) > 5 and Chem.MolFromSmiles(t) is not None]
-    assert smiles, f"no selected SMILES shown; bold texts: {strong}"
+    page.locator("[data-testid='stCode'] code").first.wait_for()
+    codes = [t.strip() for t in page.locator("[data-testid='stCode'] code").all_inner_texts()]
+    smiles = [t for t in codes if len(t) > 5 and Chem.MolFromSmiles(t) is not None]
+    assert smiles, f"no selected SMILES shown; code blocks: {codes}"
     imgs = page.locator("[data-testid='stImage'] img")
     imgs.first.wait_for()
     assert imgs.count() >= 1
@@ -467,3 +468,18 @@ def test_chemist_path_launch_watch_open_click_select_filter_export(app, browser,
     assert not external
     # defect 9: SDF builds and re-merges no longer fill the log with "missing ScriptRunContext"
     assert "missing ScriptRunContext" not in (app["runs"].parent / "streamlit.log").read_text()
+
+
+def test_markdown_in_the_url_renders_as_text(app, browser):
+    """A run id from the URL with Markdown in it is shown as written: no link, no image, no request."""
+    import urllib.parse
+
+    evil = "**x** [Session expired, log in](http://evil.example/) ![i](http://evil.example/i.png) :red[alarm]"
+    page, external = _new_page(browser, app)
+    page.goto(f"{app['url']}/explore?run={urllib.parse.quote(evil)}")
+    _wait_plot(page)
+    page.get_by_text("is not listed here").first.wait_for()
+    caption = page.get_by_text("is not listed here").first.inner_text().replace("\u200b", "")
+    assert "**x** [Session expired, log in](http://evil.example/)" in caption and ":red[alarm]" in caption
+    assert page.locator("a[href*='evil.example'], img[src*='evil.example']").count() == 0
+    assert not external

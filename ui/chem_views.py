@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from irs.domains.molecules import properties as props
+from ui import logic
 
 # filterable numeric descriptors: column -> label
 RANGE_PROPS = {"MW": "MW (g/mol)", "TPSA": "TPSA (Å²)", "HBD": "H-bond donors", "HBA": "H-bond acceptors",
@@ -88,7 +89,7 @@ def _accepted(key: str, parse) -> tuple[str, object]:
     try:
         parsed = parse(text)
     except props.QueryError as e:
-        st.error(f"{e}. The previous filter is kept.", icon=":material/error:")
+        st.error(f"{logic.md_text(e)}. The previous filter is kept.", icon=":material/error:")
         return good
     st.session_state[f"{key}_good"] = (text, parsed)
     return text, parsed

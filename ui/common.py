@@ -52,7 +52,7 @@ def get_run(run_id: str | None):
     try:
         return store().get(run_id)
     except ValueError as e:
-        st.warning(f"Run {run_id!r} cannot be opened: {e}")
+        st.warning(f"Run {logic.md_text(repr(run_id))} cannot be opened: {logic.md_text(e)}")
         return None
 
 
@@ -94,7 +94,7 @@ def load_config(run):
     try:
         return _config(str(run.path), run.config_path.stat().st_mtime_ns)
     except (OSError, ValueError) as e:
-        st.warning(f"Run {run.id}: config unreadable ({e})")
+        st.warning(f"Run {logic.md_text(run.id)}: config unreadable ({logic.md_text(e)})")
         return None
 
 
@@ -123,7 +123,7 @@ def run_picker(key: str, runs: Sequence, label: str = "Run", help: str | None = 
         return None
     want = st.query_params.get("run")
     if want and want not in ids:
-        st.caption(f"Run `{want}` is not listed here ({label.lower()}s only); showing another one.")
+        st.caption(f"Run {logic.md_text(want)} is not listed here ({label.lower()}s only); showing another one.")
     if want in ids and st.session_state.get(key) != want:
         st.session_state[key] = want  # the URL wins: a refresh, a link, or another page chose this run
     elif st.session_state.get(key) not in ids:

@@ -40,6 +40,18 @@ METHOD_HELP = {
 }
 GOAL_SYMBOL = {"max": "↑", "min": "↓", "target": "◎"}
 GOAL_WORD = {"max": "maximize", "min": "minimize", "target": "keep in a window"}
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:$<>&=])")
+
+
+def md_text(s) -> str:
+    """`s` as literal text inside Streamlit Markdown: every Markdown, emoji/icon (`:x:`), colour
+    (`:red[...]`) and LaTeX (`$`) character backslash-escaped, so a URL value, a run name, an error message
+    or a SMILES such as `**O=[N+]([O-])c1ccccc1**` is shown as written, never interpreted; bare URLs are
+    not turned into links."""
+    out = _MD_SPECIAL.sub(r"\\\1", str(s)).replace("\n", " ")
+    # GFM turns bare URLs into links after unescaping: a zero-width space breaks "://" and "www."
+    return re.sub(r"(?i)(\\:)(//)|\b(www)(\\\.)", lambda m: (m.group(1) or m.group(3)) + "\u200b" +
+                  (m.group(2) or m.group(4)), out)
 
 
 # ---- folders and the demo run ---------------------------------------------------------------------

@@ -43,7 +43,7 @@ for rid in chosen:
     try:
         tables[rid] = common.load_table(runs[rid])
     except ValueError as e:
-        st.warning(f"{rid}: {e}")
+        st.warning(f"{logic.md_text(rid)}: {logic.md_text(e)}")
         continue
     cfgs[rid] = cfg
 if not tables:

@@ -106,7 +106,7 @@ def design_tab() -> None:
     try:
         infos = common.objective_infos(domain_name, preset)
     except ValueError as e:
-        st.error(f"This preset cannot be used here: {e}")
+        st.error(f"This preset cannot be used here: {logic.md_text(e)}")
         return
 
     st.subheader("Objectives and preferences")
@@ -127,7 +127,7 @@ def design_tab() -> None:
     form.update(_advanced(domain))
     cfg, errors = _check(form) if w is not None else (None, [])  # zero weights: weight_sliders explained it
     for e in errors:
-        st.error(e, icon=":material/error:")
+        st.error(logic.md_text(e), icon=":material/error:")
     if cfg is not None:
         for n in logic.design_notes(cfg):
             st.info(n, icon=":material/info:")
@@ -138,7 +138,7 @@ def design_tab() -> None:
         try:
             run = start_run(cfg, common.store().root)
         except (ValueError, OSError) as e:
-            st.error(f"Could not start the run: {e}")
+            st.error(f"Could not start the run: {logic.md_text(e)}")
             return
         st.session_state["launched_run"] = run.id
         common.go_to("runs", run.id)
@@ -167,7 +167,7 @@ def load_tab() -> None:
             folder = logic.resolve_run_folder(path, roots)
             run_id = logic.open_run_folder(folder, common.store().root)
         except (ValueError, OSError) as e:
-            st.error(str(e), icon=":material/error:")
+            st.error(logic.md_text(e), icon=":material/error:")
             return
         run = common.store().get(run_id)
         common.go_to("explore" if run.candidates_path.is_file() else "runs", run_id)

@@ -100,7 +100,7 @@ def dna_hits(run, cells: list[str]) -> pd.DataFrame | None:
     try:
         return _motif_hits(str(run.path), logic.table_stamp(run.path), tuple(cells))
     except Exception as e:  # a missing pyjaspar database must not take the page down
-        st.warning(f"Motif scanning is unavailable: {type(e).__name__}: {e}")
+        st.warning(f"Motif scanning is unavailable: {type(e).__name__}: {logic.md_text(e)}")
         return None
 
 
@@ -321,7 +321,7 @@ def text_view(row: pd.Series, shown: str) -> None:
                 'border-radius:4px;padding:6px 8px;font-size:14px">' + html.escape(str(text)) + "</div>")
 
     if "prompt_id" in row.index:
-        st.caption(f"prompt {row['prompt_id']}")
+        st.caption(f"prompt {logic.md_text(row['prompt_id'])}")
     block("Source", row.get("source", ""))
     block("Summary (generated)", shown)
     if "reference" in row.index:
@@ -350,7 +350,7 @@ def selection_panel(df: pd.DataFrame, names: list[str], infos: dict, score: pd.S
     left, right = st.columns([1, 1])
     with left:
         if domain == "molecules" and row["valid"]:
-            st.markdown(f"**{shown_text(focus)}**")
+            st.code(shown_text(focus), language=None, wrap_lines=True)  # the SMILES as text
             mb = _molblock(str(row["canonical"]))
             if mb:
                 from ui.mol3d import viewer_html
@@ -397,7 +397,7 @@ def oracle_panel(df: pd.DataFrame, valid_sel: list[int], run, cfg) -> None:
             try:
                 res = oracle_rescore(run, [str(df.at[i, "canonical"]) for i in todo], ids)
             except Exception as e:  # an oracle failing (missing binary, timeout) is reported, not raised
-                st.error(f"The oracle failed: {type(e).__name__}: {e}")
+                st.error(f"The oracle failed: {type(e).__name__}: {logic.md_text(e)}")
                 return
         res.insert(0, "id", todo)
         st.session_state["explore_oracle_result"] = (run.id, res, time.perf_counter() - t0)
@@ -444,7 +444,7 @@ def add_sampled_set(run, spinner: str, failure: str, make) -> None:
             new = make()
             name = logic.add_candidate_set(run.path, new)
         except (ValueError, OSError) as e:
-            st.error(f"{failure} failed: {e}")
+            st.error(f"{failure} failed: {logic.md_text(e)}")
             return
     st.session_state["explore_pending_set"] = name
     st.session_state["explore_remerge_msg"] = (f"Added set “{name}”: {len(new)} candidates "
@@ -494,7 +494,7 @@ def remerge_panel(run, cfg, names: list[str], weights) -> None:
         info = json.loads(info_path.read_text())
         expert_objs = list(info.get("objectives") or info.get("names") or [])
     except (OSError, ValueError) as e:
-        st.caption(f"experts.json unreadable: {e}")
+        st.caption(f"experts.json unreadable: {logic.md_text(e)}")
         return
     if cfg.method == "morlhf" or any(n not in names for n in expert_objs) or weights is None:
         st.caption("Re-merging needs one final expert per objective (IterativeRS or Rewarded Soups runs) "
@@ -550,7 +550,7 @@ welcome(run, cfg, [r.id for r, _ in statuses])
 try:
     df_all = common.load_table(run)
 except ValueError as e:
-    st.error(f"The candidates of {run.id} cannot be read: {e}")
+    st.error(f"The candidates of {logic.md_text(run.id)} cannot be read: {logic.md_text(e)}")
     st.stop()
 names = objective_names(df_all)
 infos = common.infos_for(cfg, names)
@@ -564,7 +564,8 @@ chem, filter_text = None, ""
 if domain == "molecules":
     fmask, chem, filter_text = chem_views().filters(df)
     if filter_text:
-        st.caption(f"Filtered: {filter_text} · {int(fmask.sum())} of {len(df)} candidates (plots, table, export)")
+        st.caption(f"Filtered: {logic.md_text(filter_text)} · {int(fmask.sum())} of {len(df)} candidates "
+                   "(plots, table, export)")
     df = df[fmask]
 if opts["weights"] is None:
     score = pd.Series(np.full(len(df), np.nan), index=df.index)

@@ -47,15 +47,16 @@ def live(run_id: str, state_at_render: str) -> None:
         run = common.store().get(run_id)
         s = run.status()
     except ValueError as e:
-        st.error(str(e))
+        st.error(logic.md_text(e))
         return
     state = s.get("state")
     st.markdown(f"**State:** {STATE_BADGE.get(state, state)} · phase {s.get('phase') or '-'}")
     st.progress(_progress(s), text=f"step {s.get('step') or 0} of {s.get('total_steps') or '?'}")
     if state == "failed":
-        st.error(f"The run failed: {s.get('error') or 'no error message recorded'}", icon=":material/error:")
+        st.error(f"The run failed: {logic.md_text(s.get('error') or 'no error message recorded')}",
+                 icon=":material/error:")
     elif state == "cancelled" and s.get("error"):
-        st.warning(s["error"])
+        st.warning(logic.md_text(s["error"]))
     records = common.load_metrics(run)
     if records:
         cfg = common.load_config(run)
@@ -95,14 +96,14 @@ def actions(run, s: dict) -> None:
                 cancel_run(run, wait=False)
                 st.toast(f"Cancel requested for {run.id}; the worker stops at the next step.")
             except RunError as e:
-                st.error(str(e))
+                st.error(logic.md_text(e))
     if state in ("failed", "cancelled"):
         if bar.button("Resume run", key="runs_resume", icon=":material/play_circle:", type="primary"):
             try:
                 resume_run(run)
                 st.rerun()
             except RunError as e:
-                st.error(str(e))
+                st.error(logic.md_text(e))
     if state == "done" and run.candidates_path.is_file():
         if bar.button("Explore candidates", key="runs_explore", type="primary", icon=":material/scatter_plot:"):
             common.go_to("explore", run.id)
@@ -117,7 +118,7 @@ def actions(run, s: dict) -> None:
             try:
                 common.store().delete(run.id)
             except (ValueError, OSError) as e:
-                st.error(f"Could not delete: {e}")
+                st.error(f"Could not delete: {logic.md_text(e)}")
                 return
             st.session_state.pop("runs_confirm_delete", None)
             st.query_params.pop("run", None)
@@ -134,14 +135,14 @@ def details(run, s: dict) -> None:
     active = s.get("state") in ("queued", "running")
     st.fragment(run_every=POLL_S if active else None)(live)(run.id, s.get("state"))
     for note in s.get("notes") or []:
-        st.caption(f"Note: {note}")
+        st.caption(f"Note: {logic.md_text(note)}")
     with st.expander("Reward scale", key="runs_calibration"):
         from irs.runs import run_calibration
 
         try:
             cal = run_calibration(run)
         except ValueError as e:
-            st.error(str(e))
+            st.error(logic.md_text(e))
             cal = None
         if cal:
             st.caption(f"Calibrated on {cal.get('samples')} samples of the starting model ({cal.get('valid')} valid): "
@@ -157,7 +158,7 @@ def details(run, s: dict) -> None:
         try:
             st.code(run.config_path.read_text(), language="toml")
         except OSError as e:
-            st.caption(f"config.toml unreadable: {e}")
+            st.caption(f"config.toml unreadable: {logic.md_text(e)}")
     if run.log_path.is_file():
         with st.expander("Worker log (last 40 lines)", key="runs_log"):
             st.code("\n".join(run.log_path.read_text(errors="replace").splitlines()[-40:]) or "(empty)")
