@@ -483,3 +483,44 @@ def test_markdown_in_the_url_renders_as_text(app, browser):
     assert "**x** [Session expired, log in](http://evil.example/)" in caption and ":red[alarm]" in caption
     assert page.locator("a[href*='evil.example'], img[src*='evil.example']").count() == 0
     assert not external
+
+
+def test_chemistry_views_render_and_parallel_coordinates_select(app, browser):
+    """The molecules views a chemist reads (screenshots in .screenshots/): structure and property filters,
+    the scaffold view, the run diagnostics, and parallel coordinates, where a box over one axis selects."""
+    page, external = _new_page(browser, app)
+    page.goto(f"{app['url']}/explore?run={app['run_id']}")
+    _wait_plot(page)
+    page.get_by_role("radio", name="Parallel coordinates").click()
+    page.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot');"
+                           " return gd && gd._fullData.some(t => t.mode === 'lines'); }")
+    page.wait_for_timeout(1000)
+    x0, y0, x1, y1 = page.evaluate("""() => { const gd = document.querySelector('.js-plotly-plot');
+        const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis; const r = gd.getBoundingClientRect();
+        const px = v => r.left + xa._offset + xa.l2p(v), py = v => r.top + ya._offset + ya.l2p(v);
+        return [px(-0.15), py(1.02), px(0.15), py(0.6)]; }""")
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move((x0 + x1) / 2, (y0 + y1) / 2, steps=5)
+    page.mouse.move(x1, y1, steps=5)
+    page.mouse.up()
+    assert _wait_selected(page) > 0
+    page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "explore_parallel.png"))
+    page.get_by_text("Structure and property filters").click()
+    page.get_by_role("textbox", name="Substructure (SMARTS or SMILES)").wait_for()
+    page.get_by_text("Structure and property filters").scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "explore_filters.png"))
+    header = ("t => [...document.querySelectorAll('[data-testid=\"stDataFrame\"] [role=\"columnheader\"]')]"
+              ".some(h => h.innerText.includes(t))")
+    for toggle, shot, col in (("Scaffolds (Bemis-Murcko)", "explore_scaffolds", "scaffold"),
+                              ("Run diagnostics", "explore_diagnostics", "IntDiv")):
+        page.get_by_text(toggle).first.click()
+        page.wait_for_function(header, arg=col, timeout=120_000)
+        page.wait_for_timeout(1500)
+        page.get_by_text(toggle).first.scroll_into_view_if_needed()
+        page.mouse.wheel(0, 350)
+        page.wait_for_timeout(800)
+        page.screenshot(path=str(SHOTS / f"{shot}.png"))
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert not external
