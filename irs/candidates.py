@@ -44,6 +44,26 @@ def objective_names(df: pd.DataFrame) -> list[str]:
     return [c[len(REWARD_PREFIX):] for c in df.columns if c.startswith(REWARD_PREFIX)]
 
 
+def check_table(df: pd.DataFrame, what: str = "candidate table") -> pd.DataFrame:
+    """`df` if it has the candidate-table schema (module docstring): the base columns, at least one
+    objective with its raw and reward columns, numeric scores and boolean flags. ValueError names what
+    is wrong, so a damaged or hand-edited table is refused with a message, not a traceback later."""
+    missing = [c for c in BASE_COLUMNS if c not in df.columns]
+    names = objective_names(df)
+    missing += [n for n in names if n not in df.columns]
+    if missing:
+        raise ValueError(f"{what} has no column(s) {missing}")
+    if not names:
+        raise ValueError(f"{what} has no objective (no reward_<name> column)")
+    for c in [*names, *(REWARD_PREFIX + n for n in names)]:
+        if not pd.api.types.is_numeric_dtype(df[c]):
+            raise ValueError(f"{what}: column {c!r} holds {df[c].dtype} values, not numbers")
+    for c in ("valid", "duplicate", "pareto"):
+        if not pd.api.types.is_bool_dtype(df[c]):
+            raise ValueError(f"{what}: column {c!r} holds {df[c].dtype} values, not True/False")
+    return df
+
+
 def duplicate_flags(canonical: Sequence) -> np.ndarray:
     """True where a (non-None) canonical form (or (prompt_id, canonical) key) already appeared earlier."""
     seen: set[str] = set()

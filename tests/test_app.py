@@ -318,6 +318,29 @@ def test_explore_scaffolds_diagnostics_and_a_starting_model_set(env, tmp_path, m
     assert "starting model" in sets and "starting model" in at.multiselect(key="explore_sets").value
 
 
+@pytest.mark.parametrize("damage", ["missing column", "no rows", "text scores"])
+def test_a_damaged_candidate_table_is_explained_not_raised(damage, tmp_path, monkeypatch):
+    import pandas as pd
+
+    from ui.fixture import make_run
+
+    monkeypatch.setattr("ui.logic.DEMO_DIR", tmp_path / "no-demo")
+    monkeypatch.setenv("IRS_RUNS_DIR", str(tmp_path))
+    rid = "damaged-20250101-000000-0000"
+    p = make_run(tmp_path, rid, n=30)
+    df = pd.read_parquet(p / "candidates.parquet")
+    df = {"missing column": lambda d: d.drop(columns=["pareto"]), "no rows": lambda d: d.iloc[:0],
+          "text scores": lambda d: d.assign(qed="x")}[damage](df)
+    df.to_parquet(p / "candidates.parquet", index=False)
+    for page in ("explore", "compare"):
+        at = _app(page, run=rid, runs=rid)
+        assert not at.exception, (page, at.exception)
+        shown = _texts(at.error) + _texts(at.warning) + _texts(at.info)
+        want = {"missing column": "no column(s) ['pareto']", "no rows": "0 rows" if page == "explore" else "",
+                "text scores": "'qed' holds"}[damage]
+        assert want in shown, (page, shown)
+
+
 def test_explore_without_runs_explains(monkeypatch, tmp_path):
     monkeypatch.setenv("IRS_RUNS_DIR", str(tmp_path / "empty"))
     monkeypatch.setattr("ui.logic.DEMO_DIR", tmp_path / "no-demo")
@@ -557,3 +580,33 @@ def test_opening_an_older_run_opens_that_run_not_the_newest(env, how):
     assert at.selectbox(key="explore_run").value == older
     q = at.query_params["run"]
     assert (q[0] if isinstance(q, list) else q) == older
+
+
+@pytest.mark.parametrize("damage", ["corrupt experts.json", "truncated expert weights"])
+def test_remerge_of_a_run_with_damaged_experts_explains(damage, tmp_path, monkeypatch):
+    """"Re-merge and sample" on a run whose experts.json is corrupt or whose expert weights are truncated
+    shows what failed and raises nothing."""
+    import shutil
+
+    from ui.logic import demo_runs
+
+    demo = next((p for p in demo_runs() if (p / "experts" / "experts.json").is_file()), None)
+    if demo is None:
+        pytest.skip("no shipped demo run with final experts")
+    run = tmp_path / "runs" / demo.name
+    shutil.copytree(demo, run)
+    monkeypatch.setenv("IRS_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setattr("ui.logic.DEMO_DIR", tmp_path / "no-demo")
+    if damage == "corrupt experts.json":
+        (run / "experts" / "experts.json").write_text('{"files": ["../x"')
+    else:
+        w = sorted((run / "experts").glob("*.safetensors"))[0]
+        w.write_bytes(w.read_bytes()[:1000])
+    at = _app("explore", run=demo.name)
+    assert not at.exception
+    if damage == "corrupt experts.json":  # found before anything is sampled
+        assert "experts.json unreadable" in _texts(at.caption)
+        return
+    at.number_input(key="explore_remerge_n").set_value(4)
+    at.button(key="explore_remerge").click().run()
+    assert not at.exception and "Re-merge failed" in _texts(at.error)

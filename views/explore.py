@@ -443,8 +443,8 @@ def add_sampled_set(run, spinner: str, failure: str, make) -> None:
         try:
             new = make()
             name = logic.add_candidate_set(run.path, new)
-        except (ValueError, OSError) as e:
-            st.error(f"{failure} failed: {logic.md_text(e)}")
+        except Exception as e:  # a truncated model or a corrupt experts.json is reported, not raised
+            st.error(f"{failure} failed: {type(e).__name__}: {logic.md_text(e)}")
             return
     st.session_state["explore_pending_set"] = name
     st.session_state["explore_remerge_msg"] = (f"Added set “{name}”: {len(new)} candidates "
@@ -551,6 +551,9 @@ try:
     df_all = common.load_table(run)
 except ValueError as e:
     st.error(f"The candidates of {logic.md_text(run.id)} cannot be read: {logic.md_text(e)}")
+    st.stop()
+if df_all.empty:
+    st.info(f"Run {logic.md_text(run.id)} has no candidates (its table has 0 rows).")
     st.stop()
 names = objective_names(df_all)
 infos = common.infos_for(cfg, names)

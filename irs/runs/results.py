@@ -56,17 +56,24 @@ def run_calibration(run: Run | str, runs_dir: str | os.PathLike | None = None) -
 
 
 def load_candidates(run: Run | str, runs_dir: str | os.PathLike | None = None):
-    """The run's candidates.parquet as a DataFrame (schema: irs.candidates)."""
+    """The run's candidates.parquet as a DataFrame (schema: irs.candidates, checked: RunError names a
+    missing column or a column of the wrong type)."""
     import pandas as pd
 
     run = as_run(run, runs_dir)
     if not run.candidates_path.is_file():
         raise RunError(f"run {run.id} has no candidates yet (state {run.status()['state']}); "
                        f"they are written at the end of the run")
+    from irs.candidates import check_table
+
     try:
-        return pd.read_parquet(run.candidates_path)
+        df = pd.read_parquet(run.candidates_path)
     except Exception as e:  # pyarrow raises several types for a damaged file
         raise RunError(f"run {run.id}: candidates.parquet is unreadable ({e})") from None
+    try:
+        return check_table(df, f"run {run.id}: candidates.parquet")
+    except ValueError as e:
+        raise RunError(str(e)) from None
 
 
 def evaluate_run(run: Run | str, runs_dir: str | os.PathLike | None = None) -> dict:
