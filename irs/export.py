@@ -32,7 +32,7 @@ import pandas as pd
 
 from irs.candidates import REWARD_PREFIX, objective_names, pareto_front
 from irs.domains.base import Domain
-from irs.io import atomic_write_text, check_name
+from irs.io import atomic_write_text, check_name, check_output_path
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def export(df: pd.DataFrame, fmt: str, path: str | os.PathLike, *, domain: Domai
     if fmt == "fasta":
         for n in names:
             check_name(n, "objective name in a FASTA header")
-    path = Path(path)
+    path = check_output_path(path)
     sel = _select(df, pareto_only, rows, names)
     if fmt in ("fasta", "sdf"):
         n_invalid = int((~sel["valid"].to_numpy(dtype=bool)).sum())

@@ -55,9 +55,22 @@ def replace_dir(tmp: str | os.PathLike, dest: str | os.PathLike) -> None:
 
 def check_name(name: str, what: str = "name") -> str:
     """Validate a user-supplied file or run name: no separators, no '..', no hidden files."""
-    if not isinstance(name, str) or not _SAFE_NAME.match(name) or ".." in name:
+    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name) or ".." in name:  # fullmatch: no trailing newline
         raise ValueError(f"invalid {what} {name!r}: use letters, digits, '.', '_' or '-' (no '/' or '..')")
     return name
+
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """A file path a command may write (atomically, through a temporary file beside it): its folder must
+    exist, and whatever is at the path must be a regular file (not a symlink, folder, device or FIFO,
+    which a rename would silently replace). ValueError says what is wrong; nothing is created."""
+    p = Path(path)
+    if not p.parent.is_dir():
+        raise ValueError(f"cannot write {str(p)!r}: folder {str(p.parent)!r} does not exist")
+    if p.is_symlink() or (p.exists() and not p.is_file()):
+        kind = "a symlink" if p.is_symlink() else "a folder" if p.is_dir() else "not a regular file"
+        raise ValueError(f"cannot write {str(p)!r}: it is {kind}; choose a regular file path")
+    return p
 
 
 def safe_join(root: str | os.PathLike, *parts: str) -> Path:

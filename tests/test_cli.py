@@ -123,13 +123,18 @@ def test_sample_the_starting_model_as_a_baseline_set(smoke, capsys, tmp_path):
 
 def test_errors_are_clear_and_write_nothing(smoke, capsys, tmp_path):
     runs_dir, run_id, _ = smoke
+    (tmp_path / "d.csv").mkdir()  # a folder where a file would go
     before = (runs_dir / run_id / "status.json").read_bytes()
     for argv, msg in [(("resume", run_id), "is done"), (("cancel", run_id), "nothing to cancel"),
                       (("status", "../x"), "invalid run id"), (("evaluate", "a/b"), "invalid run id"),
-                      (("export", "nope", "--format", "csv"), "unknown run")]:
+                      (("export", "nope", "--format", "csv"), "unknown run"),
+                      (("export", run_id, "--format", "csv", "--out", str(tmp_path / "no" / "x.csv")),
+                       "does not exist"),
+                      (("export", run_id, "--format", "csv", "--out", "/dev/null"), "not a regular file"),
+                      (("sample", run_id, "--n", "2", "--out", str(tmp_path / "d.csv")), "folder")]:
         rc, out, err = irs(capsys, *argv, "--runs-dir", runs_dir)
         assert rc == 2 and msg in err, (argv, err)
-    assert (runs_dir / run_id / "status.json").read_bytes() == before
+    assert (runs_dir / run_id / "status.json").read_bytes() == before and not (tmp_path / "no").exists()
     rc, _, err = irs(capsys, "run", tmp_path / "missing.toml", "--runs-dir", tmp_path / "r")
     assert rc == 2 and "not found" in err and not (tmp_path / "r").exists()
 

@@ -196,3 +196,24 @@ def test_sdf_tags_carry_units_and_flag_unspecified_stereocentres(tmp_path):
     assert open_["unspecified_stereocentres"] == 1 and "arbitrary" in open_["stereo_note"]
     assert fixed["unspecified_stereocentres"] == 0 and "stereo_note" not in fixed
     assert none["unspecified_stereocentres"] == 0
+
+
+def test_output_paths_that_are_not_regular_files_are_refused(table, tmp_path):
+    """export() writes through a temporary file and a rename: a symlink, a folder, a FIFO or a device at the
+    path, or a missing folder, is refused with a clear error, and nothing is created or replaced."""
+    import os
+
+    target = tmp_path / "target.csv"
+    target.write_text("keep me")
+    link = tmp_path / "link.csv"
+    link.symlink_to(target)
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)
+    folder = tmp_path / "folder.csv"
+    folder.mkdir()
+    for bad, why in ((link, "symlink"), (fifo, "not a regular file"), (folder, "folder"),
+                     (tmp_path / "no" / "such" / "x.csv", "does not exist"), ("/dev/null", "not a regular file")):
+        with pytest.raises(ValueError, match=why):
+            export(table, "csv", bad, domain=toy.DOMAIN, run_id="r")
+    assert target.read_text() == "keep me" and link.is_symlink() and fifo.is_fifo() and folder.is_dir()
+    assert not (tmp_path / "no").exists()

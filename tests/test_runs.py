@@ -235,12 +235,23 @@ def test_bad_config_is_refused_and_nothing_is_written(tmp_path, text, match):
     assert not runs_dir.exists()
 
 
-@pytest.mark.parametrize("bad", ["../x", "a/b", "..", "x..y", "/etc", ".hidden", ""])
+@pytest.mark.parametrize("bad", ["../x", "a/b", "..", "x..y", "/etc", ".hidden", "", "run-1\n"])
 def test_unsafe_run_ids_are_refused(store, bad):
     with pytest.raises(ValueError, match="invalid run id"):
         store.get(bad)
     with pytest.raises(ValueError):
         resume_run(bad, store.root)
+
+
+def test_symlinks_in_the_runs_folder_are_neither_listed_nor_read(store, tmp_path):
+    """A link runs/evil -> a run folder elsewhere: `irs status` does not list it and get() refuses it."""
+    elsewhere = tmp_path / "elsewhere" / "evil"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "status.json").write_text('{"state": "done"}')
+    (store.root / "evil").symlink_to(elsewhere)
+    assert "evil" not in [r.id for r in store.list()]
+    with pytest.raises(RunNotFound, match="symlink"):
+        store.get("evil")
 
 
 def test_unknown_run_id(store):

@@ -31,9 +31,12 @@ def run(args) -> int:
     from irs.export import export
     from irs.runs import load_candidates
 
+    from irs.io import check_output_path
+
     r = get_run(args)
     cfg = r.config()
     out = args.out or f"{r.id}_{'pareto' if args.pareto else 'all'}.{args.format}"
+    check_output_path(out)
     units = None
     if args.format == "sdf":  # unit_<name> tags
         from irs.domains import get_domain

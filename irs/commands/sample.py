@@ -49,6 +49,10 @@ def run(args) -> int:
             raise ValueError(f"--out {args.out!r}: unknown extension; use one of {', '.join(FORMATS)}")
     if args.n < 1:
         raise ValueError(f"--n must be >= 1, got {args.n}")
+    if args.out is not None:
+        from irs.io import check_output_path
+
+        check_output_path(args.out)  # before sampling: a bad --out fails at once and changes nothing
     if fmt in (None, "txt"):
         texts, _, _ = runs.sample_run(r, args.n, args.lambdas, seed=args.seed, weights=args.weights,
                                       starting=args.starting_model)

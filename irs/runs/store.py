@@ -338,6 +338,8 @@ class RunStore:
     def get(self, run_id: str) -> Run:
         """The run `run_id`. ValueError for an unsafe id, RunNotFound for an unknown one."""
         check_name(run_id, "run id")
+        if (self.root / run_id).is_symlink():
+            raise RunNotFound(f"{run_id!r} in {self.root} is a symlink, not a run folder")
         p = safe_join(self.root, run_id)
         if not p.is_dir() or not (p / "status.json").is_file():
             raise RunNotFound(f"unknown run {run_id!r} in {self.root} (list runs with `irs status`)")
@@ -349,7 +351,8 @@ class RunStore:
             return []
         runs = []
         for p in self.root.iterdir():
-            if p.name.startswith(".") or not p.is_dir() or not (p / "status.json").is_file():
+            # runs are real folders: a symlink (perhaps to a folder elsewhere) is not listed or read
+            if p.name.startswith(".") or p.is_symlink() or not p.is_dir() or not (p / "status.json").is_file():
                 continue
             try:
                 runs.append(Run(p, p.name))
