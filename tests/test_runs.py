@@ -203,6 +203,31 @@ def test_cancel_signals_a_worker_that_does_not_stop(store):
     assert st["state"] == "cancelled" and "killed" in st["error"] and time.monotonic() - t0 < 10
 
 
+def test_cancel_stops_a_hung_worker_that_holds_the_lock(store, monkeypatch):
+    """A worker frozen by SIGSTOP: its status reads failed (no heartbeat), resume is refused (the lock is
+    held); cancel kills it, marks the run cancelled, and the run can then be resumed."""
+    run = store.create(tiny_cfg("hung"))
+    holder = ("import fcntl, os, sys, time; f = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+              "fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(300)")
+    proc = subprocess.Popen([sys.executable, "-c", holder, str(run.lock_path), "irs.runs.worker"],
+                            start_new_session=True, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        run.write_status(state="running", pid=proc.pid, heartbeat="2020-01-01T00:00:00.000Z")
+        os.kill(proc.pid, signal.SIGSTOP)
+        assert run.status()["state"] == "failed"
+        with pytest.raises(RunLocked):
+            resume_run(run)
+        st = cancel_run(run, timeout=1)
+        assert proc.wait(timeout=10) == -signal.SIGKILL
+        assert st["state"] == "cancelled" and "hung" in st["error"]
+        with run.lock():  # free again: `irs resume` can take it
+            pass
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 def test_remerge_and_sample(reference):
     texts, model = remerge_and_sample(reference, [1, 0, 0], n=8, seed=1)
     assert len(texts) == 8 and all(isinstance(t, str) for t in texts)

@@ -162,13 +162,48 @@ def _wait_until(cond: Callable[[], bool], timeout: float, poll: float = 0.2) -> 
         time.sleep(poll)
 
 
+def _hung_worker(run: Run, st: dict) -> int | None:
+    """The pid of a worker that is reported failed (no heartbeat: stopped, frozen) yet still alive and
+    holding the run's lock, or None."""
+    import socket
+
+    pid = st.get("pid")
+    if not st.get("stale") or not isinstance(pid, int) or st.get("host") not in (None, socket.gethostname()):
+        return None
+    if not pid_alive(pid):
+        return None
+    try:
+        with run.lock():
+            return None  # the lock is free: nothing holds the run
+    except RunLocked:
+        return pid
+
+
+def _stop_hung_worker(run: Run, pid: int) -> dict:
+    """SIGKILL the hung worker's process group (a stopped process cannot act on SIGTERM), wait for the
+    lock to free, and mark the run cancelled, so that `irs resume` continues from its last checkpoint."""
+    log.warning("run %s: worker pid %d is alive but sends no heartbeat; killing it", run.id, pid)
+    _signal_worker(pid, signal.SIGKILL)
+    _wait_until(lambda: not pid_alive(pid), KILL_GRACE)
+    if run.proc is not None:
+        run.proc.poll()
+    with run.lock():  # free once the process is gone
+        run.write_status(state="cancelled", phase="cancelled", finished=now_iso(),
+                         error=f"worker pid {pid} hung (no heartbeat) and was killed; "
+                               f"`irs resume {run.id}` continues from the last checkpoint")
+    return run.status()
+
+
 def cancel_run(run: Run | str, runs_dir: str | os.PathLike | None = None, *, timeout: float = CANCEL_TIMEOUT,
                wait: bool = True) -> dict:
     """Ask the worker to stop (the cancel flag; it checkpoints and exits cancelled at the next step
     boundary). With wait, give it `timeout` seconds, then SIGTERM its process group, then SIGKILL, and
-    mark the run cancelled. Returns the run's status at the end."""
+    mark the run cancelled. A run reported failed whose worker is alive and holds the lock (stopped or
+    frozen: no heartbeat) is killed at once and marked cancelled. Returns the run's status at the end."""
     run = as_run(run, runs_dir)
     st = run.status()
+    if st["state"] in FINISHED and _hung_worker(run, st) is not None:
+        return _stop_hung_worker(run, _hung_worker(run, st))
     if st["state"] in FINISHED:
         raise RunError(f"run {run.id} is {st['state']}; nothing to cancel")
     run.request_cancel()
