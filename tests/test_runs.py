@@ -228,6 +228,20 @@ def test_cancel_stops_a_hung_worker_that_holds_the_lock(store, monkeypatch):
             proc.kill()
 
 
+def test_a_refused_resume_changes_nothing(store):
+    """Resuming a cancelled run whose config.toml is broken is refused, and the run stays cancelled with
+    its cancel flag and status untouched."""
+    run = store.create(tiny_cfg("broken-config"))
+    with run.lock():
+        run.write_status(state="cancelled", phase="cancelled")
+    run.request_cancel()
+    before = run.status_path.read_bytes()
+    run.config_path.write_text("this is = not [valid toml")
+    with pytest.raises(ValueError):
+        resume_run(run)
+    assert run.status_path.read_bytes() == before and run.cancel_requested()
+
+
 def test_remerge_and_sample(reference):
     texts, model = remerge_and_sample(reference, [1, 0, 0], n=8, seed=1)
     assert len(texts) == 8 and all(isinstance(t, str) for t in texts)

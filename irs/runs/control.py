@@ -80,9 +80,9 @@ def spawn_worker(run: Run) -> subprocess.Popen:
     try:
         if run.read_status()["state"] == "done":
             raise RunError(f"run {run.id} is done; nothing to resume")
+        nproc = run.config().nproc  # a broken config.toml is refused before anything changes
         run.clear_cancel()
         run.write_status(state="queued", phase="queued", pid=None, error=None, heartbeat=now_iso())
-        nproc = run.config().nproc
         with open(run.log_path, "ab") as logf:
             logf.write(f"--- {now_iso()} starting worker ---\n".encode())
             logf.flush()
