@@ -22,24 +22,77 @@ from irs.io import atomic_write_bytes, atomic_write_json
 from irs.tokenizer import VocabTokenizer
 
 
+CHECKSUM_KEY = "irs_sha256"  # safetensors metadata: sha256 of the file's tensor data
+
+
+class WeightsError(ValueError):
+    """A weights file that is truncated, garbled or fails its checksum."""
+
+
+def _data_section(blob: bytes) -> tuple[dict, bytes]:
+    """(header, tensor bytes) of a serialized safetensors file."""
+    import struct
+
+    if len(blob) < 8:
+        raise WeightsError("shorter than a safetensors header")
+    (n,) = struct.unpack("<Q", blob[:8])
+    if 8 + n > len(blob):
+        raise WeightsError("truncated header")
+    try:
+        header = json.loads(blob[8:8 + n])
+    except ValueError as e:
+        raise WeightsError(f"unreadable header ({e})") from None
+    return header, blob[8 + n:]
+
+
 def save_tensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict | None = None) -> None:
-    """Atomically write a flat dict of tensors. Shared storage (tied weights) is cloned apart."""
+    """Atomically write a flat dict of tensors, with the sha256 of its tensor data in the file's own
+    metadata (CHECKSUM_KEY), so that load_tensors detects damage. Shared storage (tied weights) is cloned
+    apart."""
+    import hashlib
+
     seen, flat = set(), {}
     for k, v in tensors.items():
         v = v.detach().cpu()
         ptr = (v.untyped_storage().data_ptr(), v.storage_offset(), tuple(v.shape))
         flat[k] = v.clone().contiguous() if ptr in seen or not v.is_contiguous() else v
         seen.add(ptr)
-    atomic_write_bytes(path, save(flat, metadata={k: str(v) for k, v in (metadata or {}).items()}))
+    meta = {k: str(v) for k, v in (metadata or {}).items()}
+    _, data = _data_section(save(flat, metadata=meta or None))  # the tensor bytes do not depend on metadata
+    meta[CHECKSUM_KEY] = hashlib.sha256(data).hexdigest()
+    atomic_write_bytes(path, save(flat, metadata=meta))
+
+
+def verify_tensors(path: str | os.PathLike) -> None:
+    """WeightsError naming `path` when it is truncated, garbled or fails its recorded checksum (files
+    written before checksums were recorded are checked for structure only)."""
+    import hashlib
+
+    p = Path(path)
+    header, data = _data_section(p.read_bytes())
+    want = (header.get("__metadata__") or {}).get(CHECKSUM_KEY)
+    ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)]
+    if max(ends, default=0) > len(data):
+        raise WeightsError(f"weights file {p} is truncated ({len(data)} of {max(ends)} data bytes)")
+    if want is not None and hashlib.sha256(data).hexdigest() != want:
+        raise WeightsError(f"weights file {p} is damaged: its data does not match the checksum recorded "
+                           "when it was written")
 
 
 def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The tensors of a .safetensors file, verified first (verify_tensors); WeightsError if damaged."""
     p = Path(path)
     if p.suffix != ".safetensors":
         raise ValueError(f"refusing to load weights from {p.name}: only .safetensors files are accepted")
     if not p.is_file():
         raise FileNotFoundError(f"missing weights file {p}")
-    return load_file(str(p))
+    try:
+        verify_tensors(p)
+        return load_file(str(p))
+    except WeightsError:
+        raise
+    except Exception as e:  # safetensors' own errors for a file that passes the checks above
+        raise WeightsError(f"weights file {p} is unreadable ({type(e).__name__}: {e})") from None
 
 
 def model_state(model: torch.nn.Module, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:

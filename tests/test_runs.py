@@ -131,6 +131,41 @@ def test_sigkill_then_resume_gives_identical_final_weights(store, reference):
     pd.testing.assert_frame_equal(load_candidates(run), load_candidates(reference))
 
 
+def test_damaged_weights_are_detected_and_resume_falls_back_to_the_previous_checkpoint(store, reference):
+    """64 bytes flipped inside the newest checkpoint's expert file: loading it names the file, and resume
+    continues from the checkpoint before it, ending with the same final weights as an uninterrupted run.
+    A garbled final model is refused the same way."""
+    import shutil
+
+    from irs.checkpoint import WeightsError
+
+    rid = "damaged-20250101-000000-0abc"
+    path = store.root / rid
+    shutil.copytree(reference.path, path)
+    for p in ("final", "experts", "candidates.parquet"):
+        shutil.rmtree(path / p) if (path / p).is_dir() else (path / p).unlink()
+    st = json.loads((path / "status.json").read_text())
+    st.update(run_id=rid, state="failed", phase="training", error="killed")
+    (path / "status.json").write_text(json.dumps(st))
+    newest = path / "checkpoints" / "step_6" / "expert_1.safetensors"
+    blob = bytearray(newest.read_bytes())
+    mid = len(blob) // 2
+    blob[mid:mid + 64] = bytes(255 - b for b in blob[mid:mid + 64])
+    newest.write_bytes(bytes(blob))
+    with pytest.raises(WeightsError, match="expert_1.safetensors is damaged"):
+        load_tensors(newest)
+    run = store.get(rid)
+    assert execute(run.path) == "done", run.log_path.read_text()[-2000:]
+    assert any("step_6 was damaged" in n for n in run.status()["notes"])
+    assert tensors_equal(load_tensors(reference.final_dir / "model.safetensors"),
+                         load_tensors(run.final_dir / "model.safetensors"))
+    assert step_records(run) == step_records(reference)
+    final = run.final_dir / "model.safetensors"
+    final.write_bytes(final.read_bytes()[:-100])  # truncated
+    with pytest.raises(WeightsError, match="truncated|damaged"):
+        load_tensors(final)
+
+
 def test_kills_at_random_points_leave_readable_resumable_runs(store, reference):
     """Two workers at once, each SIGKILLed at its own random point (a step it must reach, plus a random
     delay: while building, training, checkpointing or sampling), then resumed to the reference result."""

@@ -140,6 +140,36 @@ class _Metrics:
         self.f.close()
 
 
+POINTER_FILE = "pointer.json"  # inside checkpoints/step_<t>/: the `latest` pointer as it was for that step
+
+
+def _load_checkpoint(run: Run, tr, notes: list[str]) -> dict | None:
+    """Load checkpoints/latest into `tr`; when its weights are damaged (irs.checkpoint.WeightsError), the
+    previous checkpoint that loads, with a note in the status. None before the first checkpoint."""
+    from irs.checkpoint import WeightsError
+
+    ck = run.latest_checkpoint()
+    if ck is None:
+        return None
+    older = sorted((int(p.name[5:]), p) for p in run.checkpoints_dir.glob("step_*")
+                   if p.is_dir() and p.name[5:].isdigit() and int(p.name[5:]) < ck["step"])
+    candidates = [ck] + [json.loads((p / POINTER_FILE).read_text()) for _, p in reversed(older)
+                         if (p / POINTER_FILE).is_file()]
+    for k, c in enumerate(candidates):
+        try:
+            log.info("resuming from %s (step %d)", c["dir"], c["step"])
+            tr.load(run.checkpoints_dir / c["dir"])
+        except WeightsError as e:
+            log.warning("checkpoint %s is damaged: %s", c["dir"], e)
+            notes.append(f"checkpoint {c['dir']} was damaged ({e}); resumed from an older one")
+            continue
+        if k:
+            atomic_write_json(run.checkpoints_dir / "latest", c)
+        return c
+    raise RunError(f"run {run.id}: every checkpoint is damaged ({', '.join(c['dir'] for c in candidates)}); "
+                   "the run cannot resume")
+
+
 class _Checkpointer:
     """checkpoints/step_<t>/ (Trainer.save, atomic) + checkpoints/latest (atomic JSON pointer)."""
 
@@ -163,8 +193,10 @@ class _Checkpointer:
         self.last_step, self.last_time = t, time.monotonic()
         if self.tr.comm.rank != 0:
             return
-        atomic_write_json(self.run.checkpoints_dir / "latest",
-                          {"step": t, "dir": name, "metrics_offset": self.metrics.offset, "time": now_iso()})
+        pointer = {"step": t, "dir": name, "metrics_offset": self.metrics.offset, "time": now_iso()}
+        # each checkpoint keeps its own pointer, so resume can fall back to it if a newer one is damaged
+        atomic_write_json(self.run.checkpoints_dir / name / POINTER_FILE, pointer)
+        atomic_write_json(self.run.checkpoints_dir / "latest", pointer)
         steps = sorted((int(p.name[5:]), p) for p in self.run.checkpoints_dir.glob("step_*")
                        if p.is_dir() and p.name[5:].isdigit())
         for _, p in steps[:-KEEP_CHECKPOINTS]:
@@ -244,10 +276,7 @@ def _train_and_finish(run: Run, status, comm=None) -> str:
 
         atomic_write_json(run.path / CALIBRATION_FILE, tr.calibration)
     notes = list(dict.fromkeys(list(run.read_status().get("notes") or []) + list(tr.cfg.notes)))
-    ck = run.latest_checkpoint()
-    if ck is not None:
-        log.info("resuming from %s (step %d)", ck["dir"], ck["step"])
-        tr.load(run.checkpoints_dir / ck["dir"])
+    ck = _load_checkpoint(run, tr, notes)
     metrics = _Metrics(run.metrics_path, ck["metrics_offset"] if ck else 0) if leader else _Follower()
     try:
         tr.on_record = metrics.write
