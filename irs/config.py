@@ -223,6 +223,11 @@ class RunConfig:
                       lora=LoRAConfig(**lo), sft=SFTConfig(**sf))
         except TypeError as e:
             raise ValueError(f"bad config: {e}") from None
+        _check_types(cfg, "")
+        for part in ("rl", "merge", "ric", "lora", "sft"):
+            _check_types(getattr(cfg, part), f"{part}.")
+        for i, o in enumerate(cfg.objectives):
+            _check_types(o, f"objectives[{i}].")
         return cfg
 
     @classmethod
@@ -234,7 +239,24 @@ class RunConfig:
             d = tomllib.loads(p.read_text())
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise ValueError(f"config {p} is not valid TOML: {e}") from None
+        if not d:
+            raise ValueError(f"config {p} is empty: give at least a domain (see examples/)")
         return cls.from_dict(d)
+
+
+def _check_types(obj, prefix: str) -> None:
+    """Each field of a config dataclass holds its declared type (TOML gives "8" for a quoted 8, 8.5 for a
+    batch size, inf for a coefficient): ValueError naming the field, before anything runs."""
+    kinds = {"int": "an integer", "float": "a finite number", "str": "a string", "bool": "true or false",
+             "list": "a list"}
+    for f in fields(obj):
+        t, v = str(f.type), getattr(obj, f.name)
+        ok = {"int": lambda x: isinstance(x, int) and not isinstance(x, bool),
+              "float": lambda x: isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x),
+              "str": lambda x: isinstance(x, str), "bool": lambda x: isinstance(x, bool),
+              "list": lambda x: isinstance(x, list)}.get(t)
+        if ok is not None and not ok(v):
+            raise ValueError(f"config field {prefix}{f.name} = {v!r}: must be {kinds[t]}")
 
 
 def _no_unknown(cls, d: dict, prefix: str):
@@ -243,6 +265,9 @@ def _no_unknown(cls, d: dict, prefix: str):
     if unknown:
         raise ValueError(f"unknown config key(s) {', '.join(prefix + k for k in unknown)}; "
                          f"known: {', '.join(sorted(known))}")
+
+
+MAX_BATCH, MAX_SAMPLES, MAX_STEPS = 65_536, 1_000_000, 10_000_000  # beyond these a run only exhausts memory
 
 
 def _check(cond: bool, field_name: str, value, why: str):
@@ -292,6 +317,10 @@ def validate(cfg: RunConfig, available: list[str] | None = None) -> RunConfig:
     _check(r.optimizer in ("adam", "sgd"), "rl.optimizer", r.optimizer, "must be 'adam' or 'sgd'")
     _check(r.lr > 0 and math.isfinite(r.lr), "rl.lr", r.lr, "must be a positive number")
     _check(r.batch_size >= 2, "rl.batch_size", r.batch_size, "must be >= 2 (RLOO needs a leave-one-out baseline)")
+    _check(r.batch_size <= MAX_BATCH, "rl.batch_size", r.batch_size, f"must be <= {MAX_BATCH:,} (memory)")
+    _check(1 <= cfg.n_final_samples <= MAX_SAMPLES, "n_final_samples", cfg.n_final_samples,
+           f"must be between 1 and {MAX_SAMPLES:,}")
+    _check(m.total_steps <= MAX_STEPS, "merge.total_steps", m.total_steps, f"must be <= {MAX_STEPS:,}")
     _check(0 <= r.minibatch_size <= r.batch_size, "rl.minibatch_size", r.minibatch_size, "must be between 0 and batch_size")
     _check(r.ppo_epochs >= 1, "rl.ppo_epochs", r.ppo_epochs, "must be >= 1")
     _check(r.beta >= 0, "rl.beta", r.beta, "must be >= 0")

@@ -80,3 +80,28 @@ def test_defaults_follow_appendix_b_except_the_measured_update_rule_and_lr():
     # chosen by measurement (docs/learning-signal.md), not the paper's PPO at 1.41e-5
     assert (r.algo, r.lr, r.batch_size, r.normalization) == ("rloo", 3e-5, 64, "auto")
     assert RunConfig().merge.optimizer_state == "keep"
+
+
+@pytest.mark.parametrize("toml,field,why", [
+    ('[rl]\nbatch_size = "8"', "rl.batch_size", "must be an integer"),
+    ('[rl]\nlr = "fast"', "rl.lr", "must be a finite number"),
+    ("[rl]\nbeta = inf", "rl.beta", "must be a finite number"),
+    ("[rl]\nbatch_size = 8.5", "rl.batch_size", "must be an integer"),
+    ("[rl]\nbatch_size = 1000000000", "rl.batch_size", "65,536"),
+    ("n_final_samples = 64.7", "n_final_samples", "must be an integer"),
+    ('seed = "zero"', "seed", "must be an integer"),
+    ("name = 42", "name", "must be a string"),
+    ("[merge]\ntotal_steps = 1e12", "merge.total_steps", "must be an integer"),
+    ("[merge]\ntotal_steps = 1000000000000", "merge.total_steps", "10,000,000"),
+    ("", "", "is empty"),
+])
+def test_wrong_types_and_sizes_are_refused_before_a_run_exists(toml, field, why, tmp_path):
+    """Each of these used to crash with a traceback or fail later (at step 1, after training, or by
+    exhausting memory); now the config is refused with the field named and no run folder is made."""
+    from irs.runs import start_run
+
+    p = tmp_path / "c.toml"
+    p.write_text(('domain = "toy"\n' if toml else "") + toml)
+    with pytest.raises(ValueError, match=f"{field}.*{why}" if field else why):
+        start_run(p, tmp_path / "runs")
+    assert not (tmp_path / "runs").exists()
