@@ -39,3 +39,6 @@ def test_three_rank_gloo_run_matches_single_process(tmp_path, monkeypatch):
             torch.testing.assert_close(ea[k], eb[k], atol=1e-5, rtol=0)
     m = [r for r in (runs[3].metrics()) if r.get("type") == "merge"]
     assert len(m) == 2 and all(abs(sum(x["lambdas"]) - 1) < 1e-9 for x in m)
+    # every rank's expert steps reach metrics.jsonl, as in the single-process run
+    steps = {n: sorted((r["step"], r["expert"]) for r in runs[n].metrics() if r.get("type") == "step") for n in runs}
+    assert steps[3] == steps[1] and {e for _, e in steps[3]} == {"frac_a", "frac_b", "length"}

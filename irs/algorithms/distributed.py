@@ -37,6 +37,9 @@ class LocalComm:
     def agree(self, flag: bool) -> bool:
         return bool(flag)
 
+    def gather_objects(self, obj) -> list:
+        return [obj]
+
 
 class TorchDistComm:
     """torch.distributed with one flattened buffer per collective (few large messages).
@@ -97,6 +100,13 @@ class TorchDistComm:
         t = torch.tensor([1.0 if flag else 0.0], device=self._device())
         dist.broadcast(t, src=0)
         return bool(t.item())
+
+    def gather_objects(self, obj) -> list | None:
+        """Every rank's picklable `obj` on rank 0, in rank order (None elsewhere). Small control data only
+        (metrics records), never tensors or weights."""
+        out = [None] * dist.get_world_size() if self.rank == 0 else None
+        dist.gather_object(obj, out, dst=0)
+        return out
 
     def _device(self):
         return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")

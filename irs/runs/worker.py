@@ -279,16 +279,29 @@ def _train_and_finish(run: Run, status, comm=None) -> str:
     ck = _load_checkpoint(run, tr, notes)
     metrics = _Metrics(run.metrics_path, ck["metrics_offset"] if ck else 0) if leader else _Follower()
     try:
-        tr.on_record = metrics.write
+        # rank 0 writes metrics.jsonl; the other ranks' expert-step records reach it at each step boundary
+        pending: list[dict] = []
+        tr.on_record = metrics.write if leader else (lambda rec: pending.append(rec) if rec.get("type") == "step"
+                                                     else None)
         ckpt = _Checkpointer(run, tr, metrics, status, tr.schedule.t)
         status.set(phase="training", step=tr.schedule.t, total_steps=tr.schedule.T, notes=notes)
 
+        def collect_followers():  # a collective: every rank calls it at the same points
+            if comm.world > 1:
+                got = comm.gather_objects(list(pending))
+                pending.clear()
+                for recs in (got or [])[1:]:
+                    for rec in recs:
+                        metrics.write(rec)
+
         def after_step():
+            collect_followers()
             status.set(step=tr.schedule.t)
             if comm.agree(leader and ckpt.due()):
                 ckpt.save()
 
         tr.run(should_stop=lambda: comm.agree(leader and run.cancel_requested()), after_step=after_step)
+        collect_followers()  # the last step's records (run() calls no after_step after it)
         status.set(step=tr.schedule.t)
         ckpt.save()  # the final step (run() returns without an after_step for it) or the cancel point
         if comm.agree(leader and (not tr.done or run.cancel_requested())):
