@@ -42,3 +42,34 @@ def test_three_rank_gloo_run_matches_single_process(tmp_path, monkeypatch):
     # every rank's expert steps reach metrics.jsonl, as in the single-process run
     steps = {n: sorted((r["step"], r["expert"]) for r in runs[n].metrics() if r.get("type") == "step") for n in runs}
     assert steps[3] == steps[1] and {e for _, e in steps[3]} == {"frac_a", "frac_b", "length"}
+
+
+
+@pytest.mark.slow
+def test_three_rank_run_resumed_in_its_saving_phase_writes_the_same_experts(tmp_path, monkeypatch):
+    """A 3-rank run killed after its last checkpoint (status phase `saving`) and resumed: the final experts
+    then come from the checkpoint files (in their sorted order), and must still be each expert's own
+    weights under their own names, as in an uninterrupted single-process run."""
+    import json
+    import shutil
+
+    from irs.runs import resume_run
+
+    monkeypatch.setenv("IRS_THREADS", "1")
+    runs = {n: start_run(_cfg(n), tmp_path / f"runs{n}") for n in (3, 1)}
+    for n, r in runs.items():
+        assert wait_run(r)["state"] == "done", (n, r.log_path.read_text()[-2000:])
+    run = runs[3]
+    for p in ("final", "experts", "candidates.parquet"):  # as if killed while saving
+        shutil.rmtree(run.path / p) if (run.path / p).is_dir() else (run.path / p).unlink()
+    st = json.loads(run.status_path.read_text())
+    st.update(state="failed", phase="saving", error="killed")
+    run.status_path.write_text(json.dumps(st))
+    resume_run(run)
+    assert wait_run(run)["state"] == "done", run.log_path.read_text()[-2000:]
+    for i in range(3):
+        ea = load_tensors(run.experts_dir / f"expert_{i}.safetensors")
+        eb = load_tensors(runs[1].experts_dir / f"expert_{i}.safetensors")
+        assert set(ea) == set(eb)
+        for k in eb:
+            torch.testing.assert_close(ea[k], eb[k], atol=1e-5, rtol=0)

@@ -424,10 +424,14 @@ class Trainer:
         """A state of expert k, sent from its owner to every rank (identity in one process)."""
         if self.comm.world == 1:
             return state
-        like = state if state is not None else {n: v.detach().clone() for n, v in self.final_state(self.experts[0]).items()}
-        tensors = [v.clone() for v in like.values()]
+        # one order on every rank: the model's. A state loaded from a checkpoint comes in the file's
+        # (sorted) order, and a flat broadcast in two orders would pair each tensor with another's name.
+        ref = self.final_state(self.experts[0])
+        keys = list(ref)
+        src = state if state is not None else ref
+        tensors = [src[n].detach().clone() for n in keys]
         self.comm.broadcast_(tensors, src=self.comm.owner(k))
-        return dict(zip(like.keys(), tensors))
+        return dict(zip(keys, tensors))
 
     # ---- state: exact save / restore at any step boundary -----------------------------------------
     def expert_state(self, e: Expert) -> dict[str, torch.Tensor]:
