@@ -69,7 +69,10 @@ def verify_tensors(path: str | os.PathLike) -> None:
     import hashlib
 
     p = Path(path)
-    header, data = _data_section(p.read_bytes())
+    try:
+        header, data = _data_section(p.read_bytes())
+    except WeightsError as e:
+        raise WeightsError(f"weights file {p} is damaged: {e}") from None
     want = (header.get("__metadata__") or {}).get(CHECKSUM_KEY)
     ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)]
     if max(ends, default=0) > len(data):

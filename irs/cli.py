@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError, PermissionError) as e:
+    except (ValueError, OSError) as e:  # bad input, a missing or unwritable file, a full disk: no traceback
         print(f"irs {args.command}: error: {e}", file=sys.stderr)
         return 2
 

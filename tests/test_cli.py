@@ -172,3 +172,31 @@ def test_example_configs_are_valid():
         if "gpu" in p.name:  # points at a model the user downloads (/path/to/...); tests/test_text.py validates it
             continue
         load_config(p)
+
+
+def test_damaged_run_files_are_clear_errors_not_tracebacks(smoke, capsys, tmp_path):
+    """experts.json without `files`, a truncated expert file, candidates.parquet without a column and a
+    status.json whose step is text: each command exits 2 with the file named, and nothing changes."""
+    import shutil
+
+    runs_dir, run_id, _ = smoke
+    src = Path(runs_dir) / run_id
+    cases = {
+        "experts.json": (lambda d: (d / "experts" / "experts.json").write_text('{"names": []}'),
+                         ("sample", "--n", "2", "--lambdas", "1,0,0"), "experts.json"),
+        "truncated": (lambda d: (d / "experts" / "expert_0.safetensors").write_bytes(
+            (d / "experts" / "expert_0.safetensors").read_bytes()[:500]), ("sample", "--n", "2", "--lambdas", "1,0,0"),
+            "expert_0.safetensors"),
+        "parquet": (lambda d: pd.read_parquet(d / "candidates.parquet").drop(columns=["valid"]).to_parquet(
+            d / "candidates.parquet"), ("evaluate",), "no column(s) ['valid']"),
+        "status": (lambda d: (d / "status.json").write_text(json.dumps(
+            {**json.loads((d / "status.json").read_text()), "step": "many"})), ("resume",), "step = 'many'"),
+    }
+    for name, (damage, argv, msg) in cases.items():
+        root = tmp_path / name
+        shutil.copytree(src, root / run_id)
+        damage(root / run_id)
+        before = {p: p.read_bytes() for p in (root / run_id).rglob("*") if p.is_file()}
+        rc, _, err = irs(capsys, argv[0], run_id, *argv[1:], "--runs-dir", root)
+        assert rc == 2 and msg in err and "Traceback" not in err, (name, err)
+        assert {p: p.read_bytes() for p in (root / run_id).rglob("*") if p.is_file()} == before, name

@@ -94,8 +94,14 @@ def final_experts(run: Run | str, runs_dir: str | os.PathLike | None = None) -> 
     info_path = run.experts_dir / "experts.json"
     if not info_path.is_file():
         raise RunError(f"run {run.id} has no final experts yet (state {run.status()['state']})")
-    info = json.loads(info_path.read_text())
-    states = [load_tensors(run.experts_dir / check_name(f, "expert file")) for f in info["files"]]
+    try:
+        info = json.loads(info_path.read_text())
+        files = info["files"]
+        if not isinstance(files, list) or not files:
+            raise TypeError("'files' is not a list of expert files")
+    except (ValueError, KeyError, TypeError) as e:
+        raise RunError(f"run {run.id}: experts/experts.json is unreadable ({type(e).__name__}: {e})") from None
+    states = [load_tensors(run.experts_dir / check_name(f, "expert file")) for f in files]
     return states, info
 
 

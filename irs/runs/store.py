@@ -223,6 +223,10 @@ class Run:
             raise RunError(f"run {self.id}: status.json is unreadable ({e})") from None
         if not isinstance(st, dict) or st.get("state") not in STATES:
             raise RunError(f"run {self.id}: status.json has no valid state (got {st!r:.200})")
+        for k in ("step", "total_steps", "pid"):  # numbers the control verbs compute with
+            v = st.get(k)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
+                raise RunError(f"run {self.id}: status.json field {k} = {v!r} is not an integer")
         return st
 
     def status(self) -> dict:
