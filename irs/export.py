@@ -156,7 +156,7 @@ def export(df: pd.DataFrame, fmt: str, path: str | os.PathLike, *, domain: Domai
     if fmt == "fasta":
         for n in names:
             check_name(n, "objective name in a FASTA header")
-    path = check_output_path(path)
+    path = check_output_path(path, folder_must_exist=False)  # the CLI refuses a missing folder itself
     sel = _select(df, pareto_only, rows, names)
     if fmt in ("fasta", "sdf"):
         n_invalid = int((~sel["valid"].to_numpy(dtype=bool)).sum())

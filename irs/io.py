@@ -60,12 +60,13 @@ def check_name(name: str, what: str = "name") -> str:
     return name
 
 
-def check_output_path(path: str | os.PathLike) -> Path:
-    """A file path a command may write (atomically, through a temporary file beside it): its folder must
-    exist, and whatever is at the path must be a regular file (not a symlink, folder, device or FIFO,
-    which a rename would silently replace). ValueError says what is wrong; nothing is created."""
+def check_output_path(path: str | os.PathLike, folder_must_exist: bool = True) -> Path:
+    """A file path that may be written (atomically, through a temporary file beside it): whatever is at
+    the path must be a regular file (not a symlink, folder, device or FIFO, which a rename would silently
+    replace), and, with folder_must_exist (what a command's --out needs), its folder must exist.
+    ValueError says what is wrong; nothing is created."""
     p = Path(path)
-    if not p.parent.is_dir():
+    if folder_must_exist and not p.parent.is_dir():
         raise ValueError(f"cannot write {str(p)!r}: folder {str(p.parent)!r} does not exist")
     if p.is_symlink() or (p.exists() and not p.is_file()):
         kind = "a symlink" if p.is_symlink() else "a folder" if p.is_dir() else "not a regular file"

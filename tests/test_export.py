@@ -200,7 +200,7 @@ def test_sdf_tags_carry_units_and_flag_unspecified_stereocentres(tmp_path):
 
 def test_output_paths_that_are_not_regular_files_are_refused(table, tmp_path):
     """export() writes through a temporary file and a rename: a symlink, a folder, a FIFO or a device at the
-    path, or a missing folder, is refused with a clear error, and nothing is created or replaced."""
+    path is refused with a clear error, and nothing is replaced; a command's --out needs an existing folder."""
     import os
 
     target = tmp_path / "target.csv"
@@ -212,8 +212,12 @@ def test_output_paths_that_are_not_regular_files_are_refused(table, tmp_path):
     folder = tmp_path / "folder.csv"
     folder.mkdir()
     for bad, why in ((link, "symlink"), (fifo, "not a regular file"), (folder, "folder"),
-                     (tmp_path / "no" / "such" / "x.csv", "does not exist"), ("/dev/null", "not a regular file")):
+                     ("/dev/null", "not a regular file")):
         with pytest.raises(ValueError, match=why):
             export(table, "csv", bad, domain=toy.DOMAIN, run_id="r")
     assert target.read_text() == "keep me" and link.is_symlink() and fifo.is_fifo() and folder.is_dir()
+    from irs.io import check_output_path  # what `irs export/sample --out` adds: the folder must exist
+
+    with pytest.raises(ValueError, match="does not exist"):
+        check_output_path(tmp_path / "no" / "such" / "x.csv")
     assert not (tmp_path / "no").exists()
