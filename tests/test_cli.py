@@ -131,7 +131,8 @@ def test_errors_are_clear_and_write_nothing(smoke, capsys, tmp_path):
                       (("export", run_id, "--format", "csv", "--out", str(tmp_path / "no" / "x.csv")),
                        "does not exist"),
                       (("export", run_id, "--format", "csv", "--out", "/dev/null"), "not a regular file"),
-                      (("sample", run_id, "--n", "2", "--out", str(tmp_path / "d.csv")), "folder")]:
+                      (("sample", run_id, "--n", "2", "--out", str(tmp_path / "d.csv")), "folder"),
+                      (("sample", run_id, "--n", "100000000"), "between 1 and 1,000,000")]:
         rc, out, err = irs(capsys, *argv, "--runs-dir", runs_dir)
         assert rc == 2 and msg in err, (argv, err)
     assert (runs_dir / run_id / "status.json").read_bytes() == before and not (tmp_path / "no").exists()

@@ -47,8 +47,10 @@ def run(args) -> int:
         fmt = FORMATS.get(Path(args.out).suffix.lower())
         if fmt is None:
             raise ValueError(f"--out {args.out!r}: unknown extension; use one of {', '.join(FORMATS)}")
-    if args.n < 1:
-        raise ValueError(f"--n must be >= 1, got {args.n}")
+    from irs.config import MAX_SAMPLES
+
+    if not 1 <= args.n <= MAX_SAMPLES:
+        raise ValueError(f"--n must be between 1 and {MAX_SAMPLES:,} (memory), got {args.n}")
     if args.out is not None:
         from irs.io import check_output_path
 

@@ -213,8 +213,10 @@ def sample_run(run: Run | str, n: int, lambdas: Sequence[float] | str | None = N
     from irs.config import bf16_flag
     from irs.rl.sampler import sample
 
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    from irs.config import MAX_SAMPLES
+
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_SAMPLES:
+        raise ValueError(f"n must be an integer between 1 and {MAX_SAMPLES:,}, got {n!r}")
     run = as_run(run, runs_dir)
     cfg = run.config()
     if starting:
