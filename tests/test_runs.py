@@ -263,6 +263,28 @@ def test_cancel_stops_a_hung_worker_that_holds_the_lock(store, monkeypatch):
             proc.kill()
 
 
+def test_resume_refuses_a_config_edited_after_the_checkpoint(store, reference):
+    """Editing config.toml of an interrupted run (here the learning rate) and resuming it is refused with
+    the changed field named, instead of silently continuing with the checkpoint's settings."""
+    import shutil
+
+    rid = "edited-20250101-000000-0def"
+    path = store.root / rid
+    shutil.copytree(reference.path, path)
+    shutil.rmtree(path / "final")
+    st = json.loads((path / "status.json").read_text())
+    st.update(run_id=rid, state="failed", phase="training")
+    (path / "status.json").write_text(json.dumps(st))
+    run = store.get(rid)
+    cfg = run.config()
+    cfg.rl.lr = cfg.rl.lr * 10
+    cfg.save(run.config_path)
+    assert execute(run.path) == "failed"
+    err = run.status()["error"]
+    assert "edited after its last checkpoint (rl.lr" in err, err
+    assert not run.final_dir.exists()  # nothing trained with the edited settings
+
+
 def test_a_refused_resume_changes_nothing(store):
     """Resuming a cancelled run whose config.toml is broken is refused, and the run stays cancelled with
     its cancel flag and status untouched."""

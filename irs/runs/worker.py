@@ -143,6 +143,18 @@ class _Metrics:
 POINTER_FILE = "pointer.json"  # inside checkpoints/step_<t>/: the `latest` pointer as it was for that step
 
 
+def _changed_fields(a: dict, b: dict, prefix: str = "") -> list[str]:
+    """Dotted names of the fields whose values differ between two config dicts."""
+    out = []
+    for k in sorted(set(a) | set(b)):
+        x, y = a.get(k), b.get(k)
+        if isinstance(x, dict) and isinstance(y, dict):
+            out += _changed_fields(x, y, f"{prefix}{k}.")
+        elif x != y:
+            out.append(f"{prefix}{k}: {x!r} -> {y!r}")
+    return out
+
+
 def _load_checkpoint(run: Run, tr, notes: list[str]) -> dict | None:
     """Load checkpoints/latest into `tr`; when its weights are damaged (irs.checkpoint.WeightsError), the
     previous checkpoint that loads, with a note in the status. None before the first checkpoint."""
@@ -151,6 +163,12 @@ def _load_checkpoint(run: Run, tr, notes: list[str]) -> dict | None:
     ck = run.latest_checkpoint()
     if ck is None:
         return None
+    saved, now = ck.get("config"), run.config().to_dict()
+    if saved is not None and saved != now:
+        changed = _changed_fields(saved, now)
+        raise RunError(f"run {run.id}: config.toml was edited after its last checkpoint ({', '.join(changed[:8])}); "
+                       "a resumed run must continue the run it started as: restore the file, or start a new run "
+                       "with the new config")
     older = sorted((int(p.name[5:]), p) for p in run.checkpoints_dir.glob("step_*")
                    if p.is_dir() and p.name[5:].isdigit() and int(p.name[5:]) < ck["step"])
     candidates = [ck] + [json.loads((p / POINTER_FILE).read_text()) for _, p in reversed(older)
@@ -193,7 +211,8 @@ class _Checkpointer:
         self.last_step, self.last_time = t, time.monotonic()
         if self.tr.comm.rank != 0:
             return
-        pointer = {"step": t, "dir": name, "metrics_offset": self.metrics.offset, "time": now_iso()}
+        pointer = {"step": t, "dir": name, "metrics_offset": self.metrics.offset, "time": now_iso(),
+                   "config": self.run.config().to_dict()}  # resume refuses a config edited since
         # each checkpoint keeps its own pointer, so resume can fall back to it if a newer one is damaged
         atomic_write_json(self.run.checkpoints_dir / name / POINTER_FILE, pointer)
         atomic_write_json(self.run.checkpoints_dir / "latest", pointer)
