@@ -28,7 +28,6 @@ from irs.domains.molecules.chem import mol_from_smiles
 FP_RADIUS, FP_BITS = 2, 2048
 DESCRIPTOR_COLUMNS = ("MW", "TPSA", "HBD", "HBA", "rot_bonds", "heavy_atoms", "charge", "rings", "arom_rings",
                       "lipinski", "veber", "unspec_stereo")
-UNITS = {"MW": "g/mol", "TPSA": "Å²"}
 
 
 class QueryError(ValueError):
