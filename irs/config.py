@@ -244,19 +244,23 @@ class RunConfig:
         return cls.from_dict(d)
 
 
+_TYPE_CHECKS = {  # declared field type -> (test, what the error says it must be)
+    "int": (lambda x: isinstance(x, int) and not isinstance(x, bool), "an integer"),
+    "float": (lambda x: isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x),
+              "a finite number"),
+    "str": (lambda x: isinstance(x, str), "a string"),
+    "bool": (lambda x: isinstance(x, bool), "true or false"),
+    "list": (lambda x: isinstance(x, list), "a list"),
+}
+
+
 def _check_types(obj, prefix: str) -> None:
     """Each field of a config dataclass holds its declared type (TOML gives "8" for a quoted 8, 8.5 for a
     batch size, inf for a coefficient): ValueError naming the field, before anything runs."""
-    kinds = {"int": "an integer", "float": "a finite number", "str": "a string", "bool": "true or false",
-             "list": "a list"}
     for f in fields(obj):
         t, v = str(f.type), getattr(obj, f.name)
-        ok = {"int": lambda x: isinstance(x, int) and not isinstance(x, bool),
-              "float": lambda x: isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x),
-              "str": lambda x: isinstance(x, str), "bool": lambda x: isinstance(x, bool),
-              "list": lambda x: isinstance(x, list)}.get(t)
-        if ok is not None and not ok(v):
-            raise ValueError(f"config field {prefix}{f.name} = {v!r}: must be {kinds[t]}")
+        if t in _TYPE_CHECKS and not _TYPE_CHECKS[t][0](v):
+            raise ValueError(f"config field {prefix}{f.name} = {v!r}: must be {_TYPE_CHECKS[t][1]}")
 
 
 def _no_unknown(cls, d: dict, prefix: str):

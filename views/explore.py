@@ -458,13 +458,13 @@ def show_sampled_message() -> None:
         st.success(msg)
 
 
-def starting_panel(run, cfg) -> None:
+def starting_panel(run, cfg, sets) -> None:
     """Sample the model the run started from, scored on the run's own scale, as a set beside the others."""
     from irs.runs import STARTING_SET
 
     if cfg is None:
         return
-    have = any(str(x).startswith(STARTING_SET) for x in st.session_state.get("explore_sets", []))
+    have = any(str(x).startswith(STARTING_SET) for x in sets)  # every set of the run, shown or not
     c1, c2 = st.columns([1, 3])
     n = c1.number_input("Samples", min_value=1, max_value=10000, value=256, key="explore_start_n")
     c2.caption("Adds a set of samples of the starting model (before fine-tuning, the run's sampling settings, "
@@ -596,7 +596,7 @@ if domain == "molecules":  # toggles, not expanders: an expander's body runs eve
     if c2.toggle("Run diagnostics (validity, novelty, diversity, alerts, distributions)", key="explore_diag_on"):
         with st.container(border=True):
             chem_views().diagnostics_view(df, names, infos)
-    starting_panel(run, cfg)
+    starting_panel(run, cfg, list(dict.fromkeys(df_all["set"])))
 remerge_panel(run, cfg, names, opts["weights"])
 st.subheader("Export")
 common.export_panel(df, domain=domain, run_id=run.id, key_prefix="explore",

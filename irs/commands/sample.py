@@ -49,7 +49,7 @@ def run(args) -> int:
             raise ValueError(f"--out {args.out!r}: unknown extension; use one of {', '.join(FORMATS)}")
     from irs.config import MAX_SAMPLES
 
-    if not 1 <= args.n <= MAX_SAMPLES:
+    if not 1 <= args.n <= MAX_SAMPLES:  # before --out is checked or a model is loaded
         raise ValueError(f"--n must be between 1 and {MAX_SAMPLES:,} (memory), got {args.n}")
     if args.out is not None:
         from irs.io import check_output_path

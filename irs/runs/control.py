@@ -202,9 +202,10 @@ def cancel_run(run: Run | str, runs_dir: str | os.PathLike | None = None, *, tim
     frozen: no heartbeat) is killed at once and marked cancelled. Returns the run's status at the end."""
     run = as_run(run, runs_dir)
     st = run.status()
-    if st["state"] in FINISHED and _hung_worker(run, st) is not None:
-        return _stop_hung_worker(run, _hung_worker(run, st))
     if st["state"] in FINISHED:
+        hung = _hung_worker(run, st)
+        if hung is not None:
+            return _stop_hung_worker(run, hung)
         raise RunError(f"run {run.id} is {st['state']}; nothing to cancel")
     run.request_cancel()
     log.info("run %s: cancel requested", run.id)

@@ -217,22 +217,21 @@ def sample_run(run: Run | str, n: int, lambdas: Sequence[float] | str | None = N
 
     if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_SAMPLES:
         raise ValueError(f"n must be an integer between 1 and {MAX_SAMPLES:,}, got {n!r}")
-    run = as_run(run, runs_dir)
-    cfg = run.config()
-    if starting:
-        if lambdas is not None or weights is not None:
-            raise ValueError("the starting model is sampled as it is: no lambdas or weights")
-        from irs.domains import get_domain as _gd
-
-        model, tok = starting_model(run)
-        lam, prompt, max_new = None, None, cfg.rl.max_new_tokens or _gd(cfg.domain).max_new_tokens
-    else:
-        model, tok, lam = remerge(run, lambdas)
-        prompt, max_new, _ = sampling_prompt(run, model, weights)
     from irs.domains import get_domain
     from irs.prompting import eval_contexts, prompt_texts
 
-    ctx = eval_contexts(get_domain(cfg.domain), n)
+    run = as_run(run, runs_dir)
+    cfg = run.config()
+    domain = get_domain(cfg.domain)
+    if starting:
+        if lambdas is not None or weights is not None:
+            raise ValueError("the starting model is sampled as it is: no lambdas or weights")
+        model, tok = starting_model(run)
+        lam, prompt, max_new = None, None, cfg.rl.max_new_tokens or domain.max_new_tokens
+    else:
+        model, tok, lam = remerge(run, lambdas)
+        prompt, max_new, _ = sampling_prompt(run, model, weights)
+    ctx = eval_contexts(domain, n)
     if ctx is not None:  # prompt domains (text): the test split's documents, in order (irs.prompting),
         prompt = prompt_texts(ctx, prompt)   # after a RiC run's desired-score prefix
     r = cfg.rl
