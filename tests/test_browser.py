@@ -185,7 +185,7 @@ def test_explore_in_browser(app, browser):
     canvas = frame.locator("canvas")
     canvas.wait_for()
     page.wait_for_timeout(1500)
-    frame_el.scroll_into_view_if_needed()
+    _scroll_to(frame_el)
     frame_el.screenshot(path=str(SHOTS / "viewer3d.png"))
     img = Image.open(SHOTS / "viewer3d.png").convert("L")
     lo, hi = img.getextrema()
@@ -193,11 +193,11 @@ def test_explore_in_browser(app, browser):
     page.screenshot(path=str(SHOTS / "explore_selection.png"))
 
     # download the selection as SDF and parse it with RDKit
-    page.get_by_text("Selection (", exact=False).last.scroll_into_view_if_needed()
+    _scroll_to(page.get_by_text("Selection (", exact=False).last)
     page.locator("label", has_text=f"Selection ({n_sel})").last.click()
     page.locator("label", has_text="SDF").last.click()
     button = page.get_by_role("button", name=f"Download")
-    button.last.scroll_into_view_if_needed()
+    _scroll_to(button.last)
     page.wait_for_timeout(500)
     page.screenshot(path=str(SHOTS / "explore_export.png"))
     with page.expect_download(timeout=120_000) as dl:
@@ -244,7 +244,7 @@ def test_dna_motif_view_in_browser(app, browser):
     page.wait_for_timeout(1000)
     assert page.locator("[data-testid='stException']").count() == 0
     page.screenshot(path=str(SHOTS / "dna_explore_selection.png"))
-    view.scroll_into_view_if_needed()
+    _scroll_to(view)
     view.screenshot(path=str(SHOTS / "dna_sequence_view.png"))
     seq = "".join(view.locator("pre").inner_text().split()[1::2])
     assert len(seq) == 200 and set(seq) <= set("ACGT")
@@ -265,6 +265,19 @@ def _new_page(browser, app, **kw):
     external = []
     page.on("request", lambda r: None if _is_local(r.url, app["port"]) else external.append(r.url))
     return page, external
+
+
+def _scroll_to(locator, tries: int = 6) -> None:
+    """Scroll an element into view, again if a Streamlit rerun replaced it meanwhile (the locator re-resolves)."""
+    from playwright.sync_api import Error as PlaywrightError
+    for i in range(tries):
+        try:
+            locator.scroll_into_view_if_needed(timeout=20_000)
+            return
+        except PlaywrightError as e:
+            if i == tries - 1 or not any(k in str(e) for k in ("not attached", "not visible", "Timeout")):
+                raise
+            time.sleep(0.5)
 
 
 def _wait_plot(page) -> None:
@@ -335,7 +348,7 @@ def test_ticking_a_table_row_leaves_the_table_where_it_was(app, browser):
     page.goto(f"{app['url']}/explore?run={app['run_id']}")
     _wait_plot(page)
     grid = page.locator("[data-testid='stDataFrame']").first
-    grid.scroll_into_view_if_needed()
+    _scroll_to(grid)
     page.wait_for_timeout(1500)
     before = grid.bounding_box()
     # the first data row's checkbox: left edge of the grid, one header row down
@@ -450,7 +463,7 @@ def test_chemist_path_launch_watch_open_click_select_filter_export(app, browser,
     page.locator("label", has_text="Pareto set").last.click()
     page.locator("label", has_text="SDF").last.click()
     page.wait_for_timeout(1000)
-    page.get_by_role("button", name="as SDF").last.scroll_into_view_if_needed()
+    _scroll_to(page.get_by_role("button", name="as SDF").last)
     page.screenshot(path=str(SHOTS / "chemist_export.png"))
     with page.expect_download(timeout=120_000) as dl:
         page.get_by_role("button", name="as SDF").last.click()
@@ -505,11 +518,11 @@ def test_chemistry_views_render_and_parallel_coordinates_select(app, browser):
     page.mouse.move(x1, y1, steps=5)
     page.mouse.up()
     assert _wait_selected(page) > 0
-    page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
+    _scroll_to(page.locator(".js-plotly-plot").first)
     page.screenshot(path=str(SHOTS / "explore_parallel.png"))
     page.get_by_text("Structure and property filters").click()
     page.get_by_role("textbox", name="Substructure (SMARTS or SMILES)").wait_for()
-    page.get_by_text("Structure and property filters").scroll_into_view_if_needed()
+    _scroll_to(page.get_by_text("Structure and property filters"))
     page.screenshot(path=str(SHOTS / "explore_filters.png"))
     header = ("t => [...document.querySelectorAll('[data-testid=\"stDataFrame\"] [role=\"columnheader\"]')]"
               ".some(h => h.innerText.includes(t))")
@@ -518,7 +531,7 @@ def test_chemistry_views_render_and_parallel_coordinates_select(app, browser):
         page.get_by_text(toggle).first.click()
         page.wait_for_function(header, arg=col, timeout=120_000)
         page.wait_for_timeout(1500)
-        page.get_by_text(toggle).first.scroll_into_view_if_needed()
+        _scroll_to(page.get_by_text(toggle).first)
         page.mouse.wheel(0, 350)
         page.wait_for_timeout(800)
         page.screenshot(path=str(SHOTS / f"{shot}.png"))
