@@ -58,8 +58,9 @@ def test_score_tokens_added_never_sampled_and_round_trip(tok, tmp_path):
     assert model.get_input_embeddings().weight.shape[0] == ct.vocab_size
     banned = torch.tensor(ct.prompt_only_ids)
     h = model.lm_head.register_forward_hook(lambda m, i, out: out.index_add(
-        -1, banned, torch.full((*out.shape[:-1], len(banned)), 100.0)))  # the score tokens would win
-    s = sample(model, ct, 6, max_new_tokens=5, prompt="<o0><v7>\nSummarize.", generator=torch.Generator().manual_seed(0))
+        -1, banned, torch.full((*out.shape[:-1], len(banned)), 100.0, dtype=out.dtype)))  # the score tokens would win
+    s = sample(model, ct, 6, max_new_tokens=5, prompt="<o0><v7>\nSummarize.", generator=torch.Generator().manual_seed(0),
+               bf16=False)
     h.remove()
     assert not np.isin(s.tokens[s.mask].numpy(), ct.prompt_only_ids).any()
 

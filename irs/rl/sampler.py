@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 from dataclasses import dataclass
 
 import torch
@@ -16,11 +17,25 @@ from irs.threads import busy_cpu as _busy_cpu, intra_op_threads
 from irs.tokenizer import VocabTokenizer
 
 
-@functools.cache
 def bf16_supported() -> bool:
     """True where bf16 matmuls are fast: CUDA with bf16, or a CPU with AMX. avx512_bf16 alone is not
     enough: on such a CPU (this project's 2-core machines) a bf16-autocast RL step took 1.4-1.5x the
-    fp32 time, in TRL as in this engine (benchmarks/engine_speed.py, docs/results/engine_speed.json)."""
+    fp32 time, in TRL as in this engine (benchmarks/engine_speed.py, docs/results/engine_speed.json).
+
+    IRS_BF16=on|off overrides the detection (the test suite pins it off, so that results do not depend
+    on whether the CPU has AMX)."""
+    env = os.environ.get("IRS_BF16", "").strip().lower()
+    if env in ("on", "1", "true"):
+        return True
+    if env in ("off", "0", "false"):
+        return False
+    if env not in ("", "auto"):
+        raise ValueError(f"IRS_BF16 must be on, off or auto, not {env!r}")
+    return _hardware_bf16()
+
+
+@functools.cache
+def _hardware_bf16() -> bool:
     if torch.cuda.is_available():
         return torch.cuda.is_bf16_supported()
     try:
