@@ -238,14 +238,53 @@ def test_selective_grid_is_the_papers_for_three_objectives():
 
 
 @pytest.mark.parametrize("strategy", ["selective", "monte_carlo"])
-def test_selective_and_monte_carlo_merges_run(strategy):
+def test_selective_and_monte_carlo_merges_pick_the_candidate_with_the_best_validation_reward(strategy, monkeypatch):
+    """Validation rewards are rigged to equal the second λ component of the candidate being evaluated: the
+    merge must then pick, among the candidates it drew, the one with the largest second component."""
+    import irs.algorithms.trainer as trainer_mod
+
     cfg = cfg_for("iterative_rs", T=2, m=1)
     cfg.merge.lambdas, cfg.merge.n_val_samples, cfg.merge.n_candidates_mc = strategy, 8, 3
     tr = Trainer(cfg)
-    lams = []
-    tr.on_record = lambda r: lams.append(r["lambdas"]) if r["type"] == "merge" else None
+    seen, current = [], {}
+    real_cands, real_merge = trainer_mod.candidate_lambdas, trainer_mod.merge_into
+
+    def cands(*a, **k):
+        seen.append(real_cands(*a, **k))
+        return seen[-1]
+
+    def merge_into(models, lams, targets=None, comm=None):
+        if targets is not None:  # a candidate merged into the scratch model for validation
+            current["lam"] = list(lams)
+        return real_merge(models, lams, targets=targets, comm=comm)
+
+    monkeypatch.setattr(trainer_mod, "candidate_lambdas", cands)
+    monkeypatch.setattr(trainer_mod, "merge_into", merge_into)
+    choose = tr.choose_lambdas
+
+    def rigged_choose(S, final=False):
+        real = [o.scorer for o in tr.objectives]
+        for o in tr.objectives:
+            o.scorer = lambda xs: np.full(len(xs), current["lam"][1])
+        try:
+            return choose(S, final)
+        finally:
+            for o, f in zip(tr.objectives, real):
+                o.scorer = f
+
+    tr.choose_lambdas = rigged_choose
+    for o in tr.objectives:  # raw = normalized reward for the rigged scores
+        o.lo, o.hi, o.goal = 0.0, 1.0, "max"
+    chosen = []
+    tr.on_record = lambda r: chosen.append(r["lambdas"]) if r["type"] == "merge" else None
     tr.run()
-    assert len(lams) == 2 and all(abs(sum(l) - 1) < 1e-9 for l in lams)
+    assert len(chosen) == 2 and len(seen) == 2
+    for got, cs in zip(chosen, seen):
+        assert len(cs) > 1
+        best = cs[int(np.argmax([c[1] for c in cs]))]
+        np.testing.assert_allclose(got, best, atol=1e-9)
+    # not the first candidate by construction: the winner is elsewhere in at least one merge's list
+    assert any(int(np.argmax([c[1] for c in cs])) != 0 for cs in seen)
 
 
 # The RL step itself ---------------------------------------------------------------------------------

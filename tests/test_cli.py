@@ -157,11 +157,31 @@ def test_every_flag_states_its_default(capsys):
 
     from irs.cli import build_parser
 
+    import re
+
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    for name in ("run", "status", "cancel", "resume", "sample", "evaluate", "export"):
-        for a in sub.choices[name]._actions:
-            if a.option_strings and a.dest != "help":
-                assert "default" in a.help or "required" in a.help, (name, a.dest)
+    assert len(sub.choices) >= 13
+    checked = 0
+    for name, parser in sub.choices.items():  # every command
+        for a in parser._actions:
+            if not a.option_strings or a.dest == "help":
+                continue
+            h = a.help % {"default": a.default, "prog": name, "choices": a.choices} if "%(" in a.help else a.help
+            if a.required:
+                assert "required" in h, (name, a.dest)
+                continue
+            assert "default" in h, (name, a.dest, h)
+            if a.default not in (None, False, argparse.SUPPRESS):  # the stated default is the real one
+                stated = re.findall(r"default:? ([^)\s,;]+)", h)
+                ok = str(a.default) in h
+                for x in stated:
+                    try:
+                        ok = ok or float(x) == float(a.default)
+                    except (TypeError, ValueError):
+                        pass
+                assert ok, (name, a.dest, a.default, h)
+            checked += 1
+    assert checked > 50
 
 
 def test_example_configs_are_valid():

@@ -11,6 +11,8 @@ from ui import common, logic
 
 def _schedule_inputs(method: str, n_obj: int) -> dict:
     # min_value 0, not 1: the browser would refuse a 0 with a bare red outline; the config check says why
+    if st.session_state.get("design_M_of") != n_obj:  # another objective count: M starts again at all N
+        st.session_state["design_M"], st.session_state["design_M_of"] = n_obj, n_obj
     c = st.columns(5)
     m = c[0].number_input("m · merge every", min_value=0, value=MergeConfig.merge_every, step=1, key="design_m",
                           help=help_of(MergeConfig, "merge_every"), disabled=method != "iterative_rs")

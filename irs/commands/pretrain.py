@@ -18,7 +18,7 @@ DOMAIN_DEFAULTS = {"dna": {"max_len": 52, "n_embd": 128}}
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("pretrain", help="pretrain a domain's small GPT-2 (e.g. MolGPT-2 on MOSES)",
                        description="Pretrain a causal GPT-2 on a domain corpus; resumable; saves fp16 safetensors.")
-    p.add_argument("--domain", required=True, choices=sorted(CORPORA), help="domain whose corpus to use")
+    p.add_argument("--domain", required=True, choices=sorted(CORPORA), help="domain whose corpus to use (required)")
     p.add_argument("--out", default=None, help="output model directory (default: assets/<domain>/... per domain)")
     p.add_argument("--ckpt-dir", default=None, help="resumable checkpoint directory (default: runs/pretrain/<domain>)")
     p.add_argument("--minutes", type=float, default=None, help="wall-clock budget in minutes (default: none)")

@@ -12,7 +12,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("reward-stats", help="compute reward normalization statistics (text: from ACLSum train)",
                        description="Compute the lo/hi statistics that map each raw reward to [0, 1], from the "
                                    "domain's training split, and save them as JSON.")
-    p.add_argument("--domain", required=True, choices=DOMAINS, help="domain whose rewards to calibrate")
+    p.add_argument("--domain", required=True, choices=DOMAINS, help="domain whose rewards to calibrate (required)")
     p.add_argument("--out", default=None, help="output JSON (default: assets/text/reward_stats.json)")
     p.add_argument("--seed", type=int, default=0, help="seed for the mismatched pairs (default: 0)")
     p.set_defaults(func=run)

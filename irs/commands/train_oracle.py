@@ -13,7 +13,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                        description="Train the oracle on the domain's training split, pick the epoch on the "
                                    "validation split, report test AUROC per cell type and scoring speed, and "
                                    "save safetensors + JSON.")
-    p.add_argument("--domain", required=True, choices=DOMAINS, help="domain whose oracle to train")
+    p.add_argument("--domain", required=True, choices=DOMAINS, help="domain whose oracle to train (required)")
     p.add_argument("--out", default="assets/dna/oracle", help="output directory (default: assets/dna/oracle)")
     p.add_argument("--results", default="docs/results/dna_oracle.json",
                    help="results JSON (default: docs/results/dna_oracle.json)")

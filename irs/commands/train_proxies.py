@@ -28,7 +28,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                                    "+ stats and a results JSON with test Pearson r and MAE. molecules: QM9 "
                                    "labels on MolGPT-2; dna: oracle-labelled DHS sites and DNAGPT-2 samples on "
                                    "DNAGPT-2 (the same as `python -m irs.domains.dna.proxies`).")
-    p.add_argument("--domain", required=True, choices=DOMAINS, help="domain whose proxies to train (molecules | dna)")
+    p.add_argument("--domain", required=True, choices=DOMAINS, help="domain whose proxies to train: molecules or dna (required)")
     p.add_argument("--backbone", default=None,
                    help="backbone model dir (default: assets/molecules/molgpt2 | assets/dna/dnagpt2)")
     p.add_argument("--out", default=None,
