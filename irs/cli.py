@@ -16,6 +16,7 @@ COMMANDS: dict[str, str] = {
     "run": "run",
     "status": "status",
     "cancel": "cancel",
+    "queue": "queue",
     "resume": "resume",
     "sample": "sample",
     "evaluate": "evaluate",

@@ -556,6 +556,25 @@ def sequence_html(seq: str, hits: pd.DataFrame, colors: Mapping[str, str], line:
             f'<div style="font-size:13px">{legend}</div></div>')
 
 
+# ---- run progress (Runs page) ---------------------------------------------------------------------
+def run_progress(s: Mapping) -> tuple[float, str]:
+    """(fraction in [0, 1], what is happening) of a run's status: its place in the run queue, the training
+    steps, then the final sampling and the oracle scoring, which take minutes for large K."""
+    total, step = s.get("total_steps") or 0, s.get("step") or 0
+    frac = min(1.0, step / total) if total else 0.0
+    phase, state = s.get("phase"), s.get("state")
+    if state == "queued" and s.get("queue_position"):
+        at_once = s.get("max_runs")
+        return 0.0, (f"waiting for a free run slot: #{s['queue_position']} in line"
+                     + (f" (at most {at_once} at once; `irs queue`)" if at_once else ""))
+    if phase == "sampling" and s.get("n_final"):
+        n, k = int(s.get("sampled") or 0), int(s["n_final"])
+        return min(1.0, n / k), f"final sampling: {n} of {k} candidates"
+    if phase == "scoring":
+        return float(s.get("scored_fraction") or 0.0), f"oracle scoring: {s.get('scoring', '')}"
+    return frac, f"step {step} of {total or '?'}"
+
+
 # ---- training curves (Runs page) ------------------------------------------------------------------
 @dataclass(frozen=True)
 class CurveSpec:

@@ -18,15 +18,18 @@ STATE_BADGE = {"queued": ":gray[:material/schedule: queued]", "running": ":blue[
                "cancelled": ":orange[:material/stop_circle: cancelled]"}
 
 
-def _progress(s: dict) -> float:
-    total = s.get("total_steps") or 0
-    return min(1.0, (s.get("step") or 0) / total) if total else 0.0
-
-
 def overview(runs) -> None:
+    from irs.runs.queue import queue_summary
+
+    q = queue_summary(common.store())
+    st.caption(f"Run queue: {q['running']} training, at most {q['max_runs']} at once ({q['source']}); "
+               f"{len(q['waiting'])} waiting, started in order as others finish (`irs queue`).")
     rows = [{"run": r.id, "method": logic.METHOD_LABELS.get(s.get("method"), s.get("method") or "?"),
-             "domain": s.get("domain") or "?", "state": s.get("state"),
-             "progress": _progress(s), "step": f"{s.get('step') or 0} / {s.get('total_steps') or '?'}",
+             "domain": s.get("domain") or "?",
+             "state": f"queued #{s['queue_position']}" if s.get("state") == "queued" and s.get("queue_position")
+             else s.get("state"),
+             "progress": logic.run_progress(s)[0], "step": f"{s.get('step') or 0} / {s.get('total_steps') or '?'}",
+             "now": logic.run_progress(s)[1] if s.get("state") in ("queued", "running") else "",
              "created": (s.get("created") or "")[:19].replace("T", " ")} for r, s in runs]
     st.dataframe(pd.DataFrame(rows), hide_index=True, key="runs_overview",
                  column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0,
@@ -51,7 +54,7 @@ def live(run_id: str, state_at_render: str) -> None:
         return
     state = s.get("state")
     st.markdown(f"**State:** {STATE_BADGE.get(state, state)} · phase {s.get('phase') or '-'}")
-    st.progress(_progress(s), text=f"step {s.get('step') or 0} of {s.get('total_steps') or '?'}")
+    st.progress(*logic.run_progress(s))
     if state == "failed":
         st.error(f"The run failed: {logic.md_text(s.get('error') or 'no error message recorded')}",
                  icon=":material/error:")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from irs.commands._common import add_runs_dir, get_run, print_json, store
 
-FIELDS = ("run_id", "state", "phase", "step", "total_steps", "method", "domain", "name", "pid", "host",
+FIELDS = ("run_id", "state", "phase", "queue_position", "step", "total_steps", "sampled", "scored", "method", "domain", "name", "pid", "host",
           "created", "started", "heartbeat", "finished", "last_checkpoint", "error", "notes")
 
 
@@ -54,10 +54,17 @@ def run(args) -> int:
     if not sts:
         print(f"no runs in {store(args).root}")
         return 0
+    from irs.runs.queue import queue_summary
+
+    q = queue_summary(store(args))
+    waiting = {r: i for i, r in enumerate(q["waiting"], 1)}
     w = max(len(s["run_id"]) for s in sts)
-    print(f"{'RUN':{w}s}  {'STATE':9s}  {'STEP':>9s}  {'METHOD':14s}  {'DOMAIN':9s}  UPDATED")
+    print(f"{'RUN':{w}s}  {'STATE':11s}  {'STEP':>9s}  {'METHOD':14s}  {'DOMAIN':9s}  UPDATED")
     for s in sts:
         step = f"{s.get('step', '?')}/{s.get('total_steps', '?')}"
-        print(f"{s['run_id']:{w}s}  {s['state']:9s}  {step:>9s}  {str(s.get('method', '')):14s}  "
+        state = f"queued #{waiting[s['run_id']]}" if s["run_id"] in waiting and s["state"] == "queued" else s["state"]
+        print(f"{s['run_id']:{w}s}  {state:11s}  {step:>9s}  {str(s.get('method', '')):14s}  "
               f"{str(s.get('domain', '')):9s}  {s.get('updated', '')}")
+    print(f"queue: {q['running']} training of at most {q['max_runs']} at once ({q['source']}), "
+          f"{len(q['waiting'])} waiting (`irs queue`)")
     return 0

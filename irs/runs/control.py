@@ -82,7 +82,7 @@ def spawn_worker(run: Run) -> subprocess.Popen:
             raise RunError(f"run {run.id} is done; nothing to resume")
         nproc = run.config().nproc  # a broken config.toml is refused before anything changes
         run.clear_cancel()
-        run.write_status(state="queued", phase="queued", pid=None, error=None, heartbeat=now_iso())
+        run.write_status(state="queued", phase="queued", pid=None, error=None, heartbeat=now_iso(), queued_at=now_iso())
         with open(run.log_path, "ab") as logf:
             logf.write(f"--- {now_iso()} starting worker ---\n".encode())
             logf.flush()

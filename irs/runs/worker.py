@@ -8,7 +8,9 @@ same work in the calling process.
 
 What it does, in order:
 1. Take the run's lock (or adopt the one its spawner handed over); a second worker fails fast.
-2. Mark the run running and beat a heartbeat every few seconds from a background thread.
+2. Queue: state queued, phase waiting, until a slot of the run queue is free (irs.runs.queue; a cancel
+   while waiting ends it cancelled). Then state running. A heartbeat beats every few seconds from a
+   background thread throughout.
 3. Build the Trainer from config.toml; if checkpoints/latest exists, load it (exact state: experts,
    optimizers, value heads, schedule, RNG) and cut metrics.jsonl back to what that checkpoint had seen.
 4. Train. At every step boundary: status step, metrics flushed, and a checkpoint after each merge (or
@@ -40,7 +42,8 @@ import time
 from pathlib import Path
 
 from irs.io import atomic_write_bytes, atomic_write_json
-from irs.runs.store import KEEP_CHECKPOINTS, Run, RunError, heartbeat_interval, now_iso
+from irs.runs.queue import wait_for_slot
+from irs.runs.store import FINISHED, KEEP_CHECKPOINTS, Run, RunError, heartbeat_interval, now_iso
 
 log = logging.getLogger(__name__)
 
@@ -256,26 +259,124 @@ def save_final(run: Run, tr) -> None:
     _replace_dir(tmp, run.experts_dir)
 
 
-def write_candidates(run: Run, tr) -> int:
-    """Sample K candidates from π_ρT, score them with the oracle, write candidates.parquet."""
+FINAL_CHUNK = 256   # the sampler's own batch: chunked calls draw what one call draws (prompt-free domains)
+SCORE_CHUNK = 64    # oracle calls per progress report, cancel check and saved piece
+PARTIAL_DIR = "final_sampling.partial"  # sampled texts and scored pieces so far; resume continues from them
+
+
+class FinalSamplingCancelled(Exception):
+    """A cancel arrived during the final sampling or scoring; what was done so far is saved."""
+
+
+def _npy_bytes(a) -> bytes:
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    np.save(buf, np.asarray(a, dtype=np.float64), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _final_texts(run: Run, tr, prompts, status, should_stop) -> list[str]:
+    """Sample K texts from π_ρT in chunks of FINAL_CHUNK, saving the texts and the generator after each, so
+    that a cancel or a kill loses at most one chunk and a resumed run draws exactly the same K."""
     import torch
 
-    from irs.candidates import score_candidates
     from irs.rl.sampler import sample
-    from irs.runs.results import oracle_objectives
-
-    from irs.prompting import eval_contexts, prompt_texts
 
     cfg, r = tr.cfg, tr.cfg.rl
+    K, part = cfg.n_final_samples, run.path / PARTIAL_DIR
+    f = part / "samples.json"
+    g, texts = torch.Generator().manual_seed(cfg.seed), []
+    if f.is_file():
+        try:
+            saved = json.loads(f.read_text())
+            if saved.get("n") == K and saved.get("seed") == cfg.seed:
+                texts = list(saved["texts"])
+                g.set_state(torch.tensor(saved["generator"], dtype=torch.uint8))
+                log.info("final sampling: continuing after %d of %d saved samples", len(texts), K)
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
+            log.warning("final sampling: ignoring a damaged %s (%s)", f, e)
+            g, texts = torch.Generator().manual_seed(cfg.seed), []
+    model = tr.final_model() if len(texts) < K else None
+    status.set(phase="sampling", sampled=len(texts), n_final=K)
+    while len(texts) < K:
+        i = len(texts)
+        m = min(FINAL_CHUNK, K - i)
+        s = sample(model, tr.tokenizer, m, max_new_tokens=tr.max_new_tokens, temperature=r.temperature,
+                   top_k=r.top_k, top_p=r.top_p, bf16=tr.bf16, generator=g, batch_size=FINAL_CHUNK,
+                   prompt=prompts[i:i + m] if isinstance(prompts, list) else prompts)
+        texts += s.texts
+        part.mkdir(exist_ok=True)
+        atomic_write_json(f, {"n": K, "seed": cfg.seed, "texts": texts, "generator": g.get_state().tolist()})
+        status.set(sampled=len(texts))
+        if len(texts) < K and should_stop():
+            raise FinalSamplingCancelled(f"cancelled after {len(texts)} of {K} final samples")
+    return texts
+
+
+def _resumable_scoring(objectives, part: Path, key: str, status, should_stop) -> list:
+    """The objectives, each scoring in chunks of SCORE_CHUNK whose results are saved under `part`
+    (named by `key`, a digest of the texts), with progress in the status and a cancel check per chunk."""
+    import copy
+
+    import numpy as np
+
+    out, n_obj = [], len(objectives)
+
+    def wrap(k, o):
+        raw = o.raw
+
+        def scorer(cands, ctxs=None):
+            pieces = []
+            for j in range(0, len(cands), SCORE_CHUNK):
+                f = part / f"score-{key}-{k}-{j // SCORE_CHUNK}.npy"
+                a = np.load(f, allow_pickle=False) if f.is_file() else None
+                if a is None or a.shape != (len(cands[j:j + SCORE_CHUNK]),):
+                    a = raw(cands[j:j + SCORE_CHUNK], None if ctxs is None else ctxs[j:j + SCORE_CHUNK])
+                    part.mkdir(exist_ok=True)
+                    atomic_write_bytes(f, _npy_bytes(a))
+                pieces.append(a)
+                done = j + len(a)
+                status.set(phase="scoring", scoring=f"{o.name} {done}/{len(cands)}",
+                           scored_fraction=round((k + done / max(1, len(cands))) / n_obj, 4))
+                if should_stop() and (done < len(cands) or k < n_obj - 1):
+                    raise FinalSamplingCancelled(f"cancelled while scoring {o.name} ({done}/{len(cands)})")
+            return np.concatenate(pieces) if pieces else np.zeros(0)
+
+        w = copy.copy(o)
+        w.scorer = scorer
+        return w
+
+    for k, o in enumerate(objectives):
+        out.append(wrap(k, o))
+    return out
+
+
+def write_candidates(run: Run, tr, status=None, should_stop=lambda: False) -> int:
+    """Sample K candidates from π_ρT, score them with the oracle, write candidates.parquet. Progress goes
+    to the status (sampled / n_final, then scoring); a cancel is honoured between chunks and the work done
+    so far is kept in PARTIAL_DIR for the resumed worker (FinalSamplingCancelled)."""
+    import hashlib
+
+    from irs.candidates import score_candidates
+    from irs.prompting import eval_contexts, prompt_texts
+    from irs.runs.results import oracle_objectives
+
+    status = status or _Follower()
+    cfg = tr.cfg
     ctx = eval_contexts(tr.domain, cfg.n_final_samples)  # prompt domains: the test split's documents
     ric = getattr(tr, "sampling_prompt", None)  # RiC: the desired scores as the prompt (before each document)
-    s = sample(tr.final_model(), tr.tokenizer, cfg.n_final_samples, max_new_tokens=tr.max_new_tokens,
-               temperature=r.temperature, top_k=r.top_k, top_p=r.top_p, bf16=tr.bf16,
-               generator=torch.Generator().manual_seed(cfg.seed),
-               prompt=prompt_texts(ctx, ric) if ctx is not None else ric)
-    df = score_candidates(s.texts, tr.domain, oracle_objectives(tr.domain, cfg, getattr(tr, "calibration", None)),
-                          set_name="final", contexts=ctx)
+    prompts = prompt_texts(ctx, ric) if ctx is not None else ric
+    texts = _final_texts(run, tr, prompts, status, should_stop)
+    part = run.path / PARTIAL_DIR
+    key = hashlib.sha256(json.dumps(texts).encode()).hexdigest()[:16]
+    objectives = _resumable_scoring(oracle_objectives(tr.domain, cfg, getattr(tr, "calibration", None)),
+                                    part, key, status, should_stop)
+    df = score_candidates(texts, tr.domain, objectives, set_name="final", contexts=ctx)
     atomic_write_bytes(run.candidates_path, df.to_parquet(index=False))
+    shutil.rmtree(part, ignore_errors=True)
     return len(df)
 
 
@@ -333,8 +434,11 @@ def _train_and_finish(run: Run, status, comm=None) -> str:
         save_final(run, tr)
         if run.cancel_requested():
             return "cancelled"
-        status.set(phase="sampling")
-        n = write_candidates(run, tr)
+        try:
+            n = write_candidates(run, tr, status, run.cancel_requested)
+        except FinalSamplingCancelled as e:
+            log.info("%s; `irs resume %s` continues from there", e, run.id)
+            return "cancelled"
         log.info("wrote %d candidates", n)
         return "done"
     finally:
@@ -366,11 +470,20 @@ def execute(run_dir: str | os.PathLike, lock_fd: int | None = None, threads: int
         # in a distributed run the recorded pid is torchrun's, the leader of the process group that
         # cancel signals
         pid = os.getpgid(0) if comm is not None and comm.world > 1 else os.getpid()
-        status.set(state="running", phase="starting", pid=pid, host=socket.gethostname(),
-                   started=now_iso(), finished=None, error=None)
+        before = run.read_status()
+        queued_at = before.get("queued_at") if before.get("state") == "queued" and before.get("queued_at") else now_iso()
+        status.set(state="queued", phase="waiting", pid=pid, host=socket.gethostname(), queued_at=queued_at,
+                   finished=None, error=None)
         status.start_heartbeat()
-        log.info("worker pid %d running %s", os.getpid(), run.path)
+        slot = None
         try:
+            slot = wait_for_slot(run, status.set, run.cancel_requested)
+            if slot is None:  # cancelled while waiting: nothing was trained
+                log.info("run %s: cancelled while queued", run.id)
+                status.finish("cancelled", error=None)
+                return "cancelled"
+            status.set(state="running", phase="starting", started=now_iso(), queue_position=None, slot=slot.index)
+            log.info("worker pid %d running %s (slot %d)", os.getpid(), run.path, slot.index)
             _set_threads(threads)
             state = _train_and_finish(run, status, comm)
             status.finish(state, error=None)
@@ -382,6 +495,9 @@ def execute(run_dir: str | os.PathLike, lock_fd: int | None = None, threads: int
             log.exception("run %s failed", run.id)
             state = "failed"
             status.finish(state, error=f"{type(e).__name__}: {e}")
+        finally:
+            if slot is not None:
+                slot.release()
         log.info("run %s: %s", run.id, state)
         return state
     finally:
@@ -407,8 +523,13 @@ def main(argv: list[str] | None = None) -> int:
 
     comm = init_from_env()  # torchrun sets WORLD_SIZE; otherwise a single process
     if comm.rank != 0:
+        run = Run(args.run_dir)
+        while run.read_status().get("state") == "queued":  # rank 0 waits for a slot in the run queue
+            time.sleep(0.5)
+        if run.read_status().get("state") in FINISHED:  # cancelled while queued
+            return 0
         _set_threads(int(threads) if threads else None)
-        _train_and_finish(Run(args.run_dir), _Follower(), comm)
+        _train_and_finish(run, _Follower(), comm)
         return 0
     try:
         state = execute(args.run_dir, args.lock_fd, int(threads) if threads else None, comm)
