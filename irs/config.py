@@ -313,6 +313,9 @@ def validate(cfg: RunConfig, available: list[str] | None = None) -> RunConfig:
     _check(m.optimizer_state in ("keep", "reset", "average"), "merge.optimizer_state", m.optimizer_state,
            "must be 'keep', 'reset' or 'average'")
     for j, lam in enumerate(m.lambda_grid):
+        _check(isinstance(lam, list) and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                             and math.isfinite(x) for x in lam), f"merge.lambda_grid[{j}]", lam,
+               "each entry must be a list of numbers")
         _check(len(lam) == N and all(x >= 0 for x in lam) and sum(lam) > 0, f"merge.lambda_grid[{j}]", lam,
                f"each entry needs {N} non-negative numbers with a positive sum")
     _check(m.n_val_samples >= 1, "merge.n_val_samples", m.n_val_samples, "must be >= 1")
@@ -334,6 +337,11 @@ def validate(cfg: RunConfig, available: list[str] | None = None) -> RunConfig:
            "'loss' needs the full distribution: set top_k = 0 and top_p = 1 (filters give the policy and the "
            "reference different supports)")
     _check(r.cliprange > 0, "rl.cliprange", r.cliprange, "must be > 0")
+    _check(r.cliprange_value > 0, "rl.cliprange_value", r.cliprange_value, "must be > 0")
+    _check(r.vf_coef >= 0, "rl.vf_coef", r.vf_coef, "must be >= 0")
+    _check(r.max_grad_norm >= 0, "rl.max_grad_norm", r.max_grad_norm, "must be >= 0 (0 = no clipping)")
+    _check(r.top_k >= 0, "rl.top_k", r.top_k, "must be >= 0 (0 = no top-k filter)")
+    _check(0 <= cfg.seed < 2 ** 32, "seed", cfg.seed, "must be between 0 and 2**32 - 1")
     _check(0 <= r.gamma <= 1 and 0 <= r.lam <= 1, "rl.gamma/rl.lam", (r.gamma, r.lam), "must be in [0, 1]")
     _check(r.rloo_k == 0 or (r.rloo_k >= 2 and r.batch_size % r.rloo_k == 0), "rl.rloo_k", r.rloo_k,
            "must be 0 or >= 2 and divide batch_size")
@@ -370,7 +378,7 @@ def validate(cfg: RunConfig, available: list[str] | None = None) -> RunConfig:
     _check(r.samples_per_prompt >= 0 and (r.samples_per_prompt == 0 or r.batch_size % r.samples_per_prompt == 0),
            "rl.samples_per_prompt", r.samples_per_prompt, "must be 0 or divide rl.batch_size")
     lo = cfg.lora
-    _check(lo.enabled in (True, False, "auto"), "lora.enabled", lo.enabled, "must be true, false or 'auto'")
+    _check(lo.enabled is True or lo.enabled is False or lo.enabled == "auto", "lora.enabled", lo.enabled, "must be true, false or 'auto'")
     _check(isinstance(lo.r, int) and lo.r >= 1, "lora.r", lo.r, "must be an integer >= 1")
     _check(lo.alpha > 0, "lora.alpha", lo.alpha, "must be > 0")
     _check(0 <= lo.dropout < 1, "lora.dropout", lo.dropout, "must be in [0, 1)")

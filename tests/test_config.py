@@ -40,10 +40,17 @@ def test_weights_must_match_objectives():
     ("rl", "kl_estimator", "k2", "rl.kl_estimator"),
     ("rl", "algo", "dpo", "rl.algo"),
     ("rl", "rloo_k", 3, "rl.rloo_k"),
+    ("rl", "top_k", -1, "rl.top_k"),
+    ("rl", "max_grad_norm", -1.0, "rl.max_grad_norm"),
+    ("rl", "vf_coef", -0.5, "rl.vf_coef"),
+    ("rl", "cliprange_value", 0.0, "rl.cliprange_value"),
+    ("merge", "lambda_grid", [1, 0, 0], r"merge.lambda_grid\[0\]"),  # an entry that is not a list
+    ("lora", "enabled", 0, "lora.enabled"),  # 0 == False, but not a boolean
+    (None, "seed", -1, "seed"),
 ])
 def test_bad_fields(section, key, value, field):
     cfg = make()
-    setattr(getattr(cfg, section), key, value)
+    setattr(getattr(cfg, section) if section else cfg, key, value)
     with pytest.raises(ValueError, match=field):
         validate(cfg, NAMES)
 
