@@ -42,6 +42,7 @@ from typing import Sequence
 
 import numpy as np
 
+from irs import env
 from irs.config import METHODS, RunConfig, validate
 from irs.io import atomic_write_bytes, atomic_write_json, atomic_write_text, check_name
 from irs.paths import portable
@@ -280,7 +281,7 @@ def _run_one(store, man: Manifest, key: str, cfg: RunConfig, inline: bool) -> st
     if inline:
         from irs.runs.worker import execute
 
-        execute(run.path, threads=int(os.environ.get("IRS_THREADS") or 0) or None)
+        execute(run.path, threads=env.threads())
     else:
         if st == "queued" and run.read_status().get("pid") is None:
             spawn_worker(run)          # created, never started

@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
+        from irs import env
+
+        env.check()  # a bad IRS_* setting stops every command before it writes anything
         return int(args.func(args) or 0)
     except (ValueError, OSError) as e:  # bad input, a missing or unwritable file, a full disk: no traceback
         print(f"irs {args.command}: error: {e}", file=sys.stderr)

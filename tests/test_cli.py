@@ -221,3 +221,35 @@ def test_damaged_run_files_are_clear_errors_not_tracebacks(smoke, capsys, tmp_pa
         rc, _, err = irs(capsys, argv[0], run_id, *argv[1:], "--runs-dir", root)
         assert rc == 2 and msg in err and "Traceback" not in err, (name, err)
         assert {p: p.read_bytes() for p in (root / run_id).rglob("*") if p.is_file()} == before, name
+
+
+@pytest.mark.parametrize("name, value, match", [
+    ("IRS_THREADS", "0", "IRS_THREADS must be a whole number of threads >= 1, not '0'"),
+    ("IRS_THREADS", "-2", "IRS_THREADS must be a whole number"),
+    ("IRS_THREADS", "two", "IRS_THREADS must be a whole number"),
+    ("IRS_DEVICE", "tpu", "IRS_DEVICE='tpu': use auto, cpu or cuda"),
+    ("IRS_BF16", "fast", "IRS_BF16 must be on, off or auto"),
+    ("IRS_MAX_RUNS", "0", "IRS_MAX_RUNS must be a whole number"),
+])
+def test_bad_environment_settings_stop_before_a_run_folder_exists(name, value, match, capsys, tmp_path, monkeypatch):
+    from irs.cli import main
+
+    monkeypatch.setenv(name, value)
+    runs = tmp_path / "runs"
+    assert main(["run", str(SMOKE), "--runs-dir", str(runs), "--detach"]) == 2
+    assert match in capsys.readouterr().err
+    assert not runs.exists()  # nothing written
+
+
+def test_irs_device_cuda_without_cuda_fails_at_start_with_a_clear_message(capsys, tmp_path, monkeypatch):
+    import torch
+
+    from irs.cli import main
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    monkeypatch.setenv("IRS_DEVICE", "cuda")
+    runs = tmp_path / "runs"
+    assert main(["run", str(SMOKE), "--runs-dir", str(runs), "--detach"]) == 2
+    assert "IRS_DEVICE=cuda, but torch sees no CUDA device" in capsys.readouterr().err
+    assert not runs.exists()

@@ -109,13 +109,11 @@ def run_starting_calibration(cfg: RunConfig, domain, model, tokenizer, objective
 def run_device(comm) -> torch.device:
     """Where a trainer computes: this rank's GPU when CUDA is available, else the CPU. One process may
     override it with IRS_DEVICE=cpu or cuda; torch.distributed ranks follow their backend (NCCL: GPU)."""
-    want = os.environ.get("IRS_DEVICE", "auto")
-    if want not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"IRS_DEVICE={want!r}: use auto, cpu or cuda")
+    from irs import env
+
+    want = env.device()
     if comm.world > 1 or want == "auto":
         want = "cuda" if torch.cuda.is_available() else "cpu"
-    if want == "cuda" and not torch.cuda.is_available():
-        raise ValueError("IRS_DEVICE=cuda but torch sees no CUDA device")
     return torch.device("cuda", torch.cuda.current_device()) if want == "cuda" else torch.device("cpu")
 
 

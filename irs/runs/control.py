@@ -34,8 +34,12 @@ def load_config(path: str | os.PathLike):
 
 
 def check_config(cfg):
-    """Validate a RunConfig in place against its domain (see load_config) and return it."""
+    """Validate a RunConfig in place against its domain (see load_config) and return it. The IRS_*
+    settings a worker would use (irs.env) are checked too, before any run folder exists."""
+    from irs import env
     from irs.config import validate
+
+    env.check()
     from irs.domains import get_domain
 
     domain = get_domain(cfg.domain)

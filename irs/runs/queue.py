@@ -40,11 +40,10 @@ def _available_gb() -> float | None:
 
 def default_max_runs() -> int:
     """What the machine allows: cores per run (IRS_THREADS, else every core) and RUN_MEMORY_GB per run."""
+    from irs import env
+
     cores = os.cpu_count() or 1
-    try:
-        threads = max(1, int(os.environ.get("IRS_THREADS") or cores))
-    except ValueError:
-        threads = cores
+    threads = env.threads() or cores
     n = cores // threads
     mem = _available_gb()
     if mem is not None:

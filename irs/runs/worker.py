@@ -41,6 +41,7 @@ import threading
 import time
 from pathlib import Path
 
+from irs import env
 from irs.io import atomic_write_bytes, atomic_write_json
 from irs.runs.queue import wait_for_slot
 from irs.runs.store import FINISHED, KEEP_CHECKPOINTS, Run, RunError, heartbeat_interval, now_iso
@@ -458,8 +459,8 @@ def execute(run_dir: str | os.PathLike, lock_fd: int | None = None, threads: int
 
     Raises RunLocked if another worker holds the run, RunError if the run is already done; in both cases
     nothing is written. Any other error ends as state failed (returned, not raised)."""
-    if threads is None and os.environ.get("IRS_THREADS"):
-        threads = int(os.environ["IRS_THREADS"])  # like the detached worker: same threads, same floats
+    if threads is None:
+        threads = env.threads()  # like the detached worker: same threads, same floats
     run = Run(run_dir)
     lock = run.lock(lock_fd).acquire()
     status = _Status(run)
@@ -517,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdin.read()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    threads = os.environ.get("IRS_THREADS")  # torch CPU threads (default: torch's own choice)
+    threads = env.threads()  # torch CPU threads (default: torch's own choice)
     signal.signal(signal.SIGTERM, _on_sigterm)
     from irs.algorithms.distributed import init_from_env
 
@@ -528,11 +529,11 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.5)
         if run.read_status().get("state") in FINISHED:  # cancelled while queued
             return 0
-        _set_threads(int(threads) if threads else None)
+        _set_threads(threads)
         _train_and_finish(run, _Follower(), comm)
         return 0
     try:
-        state = execute(args.run_dir, args.lock_fd, int(threads) if threads else None, comm)
+        state = execute(args.run_dir, args.lock_fd, threads, comm)
     except RunError as e:  # locked, or already done: nothing was written
         log.error("%s", e)
         return 3
