@@ -631,3 +631,30 @@ def test_remerge_of_a_run_with_damaged_experts_explains(damage, tmp_path, monkey
     at.number_input(key="explore_remerge_n").set_value(4)
     at.button(key="explore_remerge").click().run()
     assert not at.exception and "Re-merge failed" in _texts(at.error)
+
+
+def test_runs_page_shows_the_queue_and_a_waiting_runs_place(env):
+    """A run whose worker waits for a run slot shows as "queued #1" in the overview, with the queue's limit
+    in the caption, and its own progress line says it waits for a free slot."""
+    import os
+
+    from irs.io import atomic_write_json
+    from irs.runs.store import now_iso
+    from ui.fixture import make_run
+
+    rid = "waiting-20250101-000000-0007"
+    path = make_run(env, rid, n=20, state="queued")
+    st = json.loads((path / "status.json").read_text())
+    st.update(phase="waiting", pid=os.getpid(), host=None, queued_at=now_iso(), queue_position=1, max_runs=1,
+              heartbeat=now_iso())
+    atomic_write_json(path / "status.json", st)
+    try:
+        at = _app("runs", run=rid)
+        assert not at.exception
+        overview = next(d.value for d in at.dataframe if "progress" in d.value.columns)
+        row = overview[overview["run"] == rid].iloc[0]
+        assert row["state"] == "queued #1" and row["now"].startswith("waiting for a free run slot: #1 in line")
+        assert any(c.value.startswith("Run queue: ") and "at most 8 at once" in c.value for c in at.caption)
+        assert any("waiting for a free run slot" in str(p.proto.text) for p in at.get("progress"))
+    finally:
+        shutil.rmtree(path)
