@@ -44,7 +44,7 @@ import numpy as np
 
 from irs import env
 from irs.config import METHODS, RunConfig, validate
-from irs.io import atomic_write_bytes, atomic_write_json, atomic_write_text, check_name
+from irs.io import atomic_write_bytes, atomic_write_json, atomic_write_text, check_name, json_clean
 from irs.paths import portable
 
 log = logging.getLogger(__name__)
@@ -532,7 +532,7 @@ def write_report(spec: BenchSpec, base: RunConfig, task: str, vs: list[Variant],
             e = man.data["runs"].get(key, {})
             if v.method == REFERENCE:
                 if e.get("eval") is None:
-                    e.update(state="reference", eval=_json_clean(reference_eval(base, s, cache_dir)), spans=[])
+                    e.update(state="reference", eval=json_clean(reference_eval(base, s, cache_dir)), spans=[])
                     man.data["runs"][key] = e
                     man.save()
                 rows.append(_row(task, v, base, s, "", e["eval"], 0.0, reference=True))
@@ -543,7 +543,7 @@ def write_report(spec: BenchSpec, base: RunConfig, task: str, vs: list[Variant],
             cfg = _validated(run.config())
             if e.get("eval") is None:
                 ev, _ = evaluate_run_row(run, cfg, cache_dir)
-                e["eval"] = _json_clean(ev)
+                e["eval"] = json_clean(ev)
                 man.save()
             rows.append(_row(task, v, cfg, s, run.id, e["eval"], _spans_total(e.get("spans", []))))
     if session is not None:   # the bench session's time includes the evaluation above
@@ -561,7 +561,7 @@ def write_report(spec: BenchSpec, base: RunConfig, task: str, vs: list[Variant],
                if man.data["runs"].get(f"{v.label}/{s}", {}).get("eval")]
         if evs:
             agg[v.label] = aggregate_seeds(evs)
-    atomic_write_json(bench_dir / "aggregate.json", _json_clean(agg))
+    atomic_write_json(bench_dir / "aggregate.json", json_clean(agg))
     pngs = _scatter_pngs(store, man, vs, seeds[0], names, out, task, bench_dir) if rows else []
     md = _markdown(spec, base, task, vs, seeds, df_rows, names, man, pngs, csv_path, agg)
     md_path = out / f"{task}.md"
@@ -606,18 +606,6 @@ def _nan_for_none(ev: dict) -> dict:
         else:
             out[k] = v
     return out
-
-
-def _json_clean(obj):
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _json_clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_clean(v) for v in obj]
-    if isinstance(obj, (np.floating, np.integer)):
-        return _json_clean(obj.item())
-    return obj
 
 
 def _scatter_pngs(store, man, vs, seed, names, out: Path, task: str, bench_dir: Path) -> list[Path]:

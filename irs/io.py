@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -37,8 +38,23 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def json_clean(obj):
+    """A copy of `obj` that is strict JSON: NaN and inf become null, numpy scalars Python numbers, tuples lists."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_clean(v) for v in obj]
+    item = getattr(obj, "item", None)  # numpy scalars (np.float32, np.int64, np.bool_)
+    if item is not None and getattr(obj, "shape", None) == ():
+        return json_clean(item())
+    return obj
+
+
 def atomic_write_json(path: str | os.PathLike, obj) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=1, sort_keys=True, allow_nan=True))
+    """Strict JSON (json_clean: no bare NaN, which other JSON readers refuse), written atomically."""
+    atomic_write_text(path, json.dumps(json_clean(obj), indent=1, sort_keys=True, allow_nan=False))
 
 
 def replace_dir(tmp: str | os.PathLike, dest: str | os.PathLike) -> None:

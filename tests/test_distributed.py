@@ -73,3 +73,37 @@ def test_three_rank_run_resumed_in_its_saving_phase_writes_the_same_experts(tmp_
         assert set(ea) == set(eb)
         for k in eb:
             torch.testing.assert_close(ea[k], eb[k], atol=1e-5, rtol=0)
+
+
+@pytest.mark.slow
+def test_killing_a_distributed_run_kills_every_rank_and_it_resumes(tmp_path, monkeypatch):
+    """torchrun puts each rank in a session of its own: a SIGKILL of the run's process group once left the
+    ranks training as orphans (found by benchmarks/reliability.py). Now every rank dies with torchrun, the
+    run is reported failed, and resume finishes it."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from irs.runs import resume_run
+
+    monkeypatch.setenv("IRS_THREADS", "1")
+    run = start_run(_cfg(3), tmp_path)
+    end = time.monotonic() + 240
+    while run.read_status()["state"] != "running" and time.monotonic() < end:
+        time.sleep(0.1)
+    assert run.read_status()["pid"] == run.proc.pid  # torchrun's, which cancel signals
+    os.killpg(run.proc.pid, signal.SIGKILL)
+    run.proc.wait()
+
+    def ranks():
+        out = subprocess.run(["pgrep", "-f", f"irs.runs.worker {run.path}"], capture_output=True, text=True).stdout
+        return out.split()
+
+    end = time.monotonic() + 10
+    while ranks() and time.monotonic() < end:
+        time.sleep(0.1)
+    assert ranks() == []
+    assert run.status()["state"] == "failed"
+    resume_run(run)
+    assert wait_run(run)["state"] == "done", run.log_path.read_text()[-2000:]

@@ -22,11 +22,12 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from irs import paths
 from irs.io import atomic_write_bytes, check_name, safe_join
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = paths.ROOT
 DEMO_DIR = REPO / "assets" / "demo_runs"
 SETS_DIR = "sets"  # <run>/sets/NNN-<slug>.parquet: candidate sets added from the workbench (re-merges)
 METHOD_LABELS = {"iterative_rs": "IterativeRS", "morlhf": "MORLHF", "rewarded_soups": "Rewarded Soups",

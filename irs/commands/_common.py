@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
+
+from irs.io import json_clean
 
 RUNS_DIR_HELP = "folder holding the runs (default: $IRS_RUNS_DIR, else ./runs)"
 
@@ -23,18 +24,8 @@ def get_run(args):
     return store(args).get(args.run)
 
 
-def json_clean(obj):
-    """NaN and inf become null, so the output is strict JSON."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: json_clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [json_clean(v) for v in obj]
-    return obj
-
-
 def print_json(obj) -> None:
+
     print(json.dumps(json_clean(obj), indent=1, sort_keys=True, allow_nan=False))
 
 

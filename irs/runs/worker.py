@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import shutil
 import signal
@@ -42,7 +41,7 @@ import time
 from pathlib import Path
 
 from irs import env
-from irs.io import atomic_write_bytes, atomic_write_json
+from irs.io import atomic_write_bytes, atomic_write_json, json_clean, replace_dir
 from irs.runs.queue import wait_for_slot
 from irs.runs.store import FINISHED, KEEP_CHECKPOINTS, Run, RunError, heartbeat_interval, now_iso
 
@@ -103,10 +102,6 @@ def _clean_temporaries(run: Run) -> None:
                 shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
 
 
-def _json_safe(rec: dict) -> dict:
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in rec.items()}
-
-
 class _Follower:
     """Status and metrics stand-in for ranks > 0 of a distributed run: rank 0 alone writes them."""
 
@@ -132,7 +127,7 @@ class _Metrics:
         self.f = open(path, "a", encoding="utf-8")
 
     def write(self, rec: dict) -> None:
-        self.f.write(json.dumps(_json_safe(rec)) + "\n")
+        self.f.write(json.dumps(json_clean(rec), allow_nan=False) + "\n")
         self.f.flush()
 
     @property
@@ -229,11 +224,6 @@ class _Checkpointer:
         log.info("checkpoint at step %d", t)
 
 
-def _replace_dir(tmp: Path, final: Path) -> None:
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-
-
 def save_final(run: Run, tr) -> None:
     """final/ (the merged model π_ρT) and experts/ (the final experts and their names and weights)."""
     from irs.checkpoint import save_model_dir, save_tensors
@@ -244,7 +234,7 @@ def save_final(run: Run, tr) -> None:
     save_model_dir(tr.final_model(), tr.tokenizer, tmp,
                    meta={"run_id": run.id, "method": cfg.method, "step": tr.schedule.t,
                          "lambdas": tr.last_lambdas, "objectives": cfg.objective_names, "weights": cfg.weights})
-    _replace_dir(tmp, run.final_dir)
+    replace_dir(tmp, run.final_dir)
 
     states = tr.final_expert_states()  # the experts before the final merge, in objective order
     tmp = run.path / ".experts.tmp"
@@ -257,7 +247,7 @@ def save_final(run: Run, tr) -> None:
         "objectives": cfg.objective_names, "weights": cfg.weights, "lambdas": tr.last_lambdas,
         # LoRA experts: only the adapted layers' weights W + B·A; the rest is final/'s shared base
         "partial": bool(getattr(tr, "lora", False))})
-    _replace_dir(tmp, run.experts_dir)
+    replace_dir(tmp, run.experts_dir)
 
 
 FINAL_CHUNK = 256   # the sampler's own batch: chunked calls draw what one call draws (prompt-free domains)
@@ -468,9 +458,10 @@ def execute(run_dir: str | os.PathLike, lock_fd: int | None = None, threads: int
         if run.read_status()["state"] == "done":
             raise RunError(f"run {run.id} is done; nothing to resume")
         _clean_temporaries(run)
-        # in a distributed run the recorded pid is torchrun's, the leader of the process group that
-        # cancel signals
-        pid = os.getpgid(0) if comm is not None and comm.world > 1 else os.getpid()
+        # in a distributed run the recorded pid is torchrun's (our parent), the leader of the process group
+        # that spawn_worker started and cancel signals; the ranks run in sessions of their own and die with
+        # it (_die_with_parent)
+        pid = os.getppid() if comm is not None and comm.world > 1 else os.getpid()
         before = run.read_status()
         queued_at = before.get("queued_at") if before.get("state") == "queued" and before.get("queued_at") else now_iso()
         status.set(state="queued", phase="waiting", pid=pid, host=socket.gethostname(), queued_at=queued_at,
@@ -506,6 +497,21 @@ def execute(run_dir: str | os.PathLike, lock_fd: int | None = None, threads: int
         lock.release()
 
 
+def _die_with_parent() -> None:
+    """torchrun starts each rank in a session of its own, so a signal to torchrun's process group (irs
+    cancel, a SIGKILL of the run) never reaches the ranks, which then trained on as orphans. Ask Linux to
+    SIGKILL this rank when its parent dies (prctl PR_SET_PDEATHSIG), and leave if it is already gone."""
+    import ctypes
+
+    parent = os.getppid()
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        log.warning("cannot tie this rank's life to torchrun's (no prctl); a killed run may leave ranks running")
+    if os.getppid() != parent or parent == 1:
+        sys.exit(1)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m irs.runs.worker", description="Execute one run directory.")
     ap.add_argument("run_dir", help="the run directory")
@@ -522,6 +528,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     from irs.algorithms.distributed import init_from_env
 
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        _die_with_parent()
     comm = init_from_env()  # torchrun sets WORLD_SIZE; otherwise a single process
     if comm.rank != 0:
         run = Run(args.run_dir)

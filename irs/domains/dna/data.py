@@ -6,7 +6,7 @@ by chromosome: val = chr1, test = chr2, train = every other chromosome (39,254 s
 `chr` column so that the held-out chromosome for every reported test figure is chr2, as documented.
 
 The package is never imported (its dependencies are not installed); the file is found via
-`importlib.util.find_spec`. Also here: reverse complement and a dinucleotide-preserving shuffle
+`irs.paths.package_data`. Also here: reverse complement and a dinucleotide-preserving shuffle
 (Altschul & Erickson 1985), used for oracle negatives and by the tests.
 """
 from __future__ import annotations
@@ -28,13 +28,9 @@ _COMPLEMENT = str.maketrans("ACGT", "TGCA")
 
 
 def data_path() -> Path:
-    spec = importlib.util.find_spec("dnadiffusion")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("package 'dnadiffusion' is not installed (pip install --no-deps dnadiffusion)")
-    p = Path(list(spec.submodule_search_locations)[0]) / "data" / DATA_FILE
-    if not p.is_file():
-        raise FileNotFoundError(f"missing {p}")
-    return p
+    from irs.paths import package_data
+
+    return package_data("dnadiffusion", "data", DATA_FILE, install="pip install --no-deps dnadiffusion")
 
 
 @functools.lru_cache(maxsize=1)

@@ -13,13 +13,9 @@ SPLITS = ("train", "test", "test_scaffolds")
 
 
 def moses_data_dir() -> Path:
-    spec = importlib.util.find_spec("moses")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("package 'molsets' is not installed (pip install --no-deps molsets==0.3.1)")
-    d = Path(list(spec.submodule_search_locations)[0]) / "dataset" / "data"
-    if not d.is_dir():
-        raise FileNotFoundError(f"MOSES data directory missing: {d}")
-    return d
+    from irs.paths import package_data
+
+    return package_data("moses", "dataset", "data", install="pip install --no-deps molsets==0.3.1")
 
 
 @functools.lru_cache(maxsize=4)

@@ -55,6 +55,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from irs import paths
+
 log = logging.getLogger(__name__)
 
 OBJECTIVES = ("alpha", "gap", "u0")
@@ -84,19 +86,18 @@ _COLUMNS = {
     "InternalEnergy_0K_au": "u0",
 }
 
-ASSETS = Path(__file__).resolve().parents[3] / "assets" / "molecules"
+ASSETS = paths.ASSETS / "molecules"
 NORM_STATS_PATH = ASSETS / "norm_stats.json"
 
 
 def data_files() -> list[str]:
     """Paths of the QM9 CSV parts inside the installed `qm9pack` (found without importing it)."""
-    spec = importlib.util.find_spec("qm9pack")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("package 'qm9pack' is not installed; pip install qm9pack==1.0.3")
-    root = list(spec.submodule_search_locations)[0]
-    files = sorted(glob.glob(os.path.join(root, "data", "qm9_part*.csv")))
+    from irs.paths import package_data
+
+    d = package_data("qm9pack", "data", install="pip install qm9pack==1.0.3")
+    files = sorted(str(p) for p in d.glob("qm9_part*.csv"))
     if not files:
-        raise FileNotFoundError(f"no qm9_part*.csv files under {root}/data")
+        raise FileNotFoundError(f"no qm9_part*.csv files under {d}")
     return files
 
 

@@ -22,10 +22,9 @@ def qm9_smiles() -> list[str]:
     """SMILES column of the QM9 files shipped in `qm9pack` (qm9pack.get_data() is broken; not used)."""
     import pandas as pd
 
-    spec = importlib.util.find_spec("qm9pack")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("package 'qm9pack' is not installed")
-    d = Path(list(spec.submodule_search_locations)[0]) / "data"
+    from irs.paths import package_data
+
+    d = package_data("qm9pack", "data", install="pip install qm9pack==1.0.3")
     parts = sorted(d.glob("qm9_part*.csv"))
     if not parts:
         raise FileNotFoundError(f"no qm9_part*.csv in {d}")
