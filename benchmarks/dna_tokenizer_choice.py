@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from irs.domains.dna import data  # noqa: E402
-from irs.domains.dna.tokenizer import canonicalize, kmer_tokenizer, tokens_for  # noqa: E402
+from irs.domains.dna.tokenizer import canonicalize, tokens_for  # noqa: E402
 from irs.io import atomic_write_json  # noqa: E402
 from irs.pretrain import PretrainConfig, pretrain  # noqa: E402
 from irs.rl.sampler import sample  # noqa: E402

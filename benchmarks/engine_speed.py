@@ -59,8 +59,8 @@ from irs.algorithms.trainer import Trainer  # noqa: E402
 from irs.config import RunConfig  # noqa: E402
 from irs.io import atomic_write_json  # noqa: E402
 from irs.objectives import Objective  # noqa: E402
-from irs.rl.policy import disable_dropout, tiny_config  # noqa: E402
 from irs.rl import sampler as irs_sampler  # noqa: E402
+from irs.rl.policy import disable_dropout, tiny_config  # noqa: E402
 from irs.rl.sampler import sample  # noqa: E402
 from irs.tokenizer import SPECIALS, VocabTokenizer  # noqa: E402
 

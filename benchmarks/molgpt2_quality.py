@@ -23,11 +23,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from irs.checkpoint import load_model_dir  # noqa: E402
+
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from moses_compat import get_all_metrics  # noqa: E402
+
 from irs.io import atomic_write_json  # noqa: E402
 from irs.rl.sampler import sample  # noqa: E402
-
 
 # Published MOSES baselines on the test set (Polykovskiy et al. 2020; the MOSES README's table), for the README.
 MOSES_BASELINES = {

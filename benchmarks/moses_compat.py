@@ -35,11 +35,10 @@ def install() -> None:
 def get_all_metrics(*args, **kwargs):
     """moses.metrics.get_all_metrics (molsets 0.3.1), after install()."""
     install()
-    import numpy as np
-    from scipy.spatial.distance import cosine
-
     import moses.metrics.metrics as mm
+    import numpy as np
     from moses.metrics import get_all_metrics as _get
+    from scipy.spatial.distance import cosine
 
     mm.cos_distance = lambda u, v: cosine(np.asarray(u, dtype=np.float64), np.asarray(v, dtype=np.float64))
 

@@ -11,7 +11,6 @@ Target of the issue: r >= 0.8 for every proxy on samples of a fine-tuned policy.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path

@@ -171,7 +171,7 @@ def kills(tmp: Path, n_runs: int, nproc: int, rng: random.Random) -> dict:
     res = {"nproc": nproc, "runs": n_runs, "kills": 0, "resumed_to_done": 0, "bit_identical": 0,
            "kill_phases": {}, "failures": []}
     T = cfg["merge"]["total_steps"]
-    for i in range(n_runs):
+    for _ in range(n_runs):
         run = start_run(RunConfig.from_dict(cfg), store)
         for _ in range(rng.choice([1, 2])):
             target, delay = rng.randint(0, T), rng.uniform(0.0, 0.4)
@@ -393,7 +393,7 @@ def _probe_pages(browser, port: int, path: str) -> dict:
     for probe, want in PROBES.items():
         page = browser.new_page()
         external = []
-        page.on("request", lambda r: None if f":{port}" in r.url else external.append(r.url))
+        page.on("request", lambda r, ext=external: None if f":{port}" in r.url else ext.append(r.url))
         page.goto(f"http://127.0.0.1:{port}/{path}?run={urllib.parse.quote(probe)}")
         page.get_by_text("is not listed here").first.wait_for(timeout=60_000)
         page.wait_for_timeout(300)

@@ -29,16 +29,15 @@ killed), so they survive restarts.
 from __future__ import annotations
 
 import copy
-import importlib
 import json
 import logging
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -425,7 +424,7 @@ def _proxy_queries(run) -> int | None:
     return int(sum(n for n, _ in counts)) if counts else 0
 
 
-def evaluate_run_row(run, cfg: RunConfig, cache_dir: Path) -> tuple[dict, "object"]:
+def evaluate_run_row(run, cfg: RunConfig, cache_dir: Path) -> tuple[dict, object]:
     """(numbers of one run, its candidate table)."""
     from irs.runs import load_candidates
 
@@ -775,7 +774,7 @@ def _markdown(spec, base: RunConfig, task, vs, seeds, df, names, man, pngs, csv_
                      f"{sub['wall_s'].mean():.0f} s per run (training steps alone {sub['train_s'].mean():.0f} s)")
     L.append("")
     if pngs:
-        L.append("## Figures (seed %d; every valid unique candidate, Pareto set drawn larger)\n" % seeds[0])
+        L.append(f"## Figures (seed {seeds[0]}; every valid unique candidate, Pareto set drawn larger)\n")
         for p in pngs:
             L.append(f"![{p.stem}]({p.name})")
         L.append("")

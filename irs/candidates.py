@@ -22,7 +22,7 @@ candidates, scored against each paper's record (context-aware objectives), and n
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd

@@ -74,7 +74,7 @@ class ChatTokenizer:
         self.prompt_only = list(prompt_only)
         self.prompt_only_ids = [vocab[t] for t in self.prompt_only]
 
-    def with_prompt_only(self, tokens) -> "ChatTokenizer":
+    def with_prompt_only(self, tokens) -> ChatTokenizer:
         """A copy (the Hugging Face tokenizer is deep-copied; `self` is unchanged) with `tokens` added as
         special tokens (those it lacks, with the next free ids) and marked prompt-only. Idempotent."""
         hf = copy.deepcopy(self.hf)
@@ -120,7 +120,7 @@ class ChatTokenizer:
                                        "prompt_only": self.prompt_only})
 
     @classmethod
-    def load(cls, directory: str | os.PathLike) -> "ChatTokenizer":
+    def load(cls, directory: str | os.PathLike) -> ChatTokenizer:
         from transformers import AutoTokenizer
 
         d = Path(directory)

@@ -21,7 +21,6 @@ from safetensors.torch import load_file, save
 from irs.io import atomic_write_bytes, atomic_write_json
 from irs.tokenizer import VocabTokenizer
 
-
 CHECKSUM_KEY = "irs_sha256"  # safetensors metadata: sha256 of the file's tensor data
 
 

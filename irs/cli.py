@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="irs", description="IterativeRS: multi-objective fine-tuning by iterative reward soups.")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging (default: info)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, mod in COMMANDS.items():
+    for mod in COMMANDS.values():
         importlib.import_module(f"irs.commands.{mod}").add_parser(sub)
     return p
 

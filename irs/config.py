@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import tomli_w
+import tomllib
 
 METHODS = ("iterative_rs", "morlhf", "rewarded_soups", "ric")
 
@@ -199,7 +199,7 @@ class RunConfig:
         atomic_write_text(path, self.to_toml())
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RunConfig":
+    def from_dict(cls, d: dict) -> RunConfig:
         d = dict(d)
         _no_unknown(cls, d, "")
         rl = d.pop("rl", {}) or {}
@@ -231,7 +231,7 @@ class RunConfig:
         return cfg
 
     @classmethod
-    def load(cls, path: str | Path) -> "RunConfig":
+    def load(cls, path: str | Path) -> RunConfig:
         p = Path(path)
         if not p.is_file():
             raise FileNotFoundError(f"config file {p} not found")

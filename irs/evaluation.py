@@ -22,8 +22,8 @@ Beyond the paper (DESIGN.md §2): hypervolume, and the same figures aggregated o
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from numbers import Real
-from typing import Mapping, Sequence
 
 import moocore
 import numpy as np

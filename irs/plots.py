@@ -9,7 +9,7 @@ Above WEBGL_THRESHOLD points a trace is a `scattergl` (Streamlit/plotly stay int
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd

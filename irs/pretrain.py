@@ -65,7 +65,7 @@ class PretrainConfig:
             raise ValueError(f"minutes must be positive, got {self.minutes}")
 
     @classmethod
-    def from_dict(cls, d: dict) -> "PretrainConfig":
+    def from_dict(cls, d: dict) -> PretrainConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 

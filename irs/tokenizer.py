@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from irs.io import atomic_write_text
 
@@ -86,7 +86,7 @@ class VocabTokenizer:
         atomic_write_text(d / "tokenizer.json", json.dumps(payload, indent=1))
 
     @classmethod
-    def load(cls, directory: str | os.PathLike) -> "VocabTokenizer":
+    def load(cls, directory: str | os.PathLike) -> VocabTokenizer:
         p = Path(directory) / "tokenizer.json"
         if not p.is_file():
             raise FileNotFoundError(f"no tokenizer.json in {directory}")
@@ -95,7 +95,7 @@ class VocabTokenizer:
 
     @classmethod
     def from_corpus(cls, texts, pattern: str | None = None, joiner: str = "", name: str = "vocab",
-                    min_count: int = 1) -> "VocabTokenizer":
+                    min_count: int = 1) -> VocabTokenizer:
         counts: dict[str, int] = {}
         tmp = cls(list(SPECIALS), pattern, joiner, name)
         for t in texts:

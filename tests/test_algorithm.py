@@ -11,8 +11,14 @@ import pytest
 import torch
 
 from irs.algorithms.merging import merge_into, merge_optimizer_states, merge_state_dicts, trainable_params
-from irs.algorithms.schedule import (ScheduleState, candidate_lambdas, draw_subset, fixed_lambdas, paper_grid,
-                                     run_schedule)
+from irs.algorithms.schedule import (
+    ScheduleState,
+    candidate_lambdas,
+    draw_subset,
+    fixed_lambdas,
+    paper_grid,
+    run_schedule,
+)
 from irs.algorithms.trainer import Trainer
 from irs.config import RunConfig
 from irs.rl.sampler import sample

@@ -38,9 +38,8 @@ def _demo_run(root: Path) -> tuple[str, str]:
     """Copy the shipped demo run(s) into root (or build synthetic ones); return the run ids to open: a
     molecules run (the main test) and a DNA run (the motif view)."""
     sys.path.insert(0, str(ROOT))
-    from ui.logic import demo_runs
-
     from ui.fixture import make_dna_run, make_run
+    from ui.logic import demo_runs
 
     # extra runs for the screenshots of the other pages: a live one, a failed one, two seeds of RS
     make_run(root, "live-20240101-000000-0001", n=20, state="running")
@@ -84,7 +83,7 @@ def app(tmp_path_factory):
                 break
             except OSError:
                 if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"streamlit did not start: {(runs.parent / 'streamlit.log').read_text()}")
+                    raise RuntimeError(f"streamlit did not start: {(runs.parent / 'streamlit.log').read_text()}") from None
                 time.sleep(0.3)
         yield {"url": url, "run_id": run_id, "dna_run_id": dna_run_id, "runs": runs, "port": port}
     finally:
@@ -196,7 +195,7 @@ def test_explore_in_browser(app, browser):
     _scroll_to(page.get_by_text("Selection (", exact=False).last)
     page.locator("label", has_text=f"Selection ({n_sel})").last.click()
     page.locator("label", has_text="SDF").last.click()
-    button = page.get_by_role("button", name=f"Download")
+    button = page.get_by_role("button", name="Download")
     _scroll_to(button.last)
     page.wait_for_timeout(500)
     page.screenshot(path=str(SHOTS / "explore_export.png"))
@@ -400,7 +399,6 @@ def test_chemist_path_launch_watch_open_click_select_filter_export(app, browser,
     """Design → launch a small drug-likeness run → watch it on Runs → "Explore candidates" opens *that*
     run → click one point → box-select → substructure filter → export the Pareto set as SDF → the file
     holds, once each, the filtered run's Pareto set computed by the library from its candidate table."""
-    import pandas as pd
     from rdkit import Chem
 
     sys.path.insert(0, str(ROOT))

@@ -196,7 +196,6 @@ def test_a_shipped_demo_run_from_before_calibration_still_evaluates_and_exports(
     from irs.domains import get_domain
     from irs.export import export
     from irs.runs import evaluate_run, load_config
-
     from ui.logic import demo_runs
 
     src = next(p for p in demo_runs() if not (p / "calibration.json").exists() and (p / "final").is_dir())

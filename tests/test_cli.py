@@ -154,10 +154,9 @@ def test_detach_prints_the_id_and_cancel_of_a_queued_run(capsys, tmp_path, monke
 
 def test_every_flag_states_its_default(capsys):
     import argparse
+    import re
 
     from irs.cli import build_parser
-
-    import re
 
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     assert len(sub.choices) >= 13

@@ -33,7 +33,7 @@ def test_lean_forward_matches_hf_forward(prompt):
                generator=torch.Generator().manual_seed(2), bf16=False)
     out = []
     for fast in (True, False):
-        with mock.patch.object(fast_gpt2, "supports_forward", lambda model: fast):
+        with mock.patch.object(fast_gpt2, "supports_forward", lambda model, fast=fast: fast):
             m.zero_grad()
             lp, h = forward_logprobs(m, s, bf16=False, hidden=True)
             (lp.sum() + h.square().mean()).backward()

@@ -9,8 +9,7 @@ import pytest
 from irs.candidates import duplicate_flags, evaluate_table, merge_tables, score_candidates
 from irs.domains import toy
 from irs.domains.base import Domain
-from irs.evaluation import (aggregate_seeds, evaluate, format_mean_std, hypervolume, icv, pareto_mask,
-                            pareto_flags)
+from irs.evaluation import aggregate_seeds, evaluate, format_mean_std, hypervolume, icv, pareto_flags, pareto_mask
 from irs.objectives import Objective
 
 # ---------------------------------------------------------------- Pareto mask

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import math
 
-import pandas as pd
 import numpy as np
+import pandas as pd
 import pytest
 
 from irs.domains.molecules import chem, qm9
@@ -172,8 +172,13 @@ def test_substructure_search_finds_a_ring_however_the_smiles_is_written():
 
 
 def test_similarity_scaffolds_nearest_neighbours_and_diagnostics():
-    from irs.domains.molecules.properties import (QueryError, diagnostics, nearest_neighbours, scaffold_counts,
-                                                  similarity)
+    from irs.domains.molecules.properties import (
+        QueryError,
+        diagnostics,
+        nearest_neighbours,
+        scaffold_counts,
+        similarity,
+    )
 
     mols = ["CCOc1ccccc1", "CCCOc1ccccc1", "c1ccc2ccccc2c1", "CCO", "bad"]
     sim = similarity(mols, "CCOc1ccccc1")

@@ -99,9 +99,9 @@ def test_pretrain_lowers_loss_saves_reloads_and_resumes(tmp_path):
 
 
 def test_proxy_head_learns_and_roundtrips(tmp_path):
+    from irs.checkpoint import save_model_dir
     from irs.objectives.proxy import Backbone, HeadConfig, ProxyModel, ProxySpec, pooled, regression_metrics, train_head
     from irs.pretrain import build_model
-    from irs.checkpoint import save_model_dir
 
     tok = _tok()
     model = build_model(_tiny_cfg(), tok.vocab_size, tok)

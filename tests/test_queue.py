@@ -6,12 +6,11 @@ import time
 
 import pandas as pd
 import pytest
-
-from irs.runs import RunStore, cancel_run, resume_run, start_run, wait_run
-from irs.runs import queue as q
-from irs.runs import worker
-from irs.runs.worker import execute
 from test_runs import poll, tiny_cfg
+
+from irs.runs import RunStore, cancel_run, resume_run, start_run, wait_run, worker
+from irs.runs import queue as q
+from irs.runs.worker import execute
 
 
 def test_max_runs_comes_from_the_env_then_the_folder_then_the_machine(tmp_path, monkeypatch):

@@ -10,8 +10,17 @@ import pytest
 import torch
 
 from irs.algorithms import make_trainer
-from irs.algorithms.ric import (RiCTrainer, conditioned_tokenizer, desired_scores, levels_of, parse_prompt,
-                                prompt_for, prompt_text, quantile_mask, ric_prompt)
+from irs.algorithms.ric import (
+    RiCTrainer,
+    conditioned_tokenizer,
+    desired_scores,
+    levels_of,
+    parse_prompt,
+    prompt_for,
+    prompt_text,
+    quantile_mask,
+    ric_prompt,
+)
 from irs.config import RunConfig
 from irs.domains.toy import tokenizer as toy_tokenizer
 

@@ -21,8 +21,21 @@ import torch
 
 from irs.checkpoint import load_tensors
 from irs.config import RunConfig
-from irs.runs import (STATES, Run, RunError, RunLocked, RunNotFound, RunStore, cancel_run, load_candidates,
-                      remerge_and_sample, resume_run, spawn_worker, start_run, wait_run)
+from irs.runs import (
+    STATES,
+    Run,
+    RunError,
+    RunLocked,
+    RunNotFound,
+    RunStore,
+    cancel_run,
+    load_candidates,
+    remerge_and_sample,
+    resume_run,
+    spawn_worker,
+    start_run,
+    wait_run,
+)
 from irs.runs.store import effective_status, now_iso
 from irs.runs.worker import execute
 

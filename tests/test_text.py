@@ -2,7 +2,6 @@
 objectives, prompts through the trainer, LoRA experts and merges, SFT, and a whole tiny run."""
 import copy
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -309,11 +308,10 @@ def test_example_configs_validate(name, tmp_path, monkeypatch):
 
 
 def test_tiny_text_run_end_to_end(tok, tmp_path, monkeypatch):
+    import irs.domains.text as text
     from irs.runs import load_candidates, sample_candidates
     from irs.runs.store import RunStore
     from irs.runs.worker import execute
-
-    import irs.domains.text as text
 
     monkeypatch.setattr(text, "tokenizer", lambda: tok)  # the GGUF tokenizer: no model import needed
     cfg = _tiny_cfg(sft={"steps": 1, "lr": 1e-3, "batch_size": 2}, n_final_samples=6)

@@ -4,7 +4,7 @@ irs.domains.molecules.properties; this module draws it and keeps the widget stat
 from __future__ import annotations
 
 import base64
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -130,7 +130,7 @@ def filters(df: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame, str]:
                                 key="explore_prop_ranges", help="A min and a max per chosen property (RDKit).")
         if chosen:
             need_properties()
-        for k, col in enumerate(chosen):
+        for col in chosen:
             vals = p[col].to_numpy(float)
             finite = vals[np.isfinite(vals)]
             lo0, hi0 = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 0.0)
@@ -200,9 +200,8 @@ def add_columns(disp: pd.DataFrame, view_index, canonical: Sequence, p: pd.DataF
 def scaffold_view(df: pd.DataFrame, score: pd.Series, sel_key: str) -> None:
     """Bemis-Murcko scaffolds of the rows on show with counts and best score; picking scaffold rows
     selects their molecules; a button selects the best molecule of each of the top scaffolds."""
-    from irs.domains.molecules import murcko_scaffold
-
     from irs.candidates import cross_set_duplicates
+    from irs.domains.molecules import murcko_scaffold
 
     ok = df["valid"].to_numpy(bool) & ~cross_set_duplicates(df)  # each molecule once, whatever its set
     sub = df[ok]

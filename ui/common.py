@@ -3,8 +3,8 @@ the run id in the URL, preference sliders, objective labels and the export panel
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 import streamlit as st

@@ -15,9 +15,9 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -245,7 +245,7 @@ def normalize_weights(weights: Sequence[float]) -> list[float] | None:
     return [x / s for x in w]
 
 
-def build_config(form: Mapping) -> "object":
+def build_config(form: Mapping) -> object:
     """A RunConfig from the design form's values (see views/design.py). ValueError names bad fields."""
     from irs.config import RunConfig
 
@@ -264,7 +264,7 @@ def build_config(form: Mapping) -> "object":
     return RunConfig.from_dict(d)
 
 
-def check_config(cfg) -> "object":
+def check_config(cfg) -> object:
     """Validate exactly as `irs run` does (irs.runs.load_config on the config's TOML): objective names,
     weights, every field, and the model directory. Returns the validated config (weights normalized,
     notes filled). Raises ValueError / FileNotFoundError naming the problem; writes nothing that stays."""
@@ -465,8 +465,8 @@ def compare_table(tables: Mapping[str, pd.DataFrame], groups: Mapping[str, Seque
         agg = aggregate_seeds(evals)
         aggs[group] = agg
         mean, std = agg["mean"], agg["std"]
-        def cell(m, sd, d=digits):  # one run has no spread: its value alone, not "± 0.000"
-            return format_mean_std(m, sd, d) if len(ids) > 1 else f"{m:.{d}f}"
+        def cell(m, sd, d=digits, n=len(ids)):  # one run has no spread: its value alone, not "± 0.000"
+            return format_mean_std(m, sd, d) if n > 1 else f"{m:.{d}f}"
 
         row = {"method": group, "runs": len(ids)}
         if weights:
@@ -514,7 +514,7 @@ def sequence_html(seq: str, hits: pd.DataFrame, colors: Mapping[str, str], line:
     best_score = np.full(n, -np.inf)
     cover: list[list[int]] = [[] for _ in range(n)]
     recs = list(hits[["motif", "cell", "start", "end", "strand", "score"]].itertuples(index=False, name=None))
-    for k, (m, c, a, b, strand, sc) in enumerate(recs):
+    for k, (_motif, _cell, a, b, _strand, sc) in enumerate(recs):
         a, b = max(0, int(a)), min(n, int(b))
         for i in range(a, b):
             cover[i].append(k)

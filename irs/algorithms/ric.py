@@ -72,7 +72,6 @@ online sample so far.
 """
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import math
@@ -80,8 +79,8 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -675,7 +674,7 @@ class RiCTrainer:
         replace_dir(tmp, d)
         return d
 
-    def load(self, directory: str | os.PathLike) -> "RiCTrainer":
+    def load(self, directory: str | os.PathLike) -> RiCTrainer:
         d = Path(directory)
         if not (d / "state.json").is_file():
             raise FileNotFoundError(f"{d} is not a trainer checkpoint (no state.json)")

@@ -15,9 +15,9 @@ merge, so merging them too would only pull towards an older point.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import permutations
-from typing import Callable
 
 import numpy as np
 
@@ -37,7 +37,7 @@ class ScheduleState:
                 "rng_state": self.rng_state}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ScheduleState":
+    def from_dict(cls, d: dict) -> ScheduleState:
         return cls(**d)
 
     @property

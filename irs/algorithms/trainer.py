@@ -26,9 +26,9 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -521,7 +521,7 @@ class Trainer:
         self.comm.barrier()
         return d
 
-    def load(self, directory: str | Path) -> "Trainer":
+    def load(self, directory: str | Path) -> Trainer:
         d = Path(directory)
         if not (d / "state.json").is_file():
             raise FileNotFoundError(f"{d} is not a trainer checkpoint (no state.json)")

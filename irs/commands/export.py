@@ -29,9 +29,8 @@ def add_parser(sub):
 
 def run(args) -> int:
     from irs.export import export
-    from irs.runs import load_candidates
-
     from irs.io import check_output_path
+    from irs.runs import load_candidates
 
     r = get_run(args)
     cfg = r.config()

@@ -3,7 +3,6 @@ training split and write them as a small JSON asset (text: assets/text/reward_st
 from __future__ import annotations
 
 import argparse
-import json
 
 DOMAINS = ("text",)
 

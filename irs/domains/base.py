@@ -1,8 +1,8 @@
 """The Domain protocol: what a kind of candidate (molecule, DNA, text) brings to the engine."""
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 from irs.objectives import Objective
 

@@ -14,8 +14,8 @@ are called `scorer(candidates, contexts)`, where contexts[i] is the prompt recor
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 

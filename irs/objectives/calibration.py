@@ -21,11 +21,12 @@ checkpoint), so training, resume and every later evaluation of the run use the s
 from __future__ import annotations
 
 import copy
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from irs.objectives.base import Objective
+
 
 class CalibrationError(ValueError):
     """The calibration cannot be computed (no valid sample, zero spread); says why."""

@@ -22,9 +22,9 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -64,7 +64,7 @@ class Backbone:
         self._cache: tuple[tuple[str, ...], dict[str, np.ndarray]] | None = None
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, **kw) -> "Backbone":
+    def load(cls, directory: str | os.PathLike, **kw) -> Backbone:
         model, tok = load_model_dir(directory)
         return cls(model, tok, path=str(directory), **kw)
 
@@ -272,7 +272,7 @@ class ProxyModel:
 
     @classmethod
     def load(cls, directory: str | os.PathLike, name: str, backbone: Backbone | None = None,
-             root: str | os.PathLike | None = None, preprocess=None, offsets: dict | None = None) -> "ProxyModel":
+             root: str | os.PathLike | None = None, preprocess=None, offsets: dict | None = None) -> ProxyModel:
         """Load head `name` from `directory`. `backbone`: reuse an already-loaded one (shared across
         heads); otherwise it is loaded from the spec's path, relative to `root` when not absolute."""
         d = Path(directory)

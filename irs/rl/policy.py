@@ -61,9 +61,8 @@ def build_model(spec: str, tokenizer: VocabTokenizer | None = None, seed: int = 
         torch.manual_seed(seed)
         model = AutoModelForCausalLM.from_config(tiny_config(spec[5:], tokenizer.vocab_size))
     else:
-        from irs.paths import resolve
-
         from irs.model_import import ensure_imported
+        from irs.paths import resolve
 
         path = resolve(spec)
         ensure_imported(path)  # a packaged default model (the text domain's SmolLM2) on first use

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
-from irs.threads import busy_cpu as _busy_cpu, intra_op_threads
+from irs.threads import busy_cpu as _busy_cpu
+from irs.threads import intra_op_threads
 from irs.tokenizer import VocabTokenizer
 
 

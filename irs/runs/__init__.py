@@ -10,13 +10,25 @@
 Every function that takes a run accepts a Run or a run id (with runs_dir, default $IRS_RUNS_DIR or
 ./runs). Errors are ValueError subclasses: RunNotFound, RunLocked, RunError.
 """
-from irs.runs.control import (as_run, cancel_run, load_config, resume_run, spawn_worker, start_run,
-                              wait_run)
-from irs.runs.results import (evaluate_run, final_experts, load_candidates, oracle_objectives, oracle_rescore,
-                              run_calibration, parse_lambdas, parse_weights, remerge, remerge_and_sample, sample_candidates,
-                              sample_run, sampling_prompt, starting_model, STARTING_SET)
-from irs.runs.store import (STATES, Run, RunError, RunLocked, RunNotFound, RunStore, default_runs_dir,
-                            effective_status)
+from irs.runs.control import as_run, cancel_run, load_config, resume_run, spawn_worker, start_run, wait_run
+from irs.runs.results import (
+                              STARTING_SET,
+                              evaluate_run,
+                              final_experts,
+                              load_candidates,
+                              oracle_objectives,
+                              oracle_rescore,
+                              parse_lambdas,
+                              parse_weights,
+                              remerge,
+                              remerge_and_sample,
+                              run_calibration,
+                              sample_candidates,
+                              sample_run,
+                              sampling_prompt,
+                              starting_model,
+)
+from irs.runs.store import STATES, Run, RunError, RunLocked, RunNotFound, RunStore, default_runs_dir, effective_status
 
 __all__ = [
     "RunStore", "Run", "RunError", "RunNotFound", "RunLocked", "STATES", "default_runs_dir",

@@ -14,10 +14,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from irs.runs.store import (ACTIVE, FINISHED, Run, RunError, RunLocked, RunStore, now_iso, pid_alive)
+from irs.runs.store import ACTIVE, FINISHED, Run, RunError, RunLocked, RunStore, now_iso, pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +53,8 @@ def check_config(cfg):
             raise ValueError(f"{what}: unknown tiny model; use {', '.join('tiny:' + k for k in TINY)} "
                              f"or a model directory")
     else:
-        from irs.paths import resolve
-
         from irs.model_import import importable
+        from irs.paths import resolve
 
         p = Path(resolve(spec))
         # a packaged default model (text: SmolLM2) is imported by the worker on first use

@@ -16,8 +16,8 @@ import fcntl
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from irs.io import atomic_write_json
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 from irs.runs.control import as_run
 from irs.runs.store import Run, RunError
@@ -86,9 +86,10 @@ def evaluate_run(run: Run | str, runs_dir: str | os.PathLike | None = None) -> d
 
 def final_experts(run: Run | str, runs_dir: str | os.PathLike | None = None) -> tuple[list[dict], dict]:
     """(state dicts of the final experts, experts.json) of a finished run."""
+    import json
+
     from irs.checkpoint import load_tensors
     from irs.io import check_name
-    import json
 
     run = as_run(run, runs_dir)
     info_path = run.experts_dir / "experts.json"
@@ -210,10 +211,8 @@ def sample_run(run: Run | str, n: int, lambdas: Sequence[float] | str | None = N
     starting: sample the model the run started from instead (starting_model), as a baseline."""
     import torch
 
-    from irs.config import bf16_flag
+    from irs.config import MAX_SAMPLES, bf16_flag
     from irs.rl.sampler import sample
-
-    from irs.config import MAX_SAMPLES
 
     if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_SAMPLES:
         raise ValueError(f"n must be an integer between 1 and {MAX_SAMPLES:,}, got {n!r}")

@@ -144,10 +144,10 @@ class RunLock:
     spawned this worker (the lock travels with the open file description, so it is never free in
     between). Release by `release()` or process exit."""
 
-    def __init__(self, run: "Run", fd: int | None = None):
+    def __init__(self, run: Run, fd: int | None = None):
         self.run, self.fd = run, fd
 
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> RunLock:
         fd = self.fd if self.fd is not None else os.open(self.run.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -20,7 +20,6 @@ from irs.domains.base import Domain
 from irs.domains.dna.tokenizer import canonicalize, tokens_for
 
 
-
 def tokenizer():
     """The domain's tokenizer factory (the convention of irs.domains.toy): the 4-mer DNA tokenizer.
     Defined after the submodule import above on purpose: this function, not the submodule, is the

@@ -12,7 +12,6 @@ The package is never imported (its dependencies are not installed); the file is 
 from __future__ import annotations
 
 import functools
-import importlib.util
 from pathlib import Path
 
 import numpy as np

@@ -13,8 +13,9 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -103,7 +104,7 @@ def _jaspar():
     return db
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def get_motif(name: str) -> Motif:
     """A motif by name (a key of MOTIF_IDS) or by JASPAR matrix id (e.g. "MA0139.2")."""
     matrix_id = MOTIF_IDS.get(name, name)
@@ -264,7 +265,7 @@ def motif_cells(cells: Sequence[str]) -> dict[str, str]:
 
 
 def scan_hits(seqs: Sequence, cells: Sequence[str] = ("K562", "HepG2", "GM12878"), min_rel: float = 0.85,
-              per_motif: int = 3) -> "pd.DataFrame":
+              per_motif: int = 3) -> pd.DataFrame:
     """Marker-motif hits of `cells` (CELL_MOTIFS) in many sequences at once, as one long table.
 
     Columns HIT_COLUMNS: `row` (position in `seqs`), `motif`, `cell` (the cell type the motif marks),
@@ -332,7 +333,7 @@ def scan_hits(seqs: Sequence, cells: Sequence[str] = ("K562", "HepG2", "GM12878"
                            ignore_index=True)
 
 
-def top_hits_text(hits: "pd.DataFrame", n_rows: int, top: int = 3) -> list[str]:
+def top_hits_text(hits: pd.DataFrame, n_rows: int, top: int = 3) -> list[str]:
     """Per row 0..n_rows-1, the `top` best hits of a scan_hits table as compact text, best first:
     "GATA1 +38-48 (8.1); HNF4A -121-133 (7.3)" (strand, then 1-based inclusive positions, then bits).
     Empty text for a row without hits."""

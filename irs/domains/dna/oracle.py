@@ -21,9 +21,9 @@ import logging
 import math
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -66,7 +66,7 @@ class OracleConfig:
                              f"shuffle_ratio={self.shuffle_ratio}")
 
     @classmethod
-    def from_dict(cls, d: dict) -> "OracleConfig":
+    def from_dict(cls, d: dict) -> OracleConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -150,7 +150,7 @@ class Oracle:
         atomic_write_json(d / "oracle.json", {"cell_types": list(self.cell_types), "config": cfg, **self.info})
 
     @classmethod
-    def load(cls, directory: str | os.PathLike = ORACLE_DIR) -> "Oracle":
+    def load(cls, directory: str | os.PathLike = ORACLE_DIR) -> Oracle:
         d = Path(directory)
         if not d.is_absolute():
             d = ROOT / d

@@ -31,13 +31,22 @@ from pathlib import Path
 
 import numpy as np
 
+from irs.checkpoint import save_tensors
 from irs.domains.dna import data
 from irs.domains.dna.tokenizer import canonicalize, tokens_for
-from irs.checkpoint import save_tensors
 from irs.io import atomic_write_json
 from irs.objectives import Objective
-from irs.objectives.proxy import (POOLINGS, Backbone, HeadConfig, ProxyModel, ProxySpec, file_sha256, pooled,
-                                  regression_metrics, train_head)
+from irs.objectives.proxy import (
+    POOLINGS,
+    Backbone,
+    HeadConfig,
+    ProxyModel,
+    ProxySpec,
+    file_sha256,
+    pooled,
+    regression_metrics,
+    train_head,
+)
 from irs.paths import ROOT
 
 log = logging.getLogger(__name__)
@@ -169,7 +178,7 @@ def train_dna_proxies(backbone_dir: str = BACKBONE_DIR, oracle_dir: str | None =
     results = {"command": command, "backbone": _rel(bdir), "oracle": str(oracle_dir or ORACLE_DIR),
                "subset": {"n": len(seqs), "real_train_sites": int((source == "real").sum()),
                           "dnagpt2_samples": int((source == "generated").sum()),
-                          "split": "random 70/10/20, seed %d" % SPLIT_SEED,
+                          "split": f"random 70/10/20, seed {SPLIT_SEED}",
                           "n_train": n_tr, "n_val": n_va, "n_test": len(parts["test"])},
                "label": "oracle logit; objectives use sigmoid(prediction)", "features": DNABackbone.FEATURES,
                "heads": {}}

@@ -12,8 +12,8 @@ import io
 import logging
 import math
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from rdkit import Chem, RDLogger
 from rdkit.Chem import AllChem

@@ -20,8 +20,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from irs.io import atomic_write_bytes
 from irs.paths import ROOT
 

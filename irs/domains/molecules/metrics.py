@@ -16,7 +16,7 @@ Definitions (as in the MOSES benchmark, Polykovskiy et al. 2020):
 from __future__ import annotations
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

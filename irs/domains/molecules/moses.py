@@ -6,7 +6,6 @@ locate its directory with importlib and read `moses/dataset/data/{train,test}.cs
 from __future__ import annotations
 
 import functools
-import importlib.util
 from pathlib import Path
 
 SPLITS = ("train", "test", "test_scaffolds")

@@ -43,8 +43,8 @@ import multiprocessing.connection
 import os
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -377,7 +377,7 @@ class Calibration:
         self.data = data
 
     @classmethod
-    def load(cls, path: str | os.PathLike = CALIBRATION_PATH) -> "Calibration":
+    def load(cls, path: str | os.PathLike = CALIBRATION_PATH) -> Calibration:
         p = Path(path)
         if not p.is_file():
             raise FileNotFoundError(f"no oracle calibration at {p}; rebuild it with "

@@ -18,7 +18,7 @@ streamlit.
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd

@@ -29,8 +29,17 @@ from irs.domains.molecules import qm9
 from irs.domains.molecules.chem import canonicalize
 from irs.io import atomic_write_json
 from irs.objectives import Objective
-from irs.objectives.proxy import (POOLINGS, Backbone, HeadConfig, ProxyModel, ProxySpec, file_sha256, pooled,
-                                  regression_metrics, train_head)
+from irs.objectives.proxy import (
+    POOLINGS,
+    Backbone,
+    HeadConfig,
+    ProxyModel,
+    ProxySpec,
+    file_sha256,
+    pooled,
+    regression_metrics,
+    train_head,
+)
 from irs.paths import ROOT
 
 log = logging.getLogger(__name__)
@@ -162,7 +171,7 @@ def train_qm9_proxies(backbone_dir: str = BACKBONE_DIR, out_dir: str = PROXY_DIR
         spec.extra = {**spec.extra, "test": test, "test_by_source": by_source, "val_mae_by_pooling": val_by_pooling,
                       "unit": qm9.UNITS[name],
                       "head_config": {**c.__dict__, "hidden": list(c.hidden)}, "epochs_run": info["epochs_run"],
-                      "command": command, "split": "qm9.split() 80/10/10, seed %d" % qm9.SPLIT_SEED}
+                      "command": command, "split": f"qm9.split() 80/10/10, seed {qm9.SPLIT_SEED}"}
         proxy.save(out)
         results["heads"][name] = {"pooling": best, "unit": qm9.UNITS[name], "test_pearson_r": test["pearson_r"],
                                   "test_mae": test["mae"], "test_r2": test["r2"], "n_test": test["n"],

@@ -44,13 +44,9 @@ changes the paper's objectives.
 """
 from __future__ import annotations
 
-import glob
-import importlib.util
 import json
 import logging
-import os
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

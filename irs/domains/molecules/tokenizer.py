@@ -7,8 +7,6 @@ vocabulary covers MOSES train and QM9, so the pretraining corpus and the proxy l
 from __future__ import annotations
 
 import functools
-import importlib.util
-from pathlib import Path
 
 from irs.tokenizer import VocabTokenizer
 
