@@ -3,6 +3,7 @@ and draws the shared frame; the pages hold no training logic (runs go to irs.run
 
     streamlit run app.py        # binds to localhost (see .streamlit/config.toml); runs in $IRS_RUNS_DIR
 """
+
 from __future__ import annotations
 
 import sys

@@ -30,6 +30,7 @@ Fairness notes
   waiting for a core and so is the steadier of the two under load. torch uses 2 threads with
   OMP_WAIT_POLICY=PASSIVE (see below).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -70,8 +71,44 @@ THREADS = 2
 BATCH, NEW_TOKENS = 64, 64
 TEMPERATURE = 0.7
 # 36 SMILES tokens + 4 specials = 40, the size of a small SMILES vocabulary
-SMILES = ["C", "c", "N", "n", "O", "o", "S", "s", "F", "Cl", "Br", "I", "P", "(", ")", "[", "]", "=", "#", "@",
-          "@@", "+", "-", "H", "1", "2", "3", "4", "5", "6", "/", "\\", ".", "[nH]", "[C@@H]", "[C@H]"]
+SMILES = [
+    "C",
+    "c",
+    "N",
+    "n",
+    "O",
+    "o",
+    "S",
+    "s",
+    "F",
+    "Cl",
+    "Br",
+    "I",
+    "P",
+    "(",
+    ")",
+    "[",
+    "]",
+    "=",
+    "#",
+    "@",
+    "@@",
+    "+",
+    "-",
+    "H",
+    "1",
+    "2",
+    "3",
+    "4",
+    "5",
+    "6",
+    "/",
+    "\\",
+    ".",
+    "[nH]",
+    "[C@@H]",
+    "[C@H]",
+]
 VOCAB = list(SPECIALS) + SMILES
 NO_EOS = len(VOCAB)  # an id the model cannot emit: every row runs the full 64 tokens
 MODEL = dict(n_layer=4, n_embd=256, n_head=4, n_positions=128)
@@ -102,8 +139,12 @@ class Clock:
 
 
 def summary(wall: list[float], cpu: list[float]) -> dict:
-    return {"wall_s": median(wall), "cpu_s": median(cpu), "wall_all_s": [round(x, 4) for x in wall],
-            "cpu_all_s": [round(x, 4) for x in cpu]}
+    return {
+        "wall_s": median(wall),
+        "cpu_s": median(cpu),
+        "wall_all_s": [round(x, 4) for x in wall],
+        "cpu_all_s": [round(x, 4) for x in cpu],
+    }
 
 
 def make_tokenizer() -> VocabTokenizer:
@@ -142,16 +183,23 @@ def bench_sampler(model, tok, bf16: bool, repeats: int) -> dict:
 
     def ours():
         note_busy()
-        s = sample(model, tok, BATCH, max_new_tokens=NEW_TOKENS, temperature=TEMPERATURE, batch_size=BATCH,
-                   bf16=bf16)
+        s = sample(model, tok, BATCH, max_new_tokens=NEW_TOKENS, temperature=TEMPERATURE, batch_size=BATCH, bf16=bf16)
         assert s.tokens.shape == (BATCH, NEW_TOKENS) and bool(s.mask.all())
 
     def hf():
         ctx = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else torch.autocast("cpu", enabled=False)
         with torch.inference_mode(), ctx:
-            out = model.generate(input_ids=bos, attention_mask=torch.ones_like(bos), do_sample=True,
-                                 temperature=TEMPERATURE, top_k=0, top_p=1.0, max_new_tokens=NEW_TOKENS,
-                                 eos_token_id=None, pad_token_id=tok.pad_id)
+            out = model.generate(
+                input_ids=bos,
+                attention_mask=torch.ones_like(bos),
+                do_sample=True,
+                temperature=TEMPERATURE,
+                top_k=0,
+                top_p=1.0,
+                max_new_tokens=NEW_TOKENS,
+                eos_token_id=None,
+                pad_token_id=tok.pad_id,
+            )
         assert out.shape == (BATCH, 1 + NEW_TOKENS)
 
     for f in (ours, hf):
@@ -198,8 +246,9 @@ def hf_tokenizer():
     tk = Tokenizer(WordLevel(vocab, unk_token="<unk>"))
     tk.pre_tokenizer = Split("", "isolated")  # one token per character (prompts are empty anyway)
     tk.post_processor = TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", 1)])
-    return PreTrainedTokenizerFast(tokenizer_object=tk, pad_token="<pad>", bos_token="<bos>", eos_token="<end>",
-                                   unk_token="<unk>")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tk, pad_token="<pad>", bos_token="<bos>", eos_token="<end>", unk_token="<unk>"
+    )
 
 
 def trl_trainer(model, bf16: bool, steps: int, callback, out_dir: str):
@@ -212,19 +261,45 @@ def trl_trainer(model, bf16: bool, steps: int, callback, out_dir: str):
         return obj.reward(completions).tolist()
 
     args = GRPOConfig(
-        output_dir=out_dir, use_cpu=True, bf16=bf16, fp16=False, report_to="none", logging_strategy="no",
-        save_strategy="no", disable_tqdm=True, seed=0, data_seed=0, max_steps=steps,
-        per_device_train_batch_size=BATCH, num_generations=BATCH, generation_batch_size=BATCH,
-        gradient_accumulation_steps=1, num_iterations=1, beta=0.05, max_completion_length=NEW_TOKENS,
-        temperature=TEMPERATURE, top_k=0, top_p=1.0, learning_rate=1.41e-5, dataloader_num_workers=0,
-        log_completions=False, lr_scheduler_type="constant")
+        output_dir=out_dir,
+        use_cpu=True,
+        bf16=bf16,
+        fp16=False,
+        report_to="none",
+        logging_strategy="no",
+        save_strategy="no",
+        disable_tqdm=True,
+        seed=0,
+        data_seed=0,
+        max_steps=steps,
+        per_device_train_batch_size=BATCH,
+        num_generations=BATCH,
+        generation_batch_size=BATCH,
+        gradient_accumulation_steps=1,
+        num_iterations=1,
+        beta=0.05,
+        max_completion_length=NEW_TOKENS,
+        temperature=TEMPERATURE,
+        top_k=0,
+        top_p=1.0,
+        learning_rate=1.41e-5,
+        dataloader_num_workers=0,
+        log_completions=False,
+        lr_scheduler_type="constant",
+    )
     ds = Dataset.from_dict({"prompt": [""] * (BATCH * (steps + 2))})
     # TRL builds its reference model from the policy's path: save the same weights locally first
     model.save_pretrained(Path(out_dir) / "model")
     policy = copy.deepcopy(model)
     policy.config._name_or_path = str(Path(out_dir) / "model")
-    return GRPOTrainer(model=policy, reward_funcs=reward, args=args, train_dataset=ds,
-                       processing_class=hf_tokenizer(), callbacks=[callback])
+    return GRPOTrainer(
+        model=policy,
+        reward_funcs=reward,
+        args=args,
+        train_dataset=ds,
+        processing_class=hf_tokenizer(),
+        callbacks=[callback],
+    )
 
 
 def bench_rl(model, tok, bf16: bool, repeats: int, warmup: int, out_dir: str) -> dict:
@@ -277,8 +352,12 @@ def bench_merge(repeats: int) -> dict:
             merge_into(experts, lam)
         wall.append(c.wall)
         cpu.append(c.cpu)
-    return {"params_per_expert": n_params(experts[0]), "ms": 1e3 * median(wall), "cpu_ms": 1e3 * median(cpu),
-            "all_ms": [round(1e3 * x, 3) for x in wall]}
+    return {
+        "params_per_expert": n_params(experts[0]),
+        "ms": 1e3 * median(wall),
+        "cpu_ms": 1e3 * median(cpu),
+        "all_ms": [round(1e3 * x, 3) for x in wall],
+    }
 
 
 def main(argv=None) -> int:
@@ -299,28 +378,61 @@ def main(argv=None) -> int:
 
     tok = make_tokenizer()
     model = make_model(0, **MODEL)
-    res = {"setup": {"params": n_params(model), "vocab": len(VOCAB), "batch": BATCH, "new_tokens": NEW_TOKENS,
-                     "torch_threads": args.threads, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
-                     "torch": torch.__version__, "repeats": args.repeats,
-                     "cpu_load_avg_at_start": os.getloadavg()[0], "cpus": os.cpu_count(),
-                     "note": "shared machine: absolute times move with other jobs; same-run ratios count"}}
+    res = {
+        "setup": {
+            "params": n_params(model),
+            "vocab": len(VOCAB),
+            "batch": BATCH,
+            "new_tokens": NEW_TOKENS,
+            "torch_threads": args.threads,
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+            "torch": torch.__version__,
+            "repeats": args.repeats,
+            "cpu_load_avg_at_start": os.getloadavg()[0],
+            "cpus": os.cpu_count(),
+            "note": "shared machine: absolute times move with other jobs; same-run ratios count",
+        }
+    }
     import transformers
     import trl
+
     res["setup"].update(transformers=transformers.__version__, trl=trl.__version__)
-    log.info("model: %.2fM params, vocab %d, batch %d x %d new tokens, %d threads, load %.1f",
-             n_params(model) / 1e6, len(VOCAB), BATCH, NEW_TOKENS, args.threads, os.getloadavg()[0])
+    log.info(
+        "model: %.2fM params, vocab %d, batch %d x %d new tokens, %d threads, load %.1f",
+        n_params(model) / 1e6,
+        len(VOCAB),
+        BATCH,
+        NEW_TOKENS,
+        args.threads,
+        os.getloadavg()[0],
+    )
     import tempfile
+
     for prec, bf16 in (("fp32", False), ("bf16", True)):
         if "sampler" in parts:
             r = res.setdefault("sampler", {})[prec] = bench_sampler(model, tok, bf16, args.repeats)
-            log.info("sampler %s: ours %.3fs, generate %.3fs: x%.2f (cpu x%.2f)", prec, r["ours"]["wall_s"],
-                     r["generate"]["wall_s"], r["speedup"], r["speedup_cpu"])
+            log.info(
+                "sampler %s: ours %.3fs, generate %.3fs: x%.2f (cpu x%.2f)",
+                prec,
+                r["ours"]["wall_s"],
+                r["generate"]["wall_s"],
+                r["speedup"],
+                r["speedup_cpu"],
+            )
         if "rl" in parts:
             with tempfile.TemporaryDirectory() as d:
                 r = res.setdefault("rl_step", {})[prec] = bench_rl(model, tok, bf16, args.repeats, args.warmup, d)
-            log.info("rl step %s: TRL %.3fs, rloo %.3fs (%.2fx, cpu %.2fx), ppo %.3fs (%.2fx, cpu %.2fx)", prec,
-                     r["trl"]["wall_s"], r["rloo"]["wall_s"], r["rloo_over_trl"], r["rloo_over_trl_cpu"],
-                     r["ppo"]["wall_s"], r["ppo_over_trl"], r["ppo_over_trl_cpu"])
+            log.info(
+                "rl step %s: TRL %.3fs, rloo %.3fs (%.2fx, cpu %.2fx), ppo %.3fs (%.2fx, cpu %.2fx)",
+                prec,
+                r["trl"]["wall_s"],
+                r["rloo"]["wall_s"],
+                r["rloo_over_trl"],
+                r["rloo_over_trl_cpu"],
+                r["ppo"]["wall_s"],
+                r["ppo_over_trl"],
+                r["ppo_over_trl_cpu"],
+            )
     if "merge" in parts:
         r = res["merge"] = bench_merge(max(args.repeats, 21))
         log.info("merge 3 x %.2fM: %.2f ms", r["params_per_expert"] / 1e6, r["ms"])
@@ -332,26 +444,35 @@ def main(argv=None) -> int:
 
 
 def table(res) -> str:
-    rows = ["| measurement | precision | ours (wall) | reference (wall) | ratio (wall) | ratio (CPU time) | target "
-            "| met (wall) |", "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| measurement | precision | ours (wall) | reference (wall) | ratio (wall) | ratio (CPU time) | target "
+        "| met (wall) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for prec in ("fp32", "bf16"):
         r = res.get("rl_step", {}).get(prec)
         if r:
             for algo in ("rloo", "ppo"):
                 x, xc = r[f"{algo}_over_trl"], r[f"{algo}_over_trl_cpu"]
-                rows.append(f"| RL step, ours {algo.upper()} / TRL GRPOTrainer | {prec} | "
-                            f"{r[algo]['wall_s']*1e3:.0f} ms | {r['trl']['wall_s']*1e3:.0f} ms | {x:.3f}x | "
-                            f"{xc:.3f}x | <= 0.6x | {'yes' if x <= 0.6 else 'no'} |")
+                rows.append(
+                    f"| RL step, ours {algo.upper()} / TRL GRPOTrainer | {prec} | "
+                    f"{r[algo]['wall_s'] * 1e3:.0f} ms | {r['trl']['wall_s'] * 1e3:.0f} ms | {x:.3f}x | "
+                    f"{xc:.3f}x | <= 0.6x | {'yes' if x <= 0.6 else 'no'} |"
+                )
     for prec in ("fp32", "bf16"):
         r = res.get("sampler", {}).get(prec)
         if r:
-            rows.append(f"| sampler / model.generate (tokens/s) | {prec} | {r['ours']['tokens_per_s']:.0f} | "
-                        f"{r['generate']['tokens_per_s']:.0f} | {r['speedup']:.3f}x faster | "
-                        f"{r['speedup_cpu']:.3f}x faster | >= 1.5x | {'yes' if r['speedup'] >= 1.5 else 'no'} |")
+            rows.append(
+                f"| sampler / model.generate (tokens/s) | {prec} | {r['ours']['tokens_per_s']:.0f} | "
+                f"{r['generate']['tokens_per_s']:.0f} | {r['speedup']:.3f}x faster | "
+                f"{r['speedup_cpu']:.3f}x faster | >= 1.5x | {'yes' if r['speedup'] >= 1.5 else 'no'} |"
+            )
     r = res.get("merge")
     if r:
-        rows.append(f"| merge 3 experts of {r['params_per_expert']/1e6:.1f}M | fp32 | {r['ms']:.1f} ms | | | "
-                    f"{r['cpu_ms']:.1f} ms | <= 20 ms | {'yes' if r['ms'] <= 20 else 'no'} |")
+        rows.append(
+            f"| merge 3 experts of {r['params_per_expert'] / 1e6:.1f}M | fp32 | {r['ms']:.1f} ms | | | "
+            f"{r['cpu_ms']:.1f} ms | <= 20 ms | {'yes' if r['ms'] <= 20 else 'no'} |"
+        )
     return "\n".join(rows)
 
 

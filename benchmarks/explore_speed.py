@@ -17,6 +17,7 @@
 Also prints the server-side cost of building the figure (irs.plots.pareto_scatter) and its JSON size.
 This is a benchmark, not a test: it prints numbers and exits 0.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,12 +34,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync", "--enable-unsafe-swiftshader"]
+ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--enable-unsafe-swiftshader",
+]
 
 
 def run_id(n: int) -> str:
     return f"bench-explore-{n}-20250101-000000-0000"
+
 
 # the table's structure-image column: drawn in the same pass as its property columns (which the grid
 # virtualizes off screen); the image cells hold the depictions
@@ -80,8 +90,10 @@ def server_side(root: Path, n: int) -> None:
     t1 = time.perf_counter()
     js = pio.to_json(fig, validate=False)
     t2 = time.perf_counter()
-    print(f"server: score+top k+figure {1000 * (t1 - t0):.0f} ms, to_json {1000 * (t2 - t1):.0f} ms, "
-          f"{len(js) / 1e6:.2f} MB, traces {[t.type for t in fig.data][:1]} x {len(fig.data)}")
+    print(
+        f"server: score+top k+figure {1000 * (t1 - t0):.0f} ms, to_json {1000 * (t2 - t1):.0f} ms, "
+        f"{len(js) / 1e6:.2f} MB, traces {[t.type for t in fig.data][:1]} x {len(fig.data)}"
+    )
 
 
 def box_around_pareto(page):
@@ -101,11 +113,15 @@ def box_around_pareto(page):
 
 def viewer_ready(page, marker: str | None, timeout_ms: int = 30_000) -> None:
     """Wait until the 3D iframe shows a canvas and its document differs from `marker`."""
-    page.wait_for_function("""(marker) => { const f = document.querySelector('iframe');
+    page.wait_for_function(
+        """(marker) => { const f = document.querySelector('iframe');
         if (!f || !f.contentDocument) return false;
         const doc = f.contentDocument; const c = doc.querySelector('canvas');
         const key = (f.srcdoc || '').length + ':' + (f.srcdoc || '').slice(-400);
-        return !!c && c.width > 0 && key !== marker; }""", arg=marker, timeout=timeout_ms)
+        return !!c && c.width > 0 && key !== marker; }""",
+        arg=marker,
+        timeout=timeout_ms,
+    )
 
 
 def viewer_marker(page) -> str | None:
@@ -134,8 +150,13 @@ def main(argv=None) -> int:
     port = _free_port()
     env = dict(os.environ, IRS_RUNS_DIR=str(root))
     t_start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://localhost:{port}"
     try:
         for _ in range(300):
@@ -153,8 +174,10 @@ def main(argv=None) -> int:
             first.goto(f"{url}/explore?run={run_id(args.n)}")
             first.wait_for_function(PLOT_DRAWN, timeout=180_000)
             fresh = time.perf_counter() - t0
-            print(f"fresh start: server process -> healthy {t_ready:.2f} s; first request -> plot {fresh:.2f} s "
-                  f"(target <= 5 s)")
+            print(
+                f"fresh start: server process -> healthy {t_ready:.2f} s; first request -> plot {fresh:.2f} s "
+                f"(target <= 5 s)"
+            )
             # the candidate table with structure images and property columns (descriptors of its rows)
             t0 = time.perf_counter()
             first.wait_for_function(TABLE_DRAWN, timeout=180_000)
@@ -216,11 +239,13 @@ def main(argv=None) -> int:
         if args.cpu_load:
             print(f"load average (1, 5, 15 min): {os.getloadavg()} on {os.cpu_count()} CPUs")
         med = {k: statistics.median(v) for k, v in loads.items()}
-        print(f"SUMMARY n={args.n}: fresh start -> first plot {fresh:.2f} s (target <= 5 s); request -> plot "
-              f"median {med['warm']:.2f} s with a warm browser cache, {med['cold']:.2f} s cold (target <= 2 s); "
-              f"request -> table with property columns median {statistics.median(tables[1:] or tables):.2f} s "
-              f"(first {table_first:.2f} s); selection -> 3D {sel_dt:.2f} s, "
-              f"focus -> 3D median {statistics.median(focus):.2f} s (target <= 1 s)")
+        print(
+            f"SUMMARY n={args.n}: fresh start -> first plot {fresh:.2f} s (target <= 5 s); request -> plot "
+            f"median {med['warm']:.2f} s with a warm browser cache, {med['cold']:.2f} s cold (target <= 2 s); "
+            f"request -> table with property columns median {statistics.median(tables[1:] or tables):.2f} s "
+            f"(first {table_first:.2f} s); selection -> 3D {sel_dt:.2f} s, "
+            f"focus -> 3D median {statistics.median(focus):.2f} s (target <= 1 s)"
+        )
     finally:
         proc.terminate()
         proc.wait(10)

@@ -8,6 +8,7 @@ MOSES's protocol: 30,000 samples at temperature 1.0 (the model's own distributio
 0.7 can be added with --temperature. `benchmarks/moses_compat.py` restores the two APIs molsets 0.3.1
 needs (rdkit.six, DataFrame.append) for this benchmark only.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,25 +33,67 @@ from irs.rl.sampler import sample  # noqa: E402
 
 # Published MOSES baselines on the test set (Polykovskiy et al. 2020; the MOSES README's table), for the README.
 MOSES_BASELINES = {
-    "CharRNN": {"valid": 0.975, "unique@10000": 0.999, "FCD/Test": 0.073, "SNN/Test": 0.601, "Frag/Test": 1.000,
-                "Scaf/Test": 0.924, "IntDiv": 0.856, "Filters": 0.994, "Novelty": 0.842},
-    "VAE": {"valid": 0.977, "unique@10000": 0.998, "FCD/Test": 0.099, "SNN/Test": 0.626, "Frag/Test": 0.999,
-            "Scaf/Test": 0.939, "IntDiv": 0.856, "Filters": 0.997, "Novelty": 0.695},
-    "AAE": {"valid": 0.937, "unique@10000": 0.997, "FCD/Test": 0.556, "SNN/Test": 0.608, "Frag/Test": 0.991,
-            "Scaf/Test": 0.902, "IntDiv": 0.856, "Filters": 0.996, "Novelty": 0.793},
-    "JTN-VAE": {"valid": 1.000, "unique@10000": 0.999, "FCD/Test": 0.422, "SNN/Test": 0.556, "Frag/Test": 0.996,
-                "Scaf/Test": 0.892, "IntDiv": 0.855, "Filters": 0.978, "Novelty": 0.915},
+    "CharRNN": {
+        "valid": 0.975,
+        "unique@10000": 0.999,
+        "FCD/Test": 0.073,
+        "SNN/Test": 0.601,
+        "Frag/Test": 1.000,
+        "Scaf/Test": 0.924,
+        "IntDiv": 0.856,
+        "Filters": 0.994,
+        "Novelty": 0.842,
+    },
+    "VAE": {
+        "valid": 0.977,
+        "unique@10000": 0.998,
+        "FCD/Test": 0.099,
+        "SNN/Test": 0.626,
+        "Frag/Test": 0.999,
+        "Scaf/Test": 0.939,
+        "IntDiv": 0.856,
+        "Filters": 0.997,
+        "Novelty": 0.695,
+    },
+    "AAE": {
+        "valid": 0.937,
+        "unique@10000": 0.997,
+        "FCD/Test": 0.556,
+        "SNN/Test": 0.608,
+        "Frag/Test": 0.991,
+        "Scaf/Test": 0.902,
+        "IntDiv": 0.856,
+        "Filters": 0.996,
+        "Novelty": 0.793,
+    },
+    "JTN-VAE": {
+        "valid": 1.000,
+        "unique@10000": 0.999,
+        "FCD/Test": 0.422,
+        "SNN/Test": 0.556,
+        "Frag/Test": 0.996,
+        "Scaf/Test": 0.892,
+        "IntDiv": 0.855,
+        "Filters": 0.978,
+        "Novelty": 0.915,
+    },
 }
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default=str(ROOT / "assets/molecules/molgpt2"), help="model dir (default: shipped MolGPT-2)")
+    p.add_argument(
+        "--model", default=str(ROOT / "assets/molecules/molgpt2"), help="model dir (default: shipped MolGPT-2)"
+    )
     p.add_argument("--n", type=int, default=30_000, help="samples (default: 30000, MOSES's protocol)")
     p.add_argument("--temperature", type=float, nargs="+", default=[1.0], help="sampling temperature(s) (default: 1.0)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default: 0)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default: 2)")
-    p.add_argument("--out", default=str(ROOT / "docs/results/molgpt2.json"), help="result JSON (default: docs/results/molgpt2.json)")
+    p.add_argument(
+        "--out",
+        default=str(ROOT / "docs/results/molgpt2.json"),
+        help="result JSON (default: docs/results/molgpt2.json)",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
@@ -59,11 +102,18 @@ def main(argv=None) -> int:
     meta_path = Path(args.model) / "meta.json"
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
     max_new = model.config.n_positions - 1
-    results = {"model": str(Path(args.model).resolve().relative_to(ROOT)) if Path(args.model).resolve().is_relative_to(ROOT) else args.model,
-               "command": "python benchmarks/molgpt2_quality.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-               "n_params": sum(p.numel() for p in model.parameters()),
-               "pretraining": {k: meta.get(k) for k in ("command", "steps", "tokens", "wall_time_s", "epochs", "final_loss_ema")},
-               "moses_baselines": MOSES_BASELINES, "by_temperature": {}}
+    results = {
+        "model": str(Path(args.model).resolve().relative_to(ROOT))
+        if Path(args.model).resolve().is_relative_to(ROOT)
+        else args.model,
+        "command": "python benchmarks/molgpt2_quality.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "n_params": sum(p.numel() for p in model.parameters()),
+        "pretraining": {
+            k: meta.get(k) for k in ("command", "steps", "tokens", "wall_time_s", "epochs", "final_loss_ema")
+        },
+        "moses_baselines": MOSES_BASELINES,
+        "by_temperature": {},
+    }
     for T in args.temperature:
         g = torch.Generator().manual_seed(args.seed)
         t0 = time.time()
@@ -72,8 +122,14 @@ def main(argv=None) -> int:
         t0 = time.time()
         m = {k: float(v) for k, v in get_all_metrics(s.texts, k=[1000, 10_000], n_jobs=1, device="cpu").items()}
         m.update({"metrics_seconds": round(time.time() - t0, 1)})
-        m.update({"temperature": T, "finished_eos": float(s.finished.float().mean()), "sample_seconds": round(t_sample, 1),
-                  "examples": [t for t in s.texts[:8]]})
+        m.update(
+            {
+                "temperature": T,
+                "finished_eos": float(s.finished.float().mean()),
+                "sample_seconds": round(t_sample, 1),
+                "examples": [t for t in s.texts[:8]],
+            }
+        )
         results["by_temperature"][str(T)] = m
         logging.info("T=%s: %s", T, {k: v for k, v in m.items() if k != "examples"})
     atomic_write_json(args.out, results)

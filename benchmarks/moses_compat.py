@@ -9,6 +9,7 @@ Used by the benchmarks only (`benchmarks/molgpt2_quality.py`), never by the libr
   error", or a silently wrong value after an overflow warning). The vectors are cast to float64 first.
 `get_all_metrics()` imports moses after installing both, so callers need nothing else.
 """
+
 from __future__ import annotations
 
 import sys
@@ -26,6 +27,7 @@ def install() -> None:
     import pandas as pd
 
     if not hasattr(pd.DataFrame, "append"):
+
         def append(self, other, ignore_index=False, sort=False):
             return pd.concat([self, other], ignore_index=ignore_index, sort=sort)
 

@@ -8,6 +8,7 @@ mean, median, max, the lowest-MMFF-energy conformer ("min_mmff", what the oracle
 and the Boltzmann average over xTB energies ("boltzmann_xtb"). A linear calibration does not change r,
 so raw xTB gaps are compared directly.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,8 +57,11 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, default=800, help="QM9 training molecules (default: 800)")
     p.add_argument("--n-conf", type=int, default=6, help="conformers per molecule, all xTB'd (default: 6)")
     p.add_argument("--workers", type=int, default=2, help="worker processes (default: 2)")
-    p.add_argument("--out", default=str(ROOT / "docs/results/oracle_conformers.json"),
-                   help="result JSON (default: docs/results/oracle_conformers.json)")
+    p.add_argument(
+        "--out",
+        default=str(ROOT / "docs/results/oracle_conformers.json"),
+        help="result JSON (default: docs/results/oracle_conformers.json)",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     df = qm9.split()["train"].sample(n=args.n, random_state=123)
@@ -73,13 +77,25 @@ def main(argv=None) -> int:
             row[how] = round(float(np.corrcoef(x[ok], y[ok])[0, 1]), 4)
         row["n"] = int(ok.sum())
         table[k] = row
-    out = {"command": "python benchmarks/oracle_conformers.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-           "n_molecules": args.n, "sample": "QM9 training split, random_state 123", "seconds": round(time.time() - t0, 1),
-           "pearson_r_vs_qm9_gap_by_k_conformers": table}
+    out = {
+        "command": "python benchmarks/oracle_conformers.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "n_molecules": args.n,
+        "sample": "QM9 training split, random_state 123",
+        "seconds": round(time.time() - t0, 1),
+        "pearson_r_vs_qm9_gap_by_k_conformers": table,
+    }
     atomic_write_json(args.out, out)
-    print(f"{'k':>2} " + " ".join(f"{h:>14}" for h in ("mean", "median", "max", "min_mmff", "boltzmann_xtb")) + f"{'n':>6}")
+    print(
+        f"{'k':>2} "
+        + " ".join(f"{h:>14}" for h in ("mean", "median", "max", "min_mmff", "boltzmann_xtb"))
+        + f"{'n':>6}"
+    )
     for k, row in table.items():
-        print(f"{k:>2} " + " ".join(f"{row[h]:>14.4f}" for h in ("mean", "median", "max", "min_mmff", "boltzmann_xtb")) + f"{row['n']:>6}")
+        print(
+            f"{k:>2} "
+            + " ".join(f"{row[h]:>14.4f}" for h in ("mean", "median", "max", "min_mmff", "boltzmann_xtb"))
+            + f"{row['n']:>6}"
+        )
     print(f"wrote {args.out}")
     return 0
 

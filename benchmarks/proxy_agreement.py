@@ -8,6 +8,7 @@ Samples at the run's (or the default) temperature 0.7, distinct valid candidates
 U0 also the bonding part (U0 minus the exact free-atom energies), which the total hides.
 Target of the issue: r >= 0.8 for every proxy on samples of a fine-tuned policy.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,15 @@ def main(argv=None) -> int:
     src = str(Path(a.run) / "final") if a.run else resolve(a.model or domain.default_model)
     model, tok = load_model_dir(src)
     t0 = time.time()
-    s = sample(model.eval(), tok, a.n, max_new_tokens=min(domain.max_new_tokens, model.config.n_positions - 1),
-               temperature=0.7, generator=torch.Generator().manual_seed(a.seed), bf16=False)
+    s = sample(
+        model.eval(),
+        tok,
+        a.n,
+        max_new_tokens=min(domain.max_new_tokens, model.config.n_positions - 1),
+        temperature=0.7,
+        generator=torch.Generator().manual_seed(a.seed),
+        bf16=False,
+    )
     canon = list(dict.fromkeys(c for c in domain.canonical(s.texts) if c is not None))
     proxies = {o.name: o for o in domain.objectives(a.preset)}
     oracle = {o.name: o for o in domain.oracle(a.preset)}
@@ -65,8 +73,13 @@ def main(argv=None) -> int:
         x, y = o.raw(canon), oracle[name].raw(canon)
         ok = np.isfinite(x) & np.isfinite(y)
         r = float(np.corrcoef(x[ok], y[ok])[0, 1]) if ok.sum() > 2 else float("nan")
-        row = {"pearson_r": r, "n": int(ok.sum()), "proxy_mean": float(x[ok].mean()), "oracle_mean": float(y[ok].mean()),
-               "mae": float(np.abs(x[ok] - y[ok]).mean())}
+        row = {
+            "pearson_r": r,
+            "n": int(ok.sum()),
+            "proxy_mean": float(x[ok].mean()),
+            "oracle_mean": float(y[ok].mean()),
+            "mae": float(np.abs(x[ok] - y[ok]).mean()),
+        }
         if name in offsets:
             off = offsets[name]
             row["bonding_part_pearson_r"] = float(np.corrcoef((x - off)[ok], (y - off)[ok])[0, 1])
@@ -76,8 +89,10 @@ def main(argv=None) -> int:
         print(f"{res['n_in_proxy_labels']} of {len(canon)} molecules are in the proxies' oracle-label table")
     for name, row in res["objectives"].items():
         extra = f", bonding part r {row['bonding_part_pearson_r']:.3f}" if "bonding_part_pearson_r" in row else ""
-        print(f"{name:10s} r {row['pearson_r']:.3f} (n {row['n']}; proxy mean {row['proxy_mean']:.4g}, oracle mean "
-              f"{row['oracle_mean']:.4g}, MAE {row['mae']:.4g}{extra})")
+        print(
+            f"{name:10s} r {row['pearson_r']:.3f} (n {row['n']}; proxy mean {row['proxy_mean']:.4g}, oracle mean "
+            f"{row['oracle_mean']:.4g}, MAE {row['mae']:.4g}{extra})"
+        )
     if a.out:
         atomic_write_json(a.out, res)
     return 0

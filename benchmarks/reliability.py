@@ -23,6 +23,7 @@
    request left localhost.
 Prints a table and writes the JSON. A benchmark, not a test: it exits 0 and reports what it found.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,11 +49,20 @@ os.environ.setdefault("IRS_THREADS", "1")
 os.environ.setdefault("IRS_BF16", "off")
 os.environ.setdefault("IRS_MAX_RUNS", "8")
 
-BASE = {"name": "rel", "domain": "toy", "model": "tiny:gpt2", "seed": 0, "n_final_samples": 64,
-        "objectives": [{"name": "frac_a", "weight": 0.5}, {"name": "frac_b", "weight": 0.25},
-                       {"name": "length", "weight": 0.25}],
-        "rl": {"algo": "ppo", "batch_size": 8, "ppo_epochs": 1, "lr": 1e-3, "bf16": "off"},
-        "merge": {"total_steps": 6, "merge_every": 2}}
+BASE = {
+    "name": "rel",
+    "domain": "toy",
+    "model": "tiny:gpt2",
+    "seed": 0,
+    "n_final_samples": 64,
+    "objectives": [
+        {"name": "frac_a", "weight": 0.5},
+        {"name": "frac_b", "weight": 0.25},
+        {"name": "length", "weight": 0.25},
+    ],
+    "rl": {"algo": "ppo", "batch_size": 8, "ppo_epochs": 1, "lr": 1e-3, "bf16": "off"},
+    "merge": {"total_steps": 6, "merge_every": 2},
+}
 BAD_VALUES = ["x", 2.5, -1, 0, 1e12, math.inf, math.nan, True, [1, "a"], {"a": 1}, ""]
 
 
@@ -91,8 +101,12 @@ def configs(tmp: Path) -> dict:
         cases.append((("objectives", "weight"), v))
     runs_dir = tmp / "runs"
     out = {"tried": 0, "refused_cleanly": 0, "accepted": 0, "refused_unnamed": [], "crashed": []}
-    whole = {"empty file": "", "not TOML": "name = [", "unknown key": 'name = "x"\nbogus = 1\n',
-             "unknown section key": '[rl]\nbatchsize = 8\n'}
+    whole = {
+        "empty file": "",
+        "not TOML": "name = [",
+        "unknown key": 'name = "x"\nbogus = 1\n',
+        "unknown section key": "[rl]\nbatchsize = 8\n",
+    }
     for label, text in whole.items():
         p = tmp / "c.toml"
         p.write_text(text)
@@ -168,8 +182,15 @@ def kills(tmp: Path, n_runs: int, nproc: int, rng: random.Random) -> dict:
     store = tmp / f"kills{nproc}"
     ref = start_run(RunConfig.from_dict(cfg), store)
     assert wait_run(ref)["state"] == "done", ref.log_path.read_text()[-2000:]
-    res = {"nproc": nproc, "runs": n_runs, "kills": 0, "resumed_to_done": 0, "bit_identical": 0,
-           "kill_phases": {}, "failures": []}
+    res = {
+        "nproc": nproc,
+        "runs": n_runs,
+        "kills": 0,
+        "resumed_to_done": 0,
+        "bit_identical": 0,
+        "kill_phases": {},
+        "failures": [],
+    }
     T = cfg["merge"]["total_steps"]
     for _ in range(n_runs):
         run = start_run(RunConfig.from_dict(cfg), store)
@@ -217,7 +238,7 @@ def kills(tmp: Path, n_runs: int, nproc: int, rng: random.Random) -> dict:
 def _flip(p: Path, n: int = 64) -> None:
     b = bytearray(p.read_bytes())
     mid = len(b) // 2
-    b[mid:mid + n] = bytes(255 - x for x in b[mid:mid + n])
+    b[mid : mid + n] = bytes(255 - x for x in b[mid : mid + n])
     p.write_bytes(bytes(b))
 
 
@@ -238,7 +259,7 @@ def corruptions(tmp: Path) -> dict:
     assert execute(ref.path) == "done"
 
     def copy(name: str):
-        rid = f"{name}-20250101-000000-{abs(hash(name)) % 0xffff:04x}"
+        rid = f"{name}-20250101-000000-{abs(hash(name)) % 0xFFFF:04x}"
         shutil.copytree(ref.path, store.root / rid)
         stj = json.loads((store.root / rid / "status.json").read_text())
         stj["run_id"] = rid
@@ -272,32 +293,38 @@ def corruptions(tmp: Path) -> dict:
 
     newest = lambda r: r.checkpoints_dir / r.latest_checkpoint()["dir"]  # noqa: E731
     cases = {
-        "checkpoint expert file, 64 bytes flipped (resume)":
-            lambda r: resume_falls_back(r, lambda r: _flip(newest(r) / "expert_1.safetensors")),
-        "checkpoint expert file truncated (resume)":
-            lambda r: resume_falls_back(r, lambda r: _truncate(newest(r) / "expert_0.safetensors")),
+        "checkpoint expert file, 64 bytes flipped (resume)": lambda r: resume_falls_back(
+            r, lambda r: _flip(newest(r) / "expert_1.safetensors")
+        ),
+        "checkpoint expert file truncated (resume)": lambda r: resume_falls_back(
+            r, lambda r: _truncate(newest(r) / "expert_0.safetensors")
+        ),
         "final model, 64 bytes flipped (sample)": lambda r: (_flip(r.final_dir / "model.safetensors"), sample(r))[1],
         "final model truncated (sample)": lambda r: (_truncate(r.final_dir / "model.safetensors"), sample(r))[1],
-        "final expert flipped (sample --lambdas)":
-            lambda r: (_flip(r.experts_dir / "expert_2.safetensors"),
-                       cli_refuses(["sample", r.id, "--lambdas", "1,1,1", "--n", "4", "--out", str(tmp / "x.csv")]))[1],
-        "experts.json not JSON (sample --lambdas)":
-            lambda r: ((r.experts_dir / "experts.json").write_text("{"),
-                       cli_refuses(["sample", r.id, "--lambdas", "1,1,1", "--n", "4", "--out", str(tmp / "x.csv")]))[1],
-        "experts.json without files (sample --lambdas)":
-            lambda r: ((r.experts_dir / "experts.json").write_text('{"names": []}'),
-                       cli_refuses(["sample", r.id, "--lambdas", "1,1,1", "--n", "4", "--out", str(tmp / "x.csv")]))[1],
+        "final expert flipped (sample --lambdas)": lambda r: (
+            _flip(r.experts_dir / "expert_2.safetensors"),
+            cli_refuses(["sample", r.id, "--lambdas", "1,1,1", "--n", "4", "--out", str(tmp / "x.csv")]),
+        )[1],
+        "experts.json not JSON (sample --lambdas)": lambda r: (
+            (r.experts_dir / "experts.json").write_text("{"),
+            cli_refuses(["sample", r.id, "--lambdas", "1,1,1", "--n", "4", "--out", str(tmp / "x.csv")]),
+        )[1],
+        "experts.json without files (sample --lambdas)": lambda r: (
+            (r.experts_dir / "experts.json").write_text('{"names": []}'),
+            cli_refuses(["sample", r.id, "--lambdas", "1,1,1", "--n", "4", "--out", str(tmp / "x.csv")]),
+        )[1],
         "candidates.parquet truncated (export)": lambda r: (_truncate(r.candidates_path), export(r))[1],
-        "candidates.parquet missing a column (export)":
-            lambda r: (r.candidates_path.write_bytes(pd.read_parquet(r.candidates_path).drop(columns=["valid"])
-                                                    .to_parquet()), export(r))[1],
+        "candidates.parquet missing a column (export)": lambda r: (
+            r.candidates_path.write_bytes(pd.read_parquet(r.candidates_path).drop(columns=["valid"]).to_parquet()),
+            export(r),
+        )[1],
         "status.json not JSON (status)": lambda r: (r.status_path.write_text("{"), status(r))[1],
-        "status.json step is text (status)":
-            lambda r: (r.status_path.write_text(json.dumps({**json.loads(r.status_path.read_text()), "step": "many"})),
-                       status(r))[1],
+        "status.json step is text (status)": lambda r: (
+            r.status_path.write_text(json.dumps({**json.loads(r.status_path.read_text()), "step": "many"})),
+            status(r),
+        )[1],
         "config.toml not TOML (sample)": lambda r: ((r.path / "config.toml").write_text("name = ["), sample(r))[1],
-        "final config.json garbage (sample)":
-            lambda r: ((r.final_dir / "config.json").write_text("{"), sample(r))[1],
+        "final config.json garbage (sample)": lambda r: ((r.final_dir / "config.json").write_text("{"), sample(r))[1],
     }
     out = {"tried": 0, "detected": 0, "missed": []}
     for label, case in cases.items():
@@ -323,17 +350,34 @@ def special_outputs(tmp: Path, ref, store) -> dict:
     target.write_text("keep me\n")
     link.symlink_to(target)
     folder.mkdir()
-    targets = {"character device /dev/full": Path("/dev/full"), "character device /dev/null": Path("/dev/null"),
-               "FIFO": fifo, "symlink to a file": link, "directory": folder,
-               "missing parent folder": d / "no" / "such" / "x.csv"}
+    targets = {
+        "character device /dev/full": Path("/dev/full"),
+        "character device /dev/null": Path("/dev/null"),
+        "FIFO": fifo,
+        "symlink to a file": link,
+        "directory": folder,
+        "missing parent folder": d / "no" / "such" / "x.csv",
+    }
     out = {"tried": 0, "refused": 0, "not_refused": []}
     for label, p in targets.items():
-        if not p.parent.exists() and label != "missing parent folder" or (label.startswith("character") and not p.exists()):
+        if (
+            not p.parent.exists()
+            and label != "missing parent folder"
+            or (label.startswith("character") and not p.exists())
+        ):
             continue
-        before = (p.lstat().st_mode, p.read_bytes() if p.is_file() and not p.is_symlink() else None) if p.exists() or p.is_symlink() else None
+        before = (
+            (p.lstat().st_mode, p.read_bytes() if p.is_file() and not p.is_symlink() else None)
+            if p.exists() or p.is_symlink()
+            else None
+        )
         out["tried"] += 1
         rc, text = _cli(["export", ref.id, "--format", "csv", "--out", str(p), "--runs-dir", str(store.root)])
-        after = (p.lstat().st_mode, p.read_bytes() if p.is_file() and not p.is_symlink() else None) if p.exists() or p.is_symlink() else None
+        after = (
+            (p.lstat().st_mode, p.read_bytes() if p.is_file() and not p.is_symlink() else None)
+            if p.exists() or p.is_symlink()
+            else None
+        )
         unchanged = before == after and target.read_text() == "keep me\n" and not (d / "no").exists()
         if rc == 2 and unchanged and "Traceback" not in text:
             out["refused"] += 1
@@ -346,10 +390,22 @@ def special_outputs(tmp: Path, ref, store) -> dict:
 
 # ---- 5. Markdown / HTML probes -----------------------------------------------------------------------
 # probe -> the text an element would hold if the probe were interpreted (link text, bold text, ...)
-PROBES = {"**bold**": "bold", "_it_": "it", "[Session expired, log in](http://evil.example/)": "Session expired, log in",
-          "![x](http://evil.example/x.png)": "", "<img src=http://evil.example/y.png>": "", "<b>b</b>": "b",
-          ":red[alarm]": "alarm", "`code`": "code", "# Heading": "Heading", "<script>alert(1)</script>": "alert(1)",
-          "$x^2$": "x2", "> quote": "quote", "~~struck~~": "struck", "O=[N+]([O-])c1ccccc1**x**": "x"}
+PROBES = {
+    "**bold**": "bold",
+    "_it_": "it",
+    "[Session expired, log in](http://evil.example/)": "Session expired, log in",
+    "![x](http://evil.example/x.png)": "",
+    "<img src=http://evil.example/y.png>": "",
+    "<b>b</b>": "b",
+    ":red[alarm]": "alarm",
+    "`code`": "code",
+    "# Heading": "Heading",
+    "<script>alert(1)</script>": "alert(1)",
+    "$x^2$": "x2",
+    "> quote": "quote",
+    "~~struck~~": "struck",
+    "O=[N+]([O-])c1ccccc1**x**": "x",
+}
 MADE = """(want) => [...document.querySelectorAll('[data-testid="stMainBlockContainer"] *')].filter(e =>
     (e.tagName === 'IMG' && (e.src || '').includes('evil')) || e.tagName === 'SCRIPT' && (e.textContent || '').includes('alert')
     || e.classList.contains('katex') || (want && e.children.length === 0 && (e.textContent || '').trim() === want
@@ -370,9 +426,25 @@ def _serve(script: Path, env: dict):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
-                             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(script),
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(240):
             try:
@@ -403,8 +475,9 @@ def _probe_pages(browser, port: int, path: str) -> dict:
         if probe in text and not external and not made:
             out["as_text"] += 1
         else:
-            out["interpreted"].append({"probe": probe, "tags": made, "external": external[:2],
-                                       "text_found": probe in text})
+            out["interpreted"].append(
+                {"probe": probe, "tags": made, "external": external[:2], "text_found": probe in text}
+            )
         page.close()
     return out
 
@@ -442,8 +515,11 @@ def main() -> int:
     ap.add_argument("--dist-kills", type=int, default=2, help="nproc = 3 runs to kill (default: 2)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the kill points (default: 0)")
     ap.add_argument("--no-browser", action="store_true", help="skip the Markdown probes (default: run them)")
-    ap.add_argument("--out", default=str(ROOT / "docs/results/reliability.json"),
-                    help="JSON results (default: docs/results/reliability.json)")
+    ap.add_argument(
+        "--out",
+        default=str(ROOT / "docs/results/reliability.json"),
+        help="JSON results (default: docs/results/reliability.json)",
+    )
     args = ap.parse_args()
     import logging
 
@@ -472,17 +548,23 @@ def main() -> int:
     co, so, mp = res["corruptions"], res["special_outputs"], res.get("markdown_probes", {})
     print("\n| check | tried | clean |")
     print("|---|---|---|")
-    print(f"| bad configs refused naming the field (or legal) | {c['tried']} | {c['refused_cleanly']} refused + "
-          f"{c['accepted']} legal; {len(c['refused_unnamed'])} unnamed, {len(c['crashed'])} crashed |")
+    print(
+        f"| bad configs refused naming the field (or legal) | {c['tried']} | {c['refused_cleanly']} refused + "
+        f"{c['accepted']} legal; {len(c['refused_unnamed'])} unnamed, {len(c['crashed'])} crashed |"
+    )
     for k in (k1, k3):
         if k:
-            print(f"| kills, nproc = {k['nproc']} ({k['runs']} runs) | {k['kills']} kills | {k['resumed_to_done']} "
-                  f"resumed to done, {k['bit_identical']} bit-identical |")
+            print(
+                f"| kills, nproc = {k['nproc']} ({k['runs']} runs) | {k['kills']} kills | {k['resumed_to_done']} "
+                f"resumed to done, {k['bit_identical']} bit-identical |"
+            )
     print(f"| corruptions detected | {co['tried']} | {co['detected']} |")
     print(f"| special --out targets refused | {so['tried']} | {so['refused']} |")
     if "tried" in mp:
-        print(f"| Markdown/HTML probes shown as text | {mp['tried']} | {mp['as_text']} (control, raw st.markdown: "
-              f"{mp['control_raw_markdown_interpreted']} interpreted) |")
+        print(
+            f"| Markdown/HTML probes shown as text | {mp['tried']} | {mp['as_text']} (control, raw st.markdown: "
+            f"{mp['control_raw_markdown_interpreted']} interpreted) |"
+        )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(res, indent=1, default=str) + "\n")
     print(f"wrote {args.out} ({res['wall_s']} s)")

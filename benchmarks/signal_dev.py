@@ -9,6 +9,7 @@ standard error, the last steps' KL and reward.
 Overrides are "section.field": value (or "field": value). Seeds 100+ are development seeds; the
 benchmark (benchmarks/learning_signal.py) runs on seeds 0, 1, 2 with the settings chosen here.
 """
+
 import json
 import logging
 import sys
@@ -34,18 +35,30 @@ def evaluate(tr, model, K=512, seed=0):
     with rl.normalization = 'data' are measured on the same scale as calibrated ones)."""
     from irs.algorithms.trainer import run_starting_calibration
 
-    s = sample(model, tr.tokenizer, K, max_new_tokens=tr.max_new_tokens, temperature=tr.cfg.rl.temperature,
-               generator=torch.Generator().manual_seed(10_000 + seed), bf16=False)
-    cal = tr.calibration or run_starting_calibration(tr.cfg, tr.domain, tr.ref, tr.tokenizer, tr.data_objectives,
-                                                     tr.max_new_tokens, False)
+    s = sample(
+        model,
+        tr.tokenizer,
+        K,
+        max_new_tokens=tr.max_new_tokens,
+        temperature=tr.cfg.rl.temperature,
+        generator=torch.Generator().manual_seed(10_000 + seed),
+        bf16=False,
+    )
+    cal = tr.calibration or run_starting_calibration(
+        tr.cfg, tr.domain, tr.ref, tr.tokenizer, tr.data_objectives, tr.max_new_tokens, False
+    )
     objs = apply(oracle_objectives(tr.domain, tr.cfg), cal["eval"])
     df = score_candidates(s.texts, tr.domain, objs, set_name="x")
     v = df[df.valid]
     names = [o.name for o in objs]
     wR = v[[f"reward_{n}" for n in names]].to_numpy() @ np.asarray(tr.weights)
-    return {"valid": float(df.valid.mean()), "unique": float((~v.duplicate).mean()),
-            "wmean": float(wR.mean()), "se": float(wR.std() / np.sqrt(len(wR))),
-            **{n: float(v[n].mean()) for n in names}}
+    return {
+        "valid": float(df.valid.mean()),
+        "unique": float((~v.duplicate).mean()),
+        "wmean": float(wR.mean()),
+        "se": float(wR.std() / np.sqrt(len(wR))),
+        **{n: float(v[n].mean()) for n in names},
+    }
 
 
 def main(argv=None) -> int:
@@ -67,12 +80,24 @@ def main(argv=None) -> int:
     tr.run()
     fin = evaluate(tr, tr.final_model(), seed=seed)
     steps = [r for r in recs if r.get("type") == "step"]
-    print(json.dumps({"over": over, "seed": seed, "min": round((time.time() - t0) / 60, 1), "base": base,
-                      "final": fin, "lift": fin["wmean"] - base["wmean"],
-                      "lift_se": (fin["se"] ** 2 + base["se"] ** 2) ** 0.5,
-                      "kl_last": np.mean([r["kl"] for r in steps[-6:]]),
-                      "reward_first": np.mean([r["reward"] for r in steps[:6]]),
-                      "reward_last": np.mean([r["reward"] for r in steps[-6:]])}, default=float), flush=True)
+    print(
+        json.dumps(
+            {
+                "over": over,
+                "seed": seed,
+                "min": round((time.time() - t0) / 60, 1),
+                "base": base,
+                "final": fin,
+                "lift": fin["wmean"] - base["wmean"],
+                "lift_se": (fin["se"] ** 2 + base["se"] ** 2) ** 0.5,
+                "kl_last": np.mean([r["kl"] for r in steps[-6:]]),
+                "reward_first": np.mean([r["reward"] for r in steps[:6]]),
+                "reward_last": np.mean([r["reward"] for r in steps[-6:]]),
+            },
+            default=float,
+        ),
+        flush=True,
+    )
     return 0
 
 

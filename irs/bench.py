@@ -26,6 +26,7 @@ the bench does not kill them), and resumes failed or cancelled ones from their l
 times are the spans the bench spent on each run (closed at the run's last heartbeat when the bench was
 killed), so they survive restarts.
 """
+
 from __future__ import annotations
 
 import copy
@@ -50,35 +51,50 @@ log = logging.getLogger(__name__)
 
 MAIN_ORDER = ("iterative_rs", "rewarded_soups", "morlhf", "ric")
 NULL = "iterative_rs null"
-DISPLAY = {"iterative_rs": "IterativeRS", "rewarded_soups": "RS", "morlhf": "MORLHF", "ric": "RiC",
-           "pretrained": "pretrained (no fine-tuning)", NULL: "IterativeRS, null control (shuffled rewards)"}
+DISPLAY = {
+    "iterative_rs": "IterativeRS",
+    "rewarded_soups": "RS",
+    "morlhf": "MORLHF",
+    "ric": "RiC",
+    "pretrained": "pretrained (no fine-tuning)",
+    NULL: "IterativeRS, null control (shuffled rewards)",
+}
 REFERENCE = "pretrained"
 # The paper's tables (Pareto-set means), keyed by (domain, preset); preset None matches any preset.
 PAPER_TABLES = {
     ("molecules", "qm9"): {
         "title": "The paper's Table 1 (PPO, T = 100, m = 4, batch 128, K = 10,000, PAMNet oracle; its per-objective "
-                 "rewards exceed 1, ours are clipped to [0, 1], so compare orderings, not levels)",
+        "rewards exceed 1, ours are clipped to [0, 1], so compare orderings, not levels)",
         "columns": ("alpha", "gap", "u0", "avg reward", "ICV"),
-        "rows": {"MORLHF": (1.4229, 0.9355, 1.5146, 1.2910, 4.1883),
-                 "RS": (1.4134, 0.9589, 1.5464, 1.3062, 4.2674),
-                 "RiC": (0.5955, 0.6795, 0.7544, 0.6765, 3.7538),
-                 "IterativeRS": (1.5893, 0.9508, 1.6649, 1.4017, 3.5854)}},
+        "rows": {
+            "MORLHF": (1.4229, 0.9355, 1.5146, 1.2910, 4.1883),
+            "RS": (1.4134, 0.9589, 1.5464, 1.3062, 4.2674),
+            "RiC": (0.5955, 0.6795, 0.7544, 0.6765, 3.7538),
+            "IterativeRS": (1.5893, 0.9508, 1.6649, 1.4017, 3.5854),
+        },
+    },
     ("dna", "3cell"): {
         "title": "The paper's Table 2 (PPO, T = 200, m = 8, batch 128, K = 10,000, Malinois MPRA oracle; its third "
-                 "cell line is SK-N-SH, which has no offline data: ours is GM12878, so compare orderings, not levels)",
+        "cell line is SK-N-SH, which has no offline data: ours is GM12878, so compare orderings, not levels)",
         "columns": ("K562", "HepG2", "SK-N-SH", "avg reward", "ICV"),
-        "rows": {"MORLHF": (0.2724, 0.7096, 0.7183, 0.5667, 3.1356),
-                 "RS": (0.3057, 0.6808, 0.7131, 0.5666, 3.8235),
-                 "RiC": (0.4221, 0.6615, 0.6688, 0.5842, 2.4672),
-                 "IterativeRS": (0.3032, 0.7370, 0.7378, 0.5927, 3.8310)}},
+        "rows": {
+            "MORLHF": (0.2724, 0.7096, 0.7183, 0.5667, 3.1356),
+            "RS": (0.3057, 0.6808, 0.7131, 0.5666, 3.8235),
+            "RiC": (0.4221, 0.6615, 0.6688, 0.5842, 2.4672),
+            "IterativeRS": (0.3032, 0.7370, 0.7378, 0.5927, 3.8310),
+        },
+    },
     ("text", None): {
         "title": "The paper's Table 3 (Llama-3.2-3B-Instruct on Reddit posts, T = 160, m = 40; its three reward "
-                 "models are not available offline, so our columns differ: compare orderings, not levels)",
+        "models are not available offline, so our columns differ: compare orderings, not levels)",
         "columns": ("faithful", "summary", "deberta", "avg score", "ICV"),
-        "rows": {"MORLHF": (0.6530, 0.5778, 0.3857, 0.4525, 4.5500),
-                 "RS": (0.6732, 0.5807, 0.4296, 0.4732, 4.5870),
-                 "RiC": (0.6497, 0.5688, 0.3455, 0.4518, 3.9579),
-                 "IterativeRS": (0.6927, 0.5854, 0.4398, 0.4849, 4.9134)}},
+        "rows": {
+            "MORLHF": (0.6530, 0.5778, 0.3857, 0.4525, 4.5500),
+            "RS": (0.6732, 0.5807, 0.4296, 0.4732, 4.5870),
+            "RiC": (0.6497, 0.5688, 0.3455, 0.4518, 3.9579),
+            "IterativeRS": (0.6927, 0.5854, 0.4398, 0.4849, 4.9134),
+        },
+    },
 }
 
 
@@ -95,6 +111,7 @@ def _config_key(cfg: RunConfig) -> dict:
     """What identifies a bench's base config: the fields that differ from RunConfig's defaults (so a
     later version that adds fields with defaults still resumes the bench), with the model path relative
     to the repository (so a moved checkout does too)."""
+
     def diff(d, ref):
         out = {}
         for k, v in d.items():
@@ -114,11 +131,11 @@ def _config_key(cfg: RunConfig) -> dict:
 # ---- what to run ------------------------------------------------------------------------------------
 @dataclass
 class Variant:
-    label: str          # "iterative_rs", "morlhf", ..., or "iterative_rs m=2" for the sweep
+    label: str  # "iterative_rs", "morlhf", ..., or "iterative_rs m=2" for the sweep
     method: str
-    m: int | None       # merge interval for iterative_rs (None: the method's own)
+    m: int | None  # merge interval for iterative_rs (None: the method's own)
     sweep: bool = False  # part of the m sweep only
-    null: bool = False   # the null control: rewards shuffled within each batch (rl.null_control)
+    null: bool = False  # the null control: rewards shuffled within each batch (rl.null_control)
 
 
 @dataclass
@@ -126,19 +143,19 @@ class BenchSpec:
     config: str | os.PathLike
     methods: list[str] = field(default_factory=lambda: list(MAIN_ORDER))
     seeds: int = 3
-    sweep_m: list[str] = field(default_factory=list)   # e.g. ["1", "2", "4", "8", "T"]
-    sweep_seeds: int | None = None                      # seeds of the sweep-only runs (default: seeds)
-    algo: str | None = None                             # override rl.algo ("ppo" / "rloo")
-    K: int | None = None                                # override n_final_samples
-    task: str | None = None                             # report name (default: the config's name)
-    bench_dir: str | os.PathLike | None = None          # default runs/bench/<task>
-    runs_dir: str | os.PathLike | None = None           # default <bench_dir>/runs
+    sweep_m: list[str] = field(default_factory=list)  # e.g. ["1", "2", "4", "8", "T"]
+    sweep_seeds: int | None = None  # seeds of the sweep-only runs (default: seeds)
+    algo: str | None = None  # override rl.algo ("ppo" / "rloo")
+    K: int | None = None  # override n_final_samples
+    task: str | None = None  # report name (default: the config's name)
+    bench_dir: str | os.PathLike | None = None  # default runs/bench/<task>
+    runs_dir: str | os.PathLike | None = None  # default <bench_dir>/runs
     out_dir: str | os.PathLike = "docs/results"
-    inline: bool = False                                # run workers in this process (tests)
-    report_only: bool = False                           # evaluate and report what is finished; start nothing
-    reference: bool = True                              # add the pretrained model (no fine-tuning) as a row
-    null_control: bool = False                          # add IterativeRS with shuffled rewards as a row
-    command: str = ""                                   # the command line, for the report
+    inline: bool = False  # run workers in this process (tests)
+    report_only: bool = False  # evaluate and report what is finished; start nothing
+    reference: bool = True  # add the pretrained model (no fine-tuning) as a row
+    null_control: bool = False  # add IterativeRS with shuffled rewards as a row
+    command: str = ""  # the command line, for the report
 
 
 def parse_methods(text: str | Sequence[str]) -> list[str]:
@@ -172,15 +189,16 @@ def variants(methods: Sequence[str], sweep: Sequence[int], base_m: int, T: int, 
         out.append(Variant(NULL, "iterative_rs", base_m, null=True))
     for m in sweep:
         if m == base_m and "iterative_rs" in methods:
-            continue   # the main IterativeRS run is that point of the sweep
+            continue  # the main IterativeRS run is that point of the sweep
         if m == T and "rewarded_soups" in methods:
-            continue   # m = T is Rewarded Soups, run under that name (identical schedule)
+            continue  # m = T is Rewarded Soups, run under that name (identical schedule)
         out.append(Variant(f"iterative_rs m={m}", "iterative_rs", m, sweep=True))
     return out
 
 
-def budget_config(base: RunConfig, v: Variant, seed: int, task: str, algo: str | None = None,
-                  K: int | None = None) -> RunConfig:
+def budget_config(
+    base: RunConfig, v: Variant, seed: int, task: str, algo: str | None = None, K: int | None = None
+) -> RunConfig:
     """The run config of one (variant, seed) under the budget rule of the module docstring."""
     cfg = copy.deepcopy(base)
     cfg.notes = []
@@ -229,8 +247,10 @@ class Manifest:
         if path.is_file():
             self.data = json.loads(path.read_text())
             if self.data.get("header", {}).get("fingerprint") != header["fingerprint"]:
-                raise ValueError(f"{path} belongs to a different bench (config, algo or K "
-                                 f"differ); use another --bench-dir or delete it")
+                raise ValueError(
+                    f"{path} belongs to a different bench (config, algo or K "
+                    f"differ); use another --bench-dir or delete it"
+                )
         else:
             self.data = {"header": header, "runs": {}, "sessions": []}
 
@@ -260,7 +280,7 @@ def _run_one(store, man: Manifest, key: str, cfg: RunConfig, inline: bool) -> st
             log.warning("bench: run %s of %s is gone; starting it again", e["run_id"], key)
             e.clear()
     spans = e.setdefault("spans", [])
-    if run is not None and spans and spans[-1][1] is None:   # a killed bench left this span open
+    if run is not None and spans and spans[-1][1] is None:  # a killed bench left this span open
         st = run.read_status()
         if st["state"] in FINISHED or run.status()["state"] in FINISHED:
             end = parse_iso(st.get("finished") or st.get("heartbeat") or st.get("updated")) or _now()
@@ -272,7 +292,7 @@ def _run_one(store, man: Manifest, key: str, cfg: RunConfig, inline: bool) -> st
     if run is None:
         run = store.create(cfg)
         e.update(run_id=run.id, label=key.rsplit("/", 1)[0], state="created")
-    st = run.status()["state"]   # effective: a dead worker's run reads as failed
+    st = run.status()["state"]  # effective: a dead worker's run reads as failed
     if not spans or spans[-1][1] is not None:
         spans.append([_now(), None])
     man.save()
@@ -283,17 +303,19 @@ def _run_one(store, man: Manifest, key: str, cfg: RunConfig, inline: bool) -> st
         execute(run.path, threads=env.threads())
     else:
         if st == "queued" and run.read_status().get("pid") is None:
-            spawn_worker(run)          # created, never started
+            spawn_worker(run)  # created, never started
         elif st in ("failed", "cancelled"):
-            resume_run(run)            # from its last checkpoint
-        _wait(run)                     # (or a live worker from before the bench restarted)
+            resume_run(run)  # from its last checkpoint
+        _wait(run)  # (or a live worker from before the bench restarted)
     final = run.status()
     spans[-1][1] = _now()
     e["state"] = final["state"]
     man.save()
     if final["state"] != "done":
-        raise RuntimeError(f"bench: run {run.id} ({key}) ended {final['state']}: {final.get('error')}; "
-                           f"see {run.log_path}; rerun the bench to resume it")
+        raise RuntimeError(
+            f"bench: run {run.id} ({key}) ended {final['state']}: {final.get('error')}; "
+            f"see {run.log_path}; rerun the bench to resume it"
+        )
     return run.id
 
 
@@ -304,8 +326,14 @@ def _wait(run) -> None:
 
     def show(st):
         if time.monotonic() - last["t"] > 30:
-            log.info("bench: %s %s %s step %s/%s", run.id, st["state"], st.get("phase"), st.get("step"),
-                     st.get("total_steps"))
+            log.info(
+                "bench: %s %s %s step %s/%s",
+                run.id,
+                st["state"],
+                st.get("phase"),
+                st.get("step"),
+                st.get("total_steps"),
+            )
             last["t"] = time.monotonic()
 
     wait_run(run, show, poll=1.0)
@@ -333,22 +361,37 @@ def _ric_candidates(run, cfg: RunConfig, cache_dir: Path):
     model, tok = load_model_dir(run.final_dir)
     prompt = ric_prompt(model, cfg.weights)
     if prompt is None:
-        raise RuntimeError(f"run {run.id} has method 'ric' but its final model is not a RiC model: the worker "
-                           f"did not build it with irs.algorithms.make_trainer")
+        raise RuntimeError(
+            f"run {run.id} has method 'ric' but its final model is not a RiC model: the worker "
+            f"did not build it with irs.algorithms.make_trainer"
+        )
     domain = get_domain(cfg.domain)
     from irs.prompting import eval_contexts, prompt_texts
 
     ctx = eval_contexts(domain, cfg.n_final_samples)  # prompt domains: the prefix goes before each document
     r = cfg.rl
-    s = sample(model.eval(), tok, cfg.n_final_samples, max_new_tokens=ric_max_new_tokens(model, cfg, domain),
-               temperature=r.temperature, top_k=r.top_k, top_p=r.top_p, bf16=bf16_flag(r),
-               prompt=prompt if ctx is None else prompt_texts(ctx, prompt),
-               generator=torch.Generator().manual_seed(cfg.seed))
+    s = sample(
+        model.eval(),
+        tok,
+        cfg.n_final_samples,
+        max_new_tokens=ric_max_new_tokens(model, cfg, domain),
+        temperature=r.temperature,
+        top_k=r.top_k,
+        top_p=r.top_p,
+        bf16=bf16_flag(r),
+        prompt=prompt if ctx is None else prompt_texts(ctx, prompt),
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
     df = load_candidates(run)
     if list(df["candidate"]) == list(s.texts):
         return df, "worker"
-    log.info("bench: run %s: the worker's candidates were not sampled with the RiC prompt; sampling %d with "
-             "prompt %s and scoring them with the oracle", run.id, len(s.texts), prompt)
+    log.info(
+        "bench: run %s: the worker's candidates were not sampled with the RiC prompt; sampling %d with "
+        "prompt %s and scoring them with the oracle",
+        run.id,
+        len(s.texts),
+        prompt,
+    )
     df = score_candidates(s.texts, domain, oracle_objectives(domain, cfg), set_name="final", contexts=ctx)
     cache_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(cache, df.to_parquet(index=False))
@@ -381,9 +424,18 @@ def reference_eval(base: RunConfig, seed: int, cache_dir: Path) -> dict:
 
         r = cfg.rl
         ctx = eval_contexts(domain, cfg.n_final_samples)  # prompt domains: the test documents, as the worker
-        s = sample(model.eval(), tok, cfg.n_final_samples, max_new_tokens=r.max_new_tokens or domain.max_new_tokens,
-                   temperature=r.temperature, top_k=r.top_k, top_p=r.top_p, bf16=bf16_flag(r),
-                   generator=torch.Generator().manual_seed(seed), prompt=prompt_texts(ctx))
+        s = sample(
+            model.eval(),
+            tok,
+            cfg.n_final_samples,
+            max_new_tokens=r.max_new_tokens or domain.max_new_tokens,
+            temperature=r.temperature,
+            top_k=r.top_k,
+            top_p=r.top_p,
+            bf16=bf16_flag(r),
+            generator=torch.Generator().manual_seed(seed),
+            prompt=prompt_texts(ctx),
+        )
         df = score_candidates(s.texts, domain, oracle_objectives(domain, cfg), set_name="pretrained", contexts=ctx)
         cache_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(cache, df.to_parquet(index=False))
@@ -468,8 +520,13 @@ def run_bench(spec: BenchSpec) -> dict:
     bench_dir = Path(spec.bench_dir or Path("runs") / "bench" / task)
     bench_dir.mkdir(parents=True, exist_ok=True)
     store = RunStore(spec.runs_dir or bench_dir / "runs")
-    header = {"task": task, "config": _config_key(base), "algo": spec.algo, "K": spec.K,   # what a run depends on
-              "normalization": base.rl.normalization}
+    header = {
+        "task": task,
+        "config": _config_key(base),
+        "algo": spec.algo,
+        "K": spec.K,  # what a run depends on
+        "normalization": base.rl.normalization,
+    }
     header["fingerprint"] = json.dumps(header, sort_keys=True, default=str)
     man = Manifest(bench_dir / "manifest.json", header)
     n_sweep = spec.sweep_seeds if spec.sweep_seeds is not None else spec.seeds
@@ -497,8 +554,9 @@ def run_bench(spec: BenchSpec) -> dict:
         if not spec.report_only:
             session[1] = _now()
             man.save()
-    return write_report(spec, base, task, vs, seeds, man, store, bench_dir,
-                        session=None if spec.report_only else session)
+    return write_report(
+        spec, base, task, vs, seeds, man, store, bench_dir, session=None if spec.report_only else session
+    )
 
 
 # ---- the report -------------------------------------------------------------------------------------
@@ -515,8 +573,17 @@ def _stats(xs) -> tuple[float, float]:
     return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else 0.0
 
 
-def write_report(spec: BenchSpec, base: RunConfig, task: str, vs: list[Variant], seeds: list[int],
-                 man: Manifest, store, bench_dir: Path, session: list | None = None) -> dict:
+def write_report(
+    spec: BenchSpec,
+    base: RunConfig,
+    task: str,
+    vs: list[Variant],
+    seeds: list[int],
+    man: Manifest,
+    store,
+    bench_dir: Path,
+    session: list | None = None,
+) -> dict:
     import pandas as pd
 
     from irs.evaluation import aggregate_seeds
@@ -545,7 +612,7 @@ def write_report(spec: BenchSpec, base: RunConfig, task: str, vs: list[Variant],
                 e["eval"] = json_clean(ev)
                 man.save()
             rows.append(_row(task, v, cfg, s, run.id, e["eval"], _spans_total(e.get("spans", []))))
-    if session is not None:   # the bench session's time includes the evaluation above
+    if session is not None:  # the bench session's time includes the evaluation above
         session[1] = _now()
         man.save()
     out = Path(spec.out_dir)
@@ -553,11 +620,14 @@ def write_report(spec: BenchSpec, base: RunConfig, task: str, vs: list[Variant],
     df_rows = pd.DataFrame(rows)
     csv_path = out / f"{task}_runs.csv"
     atomic_write_text(csv_path, df_rows.to_csv(index=False, float_format="%.6g"))
-    names = [c[len("pareto_reward_"):] for c in df_rows.columns if c.startswith("pareto_reward_")] if rows else []
-    agg = {}   # mean ± std over seeds of every figure, by irs.evaluation.aggregate_seeds
+    names = [c[len("pareto_reward_") :] for c in df_rows.columns if c.startswith("pareto_reward_")] if rows else []
+    agg = {}  # mean ± std over seeds of every figure, by irs.evaluation.aggregate_seeds
     for v in vs:
-        evs = [_nan_for_none(man.data["runs"][f"{v.label}/{s}"]["eval"]) for s in seeds
-               if man.data["runs"].get(f"{v.label}/{s}", {}).get("eval")]
+        evs = [
+            _nan_for_none(man.data["runs"][f"{v.label}/{s}"]["eval"])
+            for s in seeds
+            if man.data["runs"].get(f"{v.label}/{s}", {}).get("eval")
+        ]
         if evs:
             agg[v.label] = aggregate_seeds(evs)
     atomic_write_json(bench_dir / "aggregate.json", json_clean(agg))
@@ -568,16 +638,25 @@ def write_report(spec: BenchSpec, base: RunConfig, task: str, vs: list[Variant],
     return {"md": md_path, "csv": csv_path, "pngs": pngs, "rows": rows, "aggregate": agg}
 
 
-def _row(task: str, v: Variant, cfg: RunConfig, seed: int, run_id: str, ev: dict, wall_s: float,
-         reference: bool = False) -> dict:
+def _row(
+    task: str, v: Variant, cfg: RunConfig, seed: int, run_id: str, ev: dict, wall_s: float, reference: bool = False
+) -> dict:
     """One CSV row: the run's settings and every number of its evaluation."""
     ric = v.method == "ric"
-    row = {"task": task, "label": v.label, "method": v.method, "algo": "" if reference or ric else cfg.rl.algo,
-           "m": (cfg.effective_merge_every if v.method in ("iterative_rs", "rewarded_soups") else ""),
-           "seed": seed, "run_id": run_id, "T": 0 if reference else cfg.merge.total_steps,
-           "batch_per_policy": 0 if reference else (cfg.ric.batch_size or cfg.rl.batch_size) if ric else cfg.rl.batch_size,
-           "samples_per_step": 0 if reference else samples_per_step(cfg), "K": cfg.n_final_samples,
-           "lr": 0 if reference else (cfg.ric.lr or cfg.rl.lr) if ric else cfg.rl.lr}
+    row = {
+        "task": task,
+        "label": v.label,
+        "method": v.method,
+        "algo": "" if reference or ric else cfg.rl.algo,
+        "m": (cfg.effective_merge_every if v.method in ("iterative_rs", "rewarded_soups") else ""),
+        "seed": seed,
+        "run_id": run_id,
+        "T": 0 if reference else cfg.merge.total_steps,
+        "batch_per_policy": 0 if reference else (cfg.ric.batch_size or cfg.rl.batch_size) if ric else cfg.rl.batch_size,
+        "samples_per_step": 0 if reference else samples_per_step(cfg),
+        "K": cfg.n_final_samples,
+        "lr": 0 if reference else (cfg.ric.lr or cfg.rl.lr) if ric else cfg.rl.lr,
+    }
     for k in ("n_candidates", "n_valid", "n_unique", "n_scored", "n_pareto"):
         row[k] = ev[k]
     # the run's objectives first, then evaluation-only metrics (the text domain's ROUGE-L)
@@ -587,8 +666,16 @@ def _row(task: str, v: Variant, cfg: RunConfig, seed: int, run_id: str, ev: dict
         row[f"pareto_reward_{n}"] = ev["pareto_means"][n]
     for n in order:
         row[f"pareto_raw_{n}"] = ev["pareto_raw_means"][n]
-    for k in ("avg_reward", "icv", "hypervolume", "valid_frac", "all_avg_reward", "proxy_queries", "train_s",
-              "candidates_from"):
+    for k in (
+        "avg_reward",
+        "icv",
+        "hypervolume",
+        "valid_frac",
+        "all_avg_reward",
+        "proxy_queries",
+        "train_s",
+        "candidates_from",
+    ):
         row[k] = ev.get(k)
     row["wall_s"] = round(wall_s, 1)
     return row
@@ -644,12 +731,20 @@ def _scatter_pngs(store, man, vs, seed, names, out: Path, task: str, bench_dir: 
                 par = ok & df["pareto"].to_numpy(bool)
                 c = "#7B8794" if label == REFERENCE else colors[k % len(colors)]
                 ax.scatter(x[ok & ~par], y[ok & ~par], s=7, alpha=0.25, color=c, linewidths=0)
-                ax.scatter(x[par], y[par], s=26, alpha=0.95, color=c, edgecolors="black", linewidths=0.4,
-                           label=f"{DISPLAY.get(label, label)} (Pareto {int(par.sum())})")
+                ax.scatter(
+                    x[par],
+                    y[par],
+                    s=26,
+                    alpha=0.95,
+                    color=c,
+                    edgecolors="black",
+                    linewidths=0.4,
+                    label=f"{DISPLAY.get(label, label)} (Pareto {int(par.sum())})",
+                )
             ax.set_xlabel(f"reward {a}")
             ax.set_ylabel(f"reward {b}")
             lo = {"x": 1.0, "y": 1.0}
-            for df in tables.values():   # zoom to where the candidates are (rewards live in [0, 1])
+            for df in tables.values():  # zoom to where the candidates are (rewards live in [0, 1])
                 for ax_name, col in (("x", f"reward_{a}"), ("y", f"reward_{b}")):
                     v = df[col].to_numpy(float)
                     v = v[np.isfinite(v)]
@@ -678,26 +773,36 @@ def _markdown(spec, base: RunConfig, task, vs, seeds, df, names, man, pngs, csv_
     L = []
     L.append(f"# Does IterativeRS win? Task `{task}`\n")
     made = [c for c in man.data.get("commands", []) if c != spec.command]
-    L.append(f"Generated by `{spec.command or 'irs bench ' + str(spec.config)}` ({_iso(_now())})"
-             + (f"; the runs were made by {', '.join(f'`{c}`' for c in made)}" if made else "")
-             + f". Raw per-seed numbers: [`{csv_path.name}`]({csv_path.name}); the table below is "
-             f"their mean ± sample std over {len(seeds)} seed(s) {seeds}.\n")
+    L.append(
+        f"Generated by `{spec.command or 'irs bench ' + str(spec.config)}` ({_iso(_now())})"
+        + (f"; the runs were made by {', '.join(f'`{c}`' for c in made)}" if made else "")
+        + f". Raw per-seed numbers: [`{csv_path.name}`]({csv_path.name}); the table below is "
+        f"their mean ± sample std over {len(seeds)} seed(s) {seeds}.\n"
+    )
     L.append("## Setup\n")
-    L.append(f"- domain `{base.domain}`, preset `{base.preset or 'default'}`, model `{portable(base.model) if base.model else 'domain default'}`; "
-             f"objectives {', '.join(f'`{n}` (w={w:.3g})' for n, w in zip(base.objective_names, base.weights))}")
-    L.append(f"- T = {T} steps, B = {B}, update rule `{algo}`, lr {base.rl.lr:g}, β = {base.rl.beta:g}, "
-             f"PPO epochs {base.rl.ppo_epochs}; IterativeRS m = {base.merge.merge_every}; K = {K} candidates "
-             f"per run, scored by the domain's oracle")
-    L.append(f"- RiC: p = {base.ric.p:g}, {base.ric.n_bins} score levels, lr {base.ric.lr or base.rl.lr:g}, "
-             f"{base.ric.online_rounds} online round(s), labelled examples {base.ric.max_examples or 'all'}")
+    L.append(
+        f"- domain `{base.domain}`, preset `{base.preset or 'default'}`, model `{portable(base.model) if base.model else 'domain default'}`; "
+        f"objectives {', '.join(f'`{n}` (w={w:.3g})' for n, w in zip(base.objective_names, base.weights))}"
+    )
+    L.append(
+        f"- T = {T} steps, B = {B}, update rule `{algo}`, lr {base.rl.lr:g}, β = {base.rl.beta:g}, "
+        f"PPO epochs {base.rl.ppo_epochs}; IterativeRS m = {base.merge.merge_every}; K = {K} candidates "
+        f"per run, scored by the domain's oracle"
+    )
+    L.append(
+        f"- RiC: p = {base.ric.p:g}, {base.ric.n_bins} score levels, lr {base.ric.lr or base.rl.lr:g}, "
+        f"{base.ric.online_rounds} online round(s), labelled examples {base.ric.max_examples or 'all'}"
+    )
     L.append("")
     L.append("## Budget rule\n")
-    L.append(f"Same T = {T} and the same number of rewarded samples per step, N x B = {N} x {B} = {N * B}: "
-             f"IterativeRS and RS train N = {N} experts on B = {B} samples each (each sample scored on its "
-             f"expert's objective); MORLHF trains one policy on batches of N x B = {N * B} (each sample scored on "
-             f"all N objectives, so it makes N times more proxy evaluations); RiC takes T SFT steps on N x B = {N * B} "
-             f"labelled sequences (no reward query offline; online rounds, if any, are counted). The measured "
-             f"proxy evaluations per run are in the table below.\n")
+    L.append(
+        f"Same T = {T} and the same number of rewarded samples per step, N x B = {N} x {B} = {N * B}: "
+        f"IterativeRS and RS train N = {N} experts on B = {B} samples each (each sample scored on its "
+        f"expert's objective); MORLHF trains one policy on batches of N x B = {N * B} (each sample scored on "
+        f"all N objectives, so it makes N times more proxy evaluations); RiC takes T SFT steps on N x B = {N * B} "
+        f"labelled sequences (no reward query offline; online rounds, if any, are counted). The measured "
+        f"proxy evaluations per run are in the table below.\n"
+    )
     if df.empty:
         L.append("No run has finished yet.\n")
         return "\n".join(L)
@@ -707,7 +812,7 @@ def _markdown(spec, base: RunConfig, task, vs, seeds, df, names, man, pngs, csv_
         a = aggs.get(label)
         if a is not None:
             if col.startswith("pareto_reward_"):
-                n = col[len("pareto_reward_"):]
+                n = col[len("pareto_reward_") :]
                 return a["mean"]["pareto_means"][n], a["std"]["pareto_means"][n]
             if col in a["mean"] and col != "proxy_queries":
                 return a["mean"][col], a["std"][col]
@@ -715,25 +820,47 @@ def _markdown(spec, base: RunConfig, task, vs, seeds, df, names, man, pngs, csv_
 
     main = [v for v in vs if not v.sweep and (df["label"] == v.label).any()]
     L.append("## Result (Pareto set of each run's K candidates; rewards in [0, 1])\n")
-    head = ["method"] + names + ["avg reward", "ICV", "hypervolume", "|Pareto|", "valid", "mean reward (all valid)",
-                                 "proxy evals / run", "wall s / run"]
+    head = (
+        ["method"]
+        + names
+        + [
+            "avg reward",
+            "ICV",
+            "hypervolume",
+            "|Pareto|",
+            "valid",
+            "mean reward (all valid)",
+            "proxy evals / run",
+            "wall s / run",
+        ]
+    )
     L.append("| " + " | ".join(head) + " |")
     L.append("|" + "---|" * len(head))
     for v in main:
-        cells = [DISPLAY.get(v.label, v.label) + (f" (m={base.merge.merge_every})" if v.label == "iterative_rs" else "")]
+        cells = [
+            DISPLAY.get(v.label, v.label) + (f" (m={base.merge.merge_every})" if v.label == "iterative_rs" else "")
+        ]
         cells += [_fmt(*agg(v.label, f"pareto_reward_{n}")) for n in names]
-        cells += [_fmt(*agg(v.label, "avg_reward")), _fmt(*agg(v.label, "icv"), d=3), _fmt(*agg(v.label, "hypervolume")),
-                  _fmt(*agg(v.label, "n_pareto"), d=1), _fmt(*agg(v.label, "valid_frac"), d=3),
-                  _fmt(*agg(v.label, "all_avg_reward")), _fmt(agg(v.label, "proxy_queries")[0], d=0),
-                  _fmt(*agg(v.label, "wall_s"), d=0)]
+        cells += [
+            _fmt(*agg(v.label, "avg_reward")),
+            _fmt(*agg(v.label, "icv"), d=3),
+            _fmt(*agg(v.label, "hypervolume")),
+            _fmt(*agg(v.label, "n_pareto"), d=1),
+            _fmt(*agg(v.label, "valid_frac"), d=3),
+            _fmt(*agg(v.label, "all_avg_reward")),
+            _fmt(agg(v.label, "proxy_queries")[0], d=0),
+            _fmt(*agg(v.label, "wall_s"), d=0),
+        ]
         L.append("| " + " | ".join(cells) + " |")
     L.append("")
     if any(v.method == REFERENCE for v in main):
-        L.append("`pretrained`: K samples of the base model itself, the point every method starts from (not a "
-                 "competitor; it shows what fine-tuning added). `valid` is the share of valid candidates; `mean "
-                 "reward (all valid)` averages the equal-weight reward over every valid unique candidate, not only "
-                 "the Pareto set. ICV (eq. 16) explodes when a Pareto sample has nearly equal rewards; read it "
-                 "with its spread.\n")
+        L.append(
+            "`pretrained`: K samples of the base model itself, the point every method starts from (not a "
+            "competitor; it shows what fine-tuning added). `valid` is the share of valid candidates; `mean "
+            "reward (all valid)` averages the equal-weight reward over every valid unique candidate, not only "
+            "the Pareto set. ICV (eq. 16) explodes when a Pareto sample has nearly equal rewards; read it "
+            "with its spread.\n"
+        )
     paper = paper_table(base.domain, base.preset)
     if paper:
         L.append(paper["title"] + ":\n")
@@ -750,28 +877,36 @@ def _markdown(spec, base: RunConfig, task, vs, seeds, df, names, man, pngs, csv_
         L.append("## Merge interval m (Section 4.2: m = 1 is MORLHF-like, m = T is Rewarded Soups)\n")
         L.append("| m | seeds | avg reward | ICV | hypervolume | mean reward (all valid) | wall s / run |")
         L.append("|---|---|---|---|---|---|---|")
+
         def m_of(v):
             return T if v.method == "rewarded_soups" else v.m
+
         for v in sorted(sweep_rows, key=m_of):
             mm = m_of(v)
-            L.append(f"| {mm if mm != T else f'{T} (= T, RS)'} | {int((df['label'] == v.label).sum())} | "
-                     f"{_fmt(*agg(v.label, 'avg_reward'))} | "
-                     f"{_fmt(*agg(v.label, 'icv'), d=3)} | {_fmt(*agg(v.label, 'hypervolume'))} | "
-                     f"{_fmt(*agg(v.label, 'all_avg_reward'))} | {_fmt(*agg(v.label, 'wall_s'), d=0)} |")
+            L.append(
+                f"| {mm if mm != T else f'{T} (= T, RS)'} | {int((df['label'] == v.label).sum())} | "
+                f"{_fmt(*agg(v.label, 'avg_reward'))} | "
+                f"{_fmt(*agg(v.label, 'icv'), d=3)} | {_fmt(*agg(v.label, 'hypervolume'))} | "
+                f"{_fmt(*agg(v.label, 'all_avg_reward'))} | {_fmt(*agg(v.label, 'wall_s'), d=0)} |"
+            )
         L.append("")
     L.append("## Wall time\n")
     sessions = man.data.get("sessions", [])
     runs_df = df[df["method"] != REFERENCE]
     total_runs = float(runs_df["wall_s"].sum())
-    L.append(f"- whole comparison: {total_runs / 60:.1f} min of run time over {len(runs_df)} runs "
-             f"({_spans_total(sessions) / 60:.1f} min of bench sessions, {len(sessions)} session(s), "
-             f"evaluation included in sessions since this report format), one run at a time on this machine; "
-             f"a run's time covers its training and the oracle scoring of its K candidates")
+    L.append(
+        f"- whole comparison: {total_runs / 60:.1f} min of run time over {len(runs_df)} runs "
+        f"({_spans_total(sessions) / 60:.1f} min of bench sessions, {len(sessions)} session(s), "
+        f"evaluation included in sessions since this report format), one run at a time on this machine; "
+        f"a run's time covers its training and the oracle scoring of its K candidates"
+    )
     for v in vs:
         sub = df[df["label"] == v.label]
         if len(sub) and v.method != REFERENCE:
-            L.append(f"- {DISPLAY.get(v.label, v.label)}: {sub['wall_s'].sum() / 60:.1f} min in total, "
-                     f"{sub['wall_s'].mean():.0f} s per run (training steps alone {sub['train_s'].mean():.0f} s)")
+            L.append(
+                f"- {DISPLAY.get(v.label, v.label)}: {sub['wall_s'].sum() / 60:.1f} min in total, "
+                f"{sub['wall_s'].mean():.0f} s per run (training steps alone {sub['train_s'].mean():.0f} s)"
+            )
     L.append("")
     if pngs:
         L.append(f"## Figures (seed {seeds[0]}; every valid unique candidate, Pareto set drawn larger)\n")
@@ -795,8 +930,10 @@ def _lift_lines(df) -> list[str]:
             continue
         lift = np.array([d.loc[s, "all_avg_reward"] - ref.loc[s, "all_avg_reward"] for s in common], dtype=float)
         sd = float(np.std(lift, ddof=1)) if len(lift) > 1 else 0.0
-        out.append(f"- {DISPLAY.get(label, label)} over the pretrained model (mean reward of all valid candidates): "
-                   f"{lift.mean():+.4f} ± {sd:.4f} (seed std), per seed {', '.join(f'{x:+.4f}' for x in lift)}.")
+        out.append(
+            f"- {DISPLAY.get(label, label)} over the pretrained model (mean reward of all valid candidates): "
+            f"{lift.mean():+.4f} ± {sd:.4f} (seed std), per seed {', '.join(f'{x:+.4f}' for x in lift)}."
+        )
     out.append("")
     return out
 
@@ -812,8 +949,10 @@ def _verdict(df, seeds) -> list[str]:
         common = sorted(set(irs.index) & set(o.index))
         if not common:
             continue
-        for metric, name in (("avg_reward", "average reward of the Pareto set"),
-                             ("all_avg_reward", "mean reward of all valid candidates")):
+        for metric, name in (
+            ("avg_reward", "average reward of the Pareto set"),
+            ("all_avg_reward", "mean reward of all valid candidates"),
+        ):
             d = np.array([irs.loc[s, metric] - o.loc[s, metric] for s in common], dtype=float)
             wins = int((d > 0).sum())
             m, sd = float(np.nanmean(d)), float(np.nanstd(d, ddof=1)) if len(d) > 1 else 0.0
@@ -825,8 +964,10 @@ def _verdict(df, seeds) -> list[str]:
                 word = "higher on average than (not on every seed)"
             else:
                 word = "not higher than"
-            out.append(f"- {name[0].upper() + name[1:]}: IterativeRS is {word} {DISPLAY[other]}: paired difference "
-                       f"{m:+.4f} ± {sd:.4f} ({rel:+.1f} % of {DISPLAY[other]}), IterativeRS higher on {wins} of "
-                       f"{len(common)} seed(s).")
+            out.append(
+                f"- {name[0].upper() + name[1:]}: IterativeRS is {word} {DISPLAY[other]}: paired difference "
+                f"{m:+.4f} ± {sd:.4f} ({rel:+.1f} % of {DISPLAY[other]}), IterativeRS higher on {wins} of "
+                f"{len(common)} seed(s)."
+            )
     out.append("")
     return out

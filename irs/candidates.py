@@ -19,6 +19,7 @@ Prompt domains (text) add three columns after `candidate`: `prompt_id` (the prom
 Their candidates are keyed by (prompt_id, canonical): the same summary of two different papers is two
 candidates, scored against each paper's record (context-aware objectives), and not a duplicate.
 """
+
 from __future__ import annotations
 
 import logging
@@ -41,7 +42,7 @@ REWARD_PREFIX = "reward_"
 
 def objective_names(df: pd.DataFrame) -> list[str]:
     """Objective names of a candidate table, in column order (from its reward_ columns)."""
-    return [c[len(REWARD_PREFIX):] for c in df.columns if c.startswith(REWARD_PREFIX)]
+    return [c[len(REWARD_PREFIX) :] for c in df.columns if c.startswith(REWARD_PREFIX)]
 
 
 def check_table(df: pd.DataFrame, what: str = "candidate table") -> pd.DataFrame:
@@ -83,8 +84,10 @@ def _check_names(names: Sequence[str]) -> None:
         raise ValueError(f"objectives: names must be distinct, got {list(names)}")
     for n in names:
         if not isinstance(n, str) or not n or n in BASE_COLUMNS + CONTEXT_COLUMNS or n.startswith(REWARD_PREFIX):
-            raise ValueError(f"objective name {n!r} clashes with the candidate table's columns "
-                             f"{BASE_COLUMNS} or the {REWARD_PREFIX!r} prefix")
+            raise ValueError(
+                f"objective name {n!r} clashes with the candidate table's columns "
+                f"{BASE_COLUMNS} or the {REWARD_PREFIX!r} prefix"
+            )
 
 
 def _canonicalize(domain: Domain, texts: Sequence[str]) -> list[str | None]:
@@ -96,8 +99,12 @@ def _canonicalize(domain: Domain, texts: Sequence[str]) -> list[str | None]:
             c, n_errors = None, n_errors + 1
         out.append(c if c else None)
     if n_errors:
-        log.warning("domain %s: canonicalize raised on %d of %d candidates; counted as invalid",
-                    domain.name, n_errors, len(texts))
+        log.warning(
+            "domain %s: canonicalize raised on %d of %d candidates; counted as invalid",
+            domain.name,
+            n_errors,
+            len(texts),
+        )
     return out
 
 
@@ -111,8 +118,13 @@ def row_keys(df: pd.DataFrame, rows=None) -> list:
     return [c if v else None for c, v in zip(canon, valid)]
 
 
-def score_candidates(texts: Sequence[str], domain: Domain, objectives: Sequence[Objective],
-                     set_name: str = "final", contexts: Sequence[dict] | None = None) -> pd.DataFrame:
+def score_candidates(
+    texts: Sequence[str],
+    domain: Domain,
+    objectives: Sequence[Objective],
+    set_name: str = "final",
+    contexts: Sequence[dict] | None = None,
+) -> pd.DataFrame:
     """Build the candidate table for `texts` (see module docstring) with the given (oracle) objectives.
     contexts: the prompt record each text answers (prompt domains); adds prompt_id, source, reference."""
     texts = list(texts)
@@ -133,8 +145,11 @@ def score_candidates(texts: Sequence[str], domain: Domain, objectives: Sequence[
         raise ValueError(f"objectives {[o.name for o in objectives if o.needs_context]} need contexts (prompt records)")
     canonical = _canonicalize(domain, texts)
     valid = np.array([c is not None for c in canonical], dtype=bool)
-    keys = canonical if contexts is None else [(x["id"], c) if c is not None else None
-                                               for x, c in zip(contexts, canonical)]
+    keys = (
+        canonical
+        if contexts is None
+        else [(x["id"], c) if c is not None else None for x, c in zip(contexts, canonical)]
+    )
     duplicate = duplicate_flags(keys)
     distinct = list(dict.fromkeys(k for k in keys if k is not None))  # first-seen order
     row_of = {k: i for i, k in enumerate(distinct)}
@@ -151,8 +166,13 @@ def score_candidates(texts: Sequence[str], domain: Domain, objectives: Sequence[
         columns["prompt_id"] = pd.Series([str(x["id"]) for x in contexts], dtype=str)
         columns["source"] = pd.Series([str(x.get("source", ""))[:SOURCE_CHARS] for x in contexts], dtype=str)
         columns["reference"] = pd.Series([str(x.get("reference", "")) for x in contexts], dtype=str)
-    columns.update({"canonical": pd.Series(canonical, dtype=object),  # None stays None
-                    "valid": valid, "duplicate": duplicate})
+    columns.update(
+        {
+            "canonical": pd.Series(canonical, dtype=object),  # None stays None
+            "valid": valid,
+            "duplicate": duplicate,
+        }
+    )
     rewards = {}
     for o in objectives:
         # scored once per distinct canonical (per prompt, for prompt domains)
@@ -165,8 +185,14 @@ def score_candidates(texts: Sequence[str], domain: Domain, objectives: Sequence[
     columns["pareto"] = pareto_flags(R, valid, duplicate)
     columns["set"] = pd.Series([set_name] * len(texts), dtype=str)
     df = pd.DataFrame(columns)
-    log.info("scored %d candidates (%d valid, %d distinct) on %s: %d on the Pareto front",
-             len(texts), int(valid.sum()), len(distinct), names, int(df["pareto"].sum()))
+    log.info(
+        "scored %d candidates (%d valid, %d distinct) on %s: %d on the Pareto front",
+        len(texts),
+        int(valid.sum()),
+        len(distinct),
+        names,
+        int(df["pareto"].sum()),
+    )
     return df
 
 
@@ -177,8 +203,7 @@ def _reward_matrix(df: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
     return df[[REWARD_PREFIX + n for n in names]].to_numpy(dtype=np.float64).reshape(len(df), len(names))
 
 
-def evaluate_table(df: pd.DataFrame, names: Sequence[str] | None = None, *,
-                   set_name: str | None = None) -> dict:
+def evaluate_table(df: pd.DataFrame, names: Sequence[str] | None = None, *, set_name: str | None = None) -> dict:
     """irs.evaluation.evaluate on a candidate table, plus pareto_raw_means {name: mean raw score}.
 
     names: objectives to evaluate on (default: all reward_ columns). set_name: evaluate only that set's
@@ -196,8 +221,8 @@ def evaluate_table(df: pd.DataFrame, names: Sequence[str] | None = None, *,
     result = evaluate(R, names, valid, duplicate)
     front = pareto_flags(R, valid, duplicate)
     result["pareto_raw_means"] = {
-        n: (float(df[n].to_numpy(dtype=np.float64)[front].mean()) if front.any() else float("nan"))
-        for n in names}
+        n: (float(df[n].to_numpy(dtype=np.float64)[front].mean()) if front.any() else float("nan")) for n in names
+    }
     return result
 
 
@@ -241,8 +266,11 @@ def merge_tables(dfs: Sequence[pd.DataFrame], scope: str = "set") -> pd.DataFram
     valid = df["valid"].to_numpy(dtype=bool)
     dup = np.zeros(len(df), dtype=bool)
     pareto = np.zeros(len(df), dtype=bool)
-    groups = [np.arange(len(df))] if scope == "all" else [
-        np.flatnonzero(df["set"].to_numpy() == s) for s in dict.fromkeys(df["set"])]
+    groups = (
+        [np.arange(len(df))]
+        if scope == "all"
+        else [np.flatnonzero(df["set"].to_numpy() == s) for s in dict.fromkeys(df["set"])]
+    )
     for rows in groups:
         dup[rows] = duplicate_flags(row_keys(df, rows))
         pareto[rows] = pareto_flags(R[rows], valid[rows], dup[rows])

@@ -18,6 +18,7 @@ tokenizer_config.json, chat template) plus `irs_tokenizer.json`, the marker `irs
 uses to tell it from a VocabTokenizer directory, and the prompt-only tokens (their ids are in the saved
 Hugging Face files as added special tokens).
 """
+
 from __future__ import annotations
 
 import copy
@@ -82,8 +83,9 @@ class ChatTokenizer:
         new = [t for t in tokens if t not in vocab]
         if new:
             hf.add_tokens(new, special_tokens=True)
-        out = ChatTokenizer(hf, self.system, self.name,
-                            list(self.prompt_only) + [t for t in tokens if t not in self.prompt_only])
+        out = ChatTokenizer(
+            hf, self.system, self.name, list(self.prompt_only) + [t for t in tokens if t not in self.prompt_only]
+        )
         out.pad_id, out.bos_id, out.eos_id, out.unk_id = self.pad_id, self.bos_id, self.eos_id, self.unk_id
         out._skip = {out.pad_id, out.bos_id}
         return out
@@ -115,9 +117,18 @@ class ChatTokenizer:
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         self.hf.save_pretrained(str(d))
-        atomic_write_json(d / MARKER, {"kind": "chat", "name": self.name, "system": self.system,
-                                       "pad_id": self.pad_id, "bos_id": self.bos_id, "eos_id": self.eos_id,
-                                       "prompt_only": self.prompt_only})
+        atomic_write_json(
+            d / MARKER,
+            {
+                "kind": "chat",
+                "name": self.name,
+                "system": self.system,
+                "pad_id": self.pad_id,
+                "bos_id": self.bos_id,
+                "eos_id": self.eos_id,
+                "prompt_only": self.prompt_only,
+            },
+        )
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> ChatTokenizer:
@@ -125,8 +136,12 @@ class ChatTokenizer:
 
         d = Path(directory)
         meta = json.loads((d / MARKER).read_text()) if (d / MARKER).is_file() else {}
-        tok = cls(AutoTokenizer.from_pretrained(str(d), local_files_only=True), meta.get("system"),
-                  meta.get("name", d.name), meta.get("prompt_only", ()))
+        tok = cls(
+            AutoTokenizer.from_pretrained(str(d), local_files_only=True),
+            meta.get("system"),
+            meta.get("name", d.name),
+            meta.get("prompt_only", ()),
+        )
         for k in ("pad_id", "bos_id", "eos_id"):  # the ids the model was trained/saved with
             if k in meta:
                 setattr(tok, k, int(meta[k]))

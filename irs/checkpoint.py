@@ -9,6 +9,7 @@ A model directory holds:
 
 Nothing here unpickles: weights come from safetensors, everything else is JSON.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,10 +39,10 @@ def _data_section(blob: bytes) -> tuple[dict, bytes]:
     if 8 + n > len(blob):
         raise WeightsError("truncated header")
     try:
-        header = json.loads(blob[8:8 + n])
+        header = json.loads(blob[8 : 8 + n])
     except ValueError as e:
         raise WeightsError(f"unreadable header ({e})") from None
-    return header, blob[8 + n:]
+    return header, blob[8 + n :]
 
 
 def save_tensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict | None = None) -> None:
@@ -77,8 +78,9 @@ def verify_tensors(path: str | os.PathLike) -> None:
     if max(ends, default=0) > len(data):
         raise WeightsError(f"weights file {p} is truncated ({len(data)} of {max(ends)} data bytes)")
     if want is not None and hashlib.sha256(data).hexdigest() != want:
-        raise WeightsError(f"weights file {p} is damaged: its data does not match the checksum recorded "
-                           "when it was written")
+        raise WeightsError(
+            f"weights file {p} is damaged: its data does not match the checksum recorded when it was written"
+        )
 
 
 def load_tensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -109,8 +111,13 @@ def model_state(model: torch.nn.Module, dtype: torch.dtype | None = None) -> dic
     return state
 
 
-def save_model_dir(model, tokenizer: VocabTokenizer, directory: str | os.PathLike,
-                   dtype: torch.dtype | None = None, meta: dict | None = None) -> Path:
+def save_model_dir(
+    model,
+    tokenizer: VocabTokenizer,
+    directory: str | os.PathLike,
+    dtype: torch.dtype | None = None,
+    meta: dict | None = None,
+) -> Path:
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     atomic_write_json(d / "config.json", model.config.to_dict())

@@ -2,6 +2,7 @@
 
 Each module exposes `add_parser(subparsers)` (returns its parser) and `run(args) -> int`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,9 @@ COMMANDS: dict[str, str] = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="irs", description="IterativeRS: multi-objective fine-tuning by iterative reward soups.")
+    p = argparse.ArgumentParser(
+        prog="irs", description="IterativeRS: multi-objective fine-tuning by iterative reward soups."
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging (default: info)")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for mod in COMMANDS.values():
@@ -39,8 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     try:
         from irs import env
 

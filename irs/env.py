@@ -4,6 +4,7 @@
 (exit 2) instead of a failed run folder. IRS_MAX_RUNS is checked by irs.runs.queue, IRS_BF16 by
 irs.rl.sampler.bf16_supported.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,7 +18,9 @@ def threads() -> int | None:
     if not v:
         return None
     if not v.isdigit() or int(v) < 1:
-        raise ValueError(f"IRS_THREADS must be a whole number of threads >= 1, not {v!r} (unset it for torch's default)")
+        raise ValueError(
+            f"IRS_THREADS must be a whole number of threads >= 1, not {v!r} (unset it for torch's default)"
+        )
     return int(v)
 
 
@@ -30,8 +33,10 @@ def device() -> str:
         import torch
 
         if not torch.cuda.is_available():
-            raise ValueError("IRS_DEVICE=cuda, but torch sees no CUDA device on this machine "
-                             "(unset IRS_DEVICE or use IRS_DEVICE=cpu)")
+            raise ValueError(
+                "IRS_DEVICE=cuda, but torch sees no CUDA device on this machine "
+                "(unset IRS_DEVICE or use IRS_DEVICE=cpu)"
+            )
     return v
 
 

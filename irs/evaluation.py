@@ -19,6 +19,7 @@ removed by the `duplicate` mask before that.
 
 Beyond the paper (DESIGN.md §2): hypervolume, and the same figures aggregated over seeds.
 """
+
 from __future__ import annotations
 
 import math
@@ -118,8 +119,10 @@ def _masks(n: int, valid, duplicate) -> tuple[np.ndarray, np.ndarray]:
     valid = np.ones(n, bool) if valid is None else np.asarray(valid, dtype=bool).reshape(-1)
     duplicate = np.zeros(n, bool) if duplicate is None else np.asarray(duplicate, dtype=bool).reshape(-1)
     if valid.shape[0] != n or duplicate.shape[0] != n:
-        raise ValueError(f"valid ({valid.shape[0]}) and duplicate ({duplicate.shape[0]}) masks must have "
-                         f"one entry per row of R ({n})")
+        raise ValueError(
+            f"valid ({valid.shape[0]}) and duplicate ({duplicate.shape[0]}) masks must have "
+            f"one entry per row of R ({n})"
+        )
     return valid, duplicate
 
 
@@ -216,8 +219,9 @@ def aggregate_seeds(evals: Sequence[Mapping]) -> dict:
         other = numeric_layout(e)
         diff = sorted(k for k in set(layout) | set(other) if layout.get(k, "-") != other.get(k, "-"))
         if diff:
-            raise ValueError(f"evaluations 0 and {i} differ in figure {diff[0]!r} "
-                             "(missing in one, or different objective names)")
+            raise ValueError(
+                f"evaluations 0 and {i} differ in figure {diff[0]!r} (missing in one, or different objective names)"
+            )
     mean, std = {}, {}
     for k, sub in layout.items():
         if sub is None:

@@ -17,6 +17,7 @@ objective's raw score under the objective's name, its reward as `reward_<name>`,
 All writes are atomic (irs.io). The caller passes the output path; the CLI and the app build it with
 irs.io.safe_join.
 """
+
 from __future__ import annotations
 
 import io
@@ -58,8 +59,12 @@ def _select(df: pd.DataFrame, pareto_only: bool, rows, names: Sequence[str]) -> 
 
 
 def _table_columns(names: Sequence[str]) -> list[str]:
-    return (["candidate", "canonical", "valid", "duplicate"] + list(names)
-            + [REWARD_PREFIX + n for n in names] + ["pareto", "set"])
+    return (
+        ["candidate", "canonical", "valid", "duplicate"]
+        + list(names)
+        + [REWARD_PREFIX + n for n in names]
+        + ["pareto", "set"]
+    )
 
 
 def extra_columns(df: pd.DataFrame, names: Sequence[str]) -> list[str]:
@@ -107,8 +112,9 @@ def _fasta(records: list[dict], names: Sequence[str], run_id: str) -> str:
 
     lines = []
     for r in records:
-        scores = " ".join([f"{n}={num(r[n])}" for n in names]
-                          + [f"{REWARD_PREFIX}{n}={num(r[REWARD_PREFIX + n])}" for n in names])
+        scores = " ".join(
+            [f"{n}={num(r[n])}" for n in names] + [f"{REWARD_PREFIX}{n}={num(r[REWARD_PREFIX + n])}" for n in names]
+        )
         lines.append(f">cand_{r['id']} pareto={int(bool(r['pareto']))} {scores} run={run_id}")
         lines.append(r["canonical"])
     return "".join(line + "\n" for line in lines)
@@ -124,9 +130,18 @@ def _write_sdf(records: list[dict], path: Path, run_id: str) -> int:
     return int(counts["written"])
 
 
-def export(df: pd.DataFrame, fmt: str, path: str | os.PathLike, *, domain: Domain | str,
-           names: Sequence[str] | None = None, run_id: str, pareto_only: bool = False,
-           rows: Sequence | None = None, units: Mapping[str, str] | None = None) -> int:
+def export(
+    df: pd.DataFrame,
+    fmt: str,
+    path: str | os.PathLike,
+    *,
+    domain: Domain | str,
+    names: Sequence[str] | None = None,
+    run_id: str,
+    pareto_only: bool = False,
+    rows: Sequence | None = None,
+    units: Mapping[str, str] | None = None,
+) -> int:
     """Write candidates of `df` (a candidate table) to `path` as `fmt`; returns the number of records.
 
     domain: a Domain or its registry name; it decides which formats are allowed (ValueError otherwise).
@@ -140,14 +155,18 @@ def export(df: pd.DataFrame, fmt: str, path: str | os.PathLike, *, domain: Domai
     """
     if isinstance(domain, str):
         from irs.domains import get_domain
+
         domain = get_domain(domain)
     allowed = allowed_formats(domain)
     if fmt not in allowed:
-        raise ValueError(f"export format {fmt!r} is not available for domain {domain.name!r}; "
-                         f"choose from {list(allowed)}")
+        raise ValueError(
+            f"export format {fmt!r} is not available for domain {domain.name!r}; choose from {list(allowed)}"
+        )
     if fmt not in IMPLEMENTED_FORMATS:  # a domain declared a format this module does not write
-        raise ValueError(f"export format {fmt!r} (declared by domain {domain.name!r}) is not implemented; "
-                         f"implemented: {list(IMPLEMENTED_FORMATS)}")
+        raise ValueError(
+            f"export format {fmt!r} (declared by domain {domain.name!r}) is not implemented; "
+            f"implemented: {list(IMPLEMENTED_FORMATS)}"
+        )
     check_name(run_id, "run id")
     names = objective_names(df) if names is None else list(names)
     missing = [c for c in _table_columns(names) if c not in df.columns]

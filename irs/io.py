@@ -1,4 +1,5 @@
 """Atomic file writes and safe path handling, used by every writer in the library."""
+
 from __future__ import annotations
 
 import json

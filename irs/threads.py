@@ -4,6 +4,7 @@ Small-tensor loops (the sampler's token steps, a merge's per-parameter ops) are 
 fork-join of every op across threads; on 2 cores one thread is as fast or faster, and much steadier
 when the cores are shared or OpenMP threads sleep between ops (OMP_WAIT_POLICY=PASSIVE).
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -3,6 +3,7 @@
 A tokenizer maps a candidate string (a SMILES, a DNA sequence, ...) to ids and back. Every sequence the
 policy sees starts with BOS; generation stops at EOS; PAD only fills batches and is always masked.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,14 @@ class VocabTokenizer:
     `prompt_only_ids` as it bans PAD and BOS.
     """
 
-    def __init__(self, vocab: list[str], pattern: str | None = None, joiner: str = "", name: str = "vocab",
-                 prompt_only: Sequence[str] = ()):
+    def __init__(
+        self,
+        vocab: list[str],
+        pattern: str | None = None,
+        joiner: str = "",
+        name: str = "vocab",
+        prompt_only: Sequence[str] = (),
+    ):
         if list(vocab[: len(SPECIALS)]) != list(SPECIALS):
             raise ValueError(f"vocab must start with {SPECIALS}, got {vocab[:4]}")
         if len(set(vocab)) != len(vocab):
@@ -94,8 +101,9 @@ class VocabTokenizer:
         return cls(d["vocab"], d.get("pattern"), d.get("joiner", ""), d.get("name", "vocab"), d.get("prompt_only", ()))
 
     @classmethod
-    def from_corpus(cls, texts, pattern: str | None = None, joiner: str = "", name: str = "vocab",
-                    min_count: int = 1) -> VocabTokenizer:
+    def from_corpus(
+        cls, texts, pattern: str | None = None, joiner: str = "", name: str = "vocab", min_count: int = 1
+    ) -> VocabTokenizer:
         counts: dict[str, int] = {}
         tmp = cls(list(SPECIALS), pattern, joiner, name)
         for t in texts:

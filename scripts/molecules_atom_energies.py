@@ -10,6 +10,7 @@ PySCF is not a runtime dependency; install it aside to rerun (a few seconds of c
     pip install --target /tmp/pyscf_pkg pyscf
     OMP_NUM_THREADS=1 PYTHONPATH=/tmp/pyscf_pkg .venv/bin/python scripts/molecules_atom_energies.py
 """
+
 from __future__ import annotations
 
 from pyscf import dft, gto, lib

@@ -5,6 +5,7 @@ large for git): the workbench shows and exports its candidates, but cannot re-me
 
     .venv/bin/python scripts/ship_demo.py runs/<RUN_ID> [--dest assets/demo_runs] [--no-weights]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +46,8 @@ def main(argv=None) -> int:
     if a.no_weights:
         status = json.loads((tmp / "status.json").read_text())
         status["notes"] = list(status.get("notes") or []) + [
-            "shipped without weights (scripts/ship_demo.py --no-weights): candidates only, no re-merge"]
+            "shipped without weights (scripts/ship_demo.py --no-weights): candidates only, no re-merge"
+        ]
         atomic_write_json(tmp / "status.json", status)
     for sub in () if a.no_weights else ("final", "experts"):
         (tmp / sub).mkdir()

@@ -1,5 +1,6 @@
 """Shared test settings: one torch thread (tiny models run fastest that way and stay deterministic),
 no network, and quiet third-party logs."""
+
 import os
 
 os.environ.setdefault("IRS_THREADS", "1")

@@ -2,6 +2,7 @@
 
 Tiny settings throughout: the toy domain (strings over a, b, c), a 2-layer 64-wide GPT-2, batches of 8.
 """
+
 import copy
 import itertools
 import math
@@ -46,8 +47,15 @@ def test_m1_merged_step_equals_sgd_step_on_weighted_loss():
     one SGD step of a single policy on the weighted sum of rewards (Section 4.2)."""
     kw = dict(T=1, m=1, algo="rloo", opt="sgd", ppo_epochs=1, whiten_advantages=False, max_grad_norm=0.0)
     irs_tr, morl = Trainer(cfg_for("iterative_rs", **kw)), Trainer(cfg_for("morlhf", **kw))
-    fixed = sample(irs_tr.ref, irs_tr.tokenizer, 8, max_new_tokens=12, temperature=1.0,
-                   generator=torch.Generator().manual_seed(5), bf16=False)
+    fixed = sample(
+        irs_tr.ref,
+        irs_tr.tokenizer,
+        8,
+        max_new_tokens=12,
+        temperature=1.0,
+        generator=torch.Generator().manual_seed(5),
+        bf16=False,
+    )
     irs_tr.rollout_hook = morl.rollout_hook = lambda expert: fixed
     theta0 = params_of(irs_tr.experts[0].model)
     irs_tr.run()
@@ -66,6 +74,7 @@ def _seeded_rollouts(trainer):
         k = counter[expert.name] = counter.get(expert.name, 0) + 1
         g = torch.Generator().manual_seed(hash((expert.name, k)) % 2**31)
         return sample(expert.model, trainer.tokenizer, 8, max_new_tokens=12, temperature=1.0, generator=g, bf16=False)
+
     return hook
 
 
@@ -128,8 +137,9 @@ def _theorem1_case(N, M, m, T, seed, d=4):
     state = ScheduleState(T=T, m=m, N=N, M=M)
     run_schedule(state, np.random.default_rng(seed + 1), step, merge)
     G = max(gnorm[0], max(float(np.linalg.norm(A[i] @ (th_star - c[i]))) for i in range(N)))
-    bound = (4 * Lsm / (mu ** 2 * (gamma + T)) * (3 * Lsm * delta_star + 2 * (2 * (m - 1) ** 2 + (N - M) / max(N - 1, 1) * m ** 2 / M) * G ** 2)
-             + gamma * Lsm / (2 * (gamma + T)) * float(np.sum((theta_ref - th_star) ** 2)))
+    bound = 4 * Lsm / (mu**2 * (gamma + T)) * (
+        3 * Lsm * delta_star + 2 * (2 * (m - 1) ** 2 + (N - M) / max(N - 1, 1) * m**2 / M) * G**2
+    ) + gamma * Lsm / (2 * (gamma + T)) * float(np.sum((theta_ref - th_star) ** 2))
     gap = loss(thetas[0]) - loss(th_star)
     return gap, bound, loss(theta_ref) - loss(th_star)
 
@@ -150,7 +160,9 @@ def test_merge_keeps_ties_makes_experts_identical_and_leaves_reference_alone(kin
     tr = Trainer(cfg)
     ref_before = copy.deepcopy(tr.ref.state_dict())
     snapshots = []
-    tr.on_record = lambda r: snapshots.append([params_of(e.model) for e in tr.experts]) if r["type"] == "merge" else None
+    tr.on_record = lambda r: (
+        snapshots.append([params_of(e.model) for e in tr.experts]) if r["type"] == "merge" else None
+    )
     tr.run()
     for e in tr.experts:
         emb, head = e.model.get_input_embeddings().weight, e.model.get_output_embeddings().weight
@@ -194,7 +206,8 @@ def test_lora_merge_averages_BA_not_A_and_B():
     # averaging A and B separately would give a different model: the test above can tell them apart
     layers = [e.base_model.model.transformer.h[0].attn.c_attn for e in experts_before]
     naive = sum(l * x.lora_B["default"].weight for l, x in zip(lam, layers)) @ sum(
-        l * x.lora_A["default"].weight for l, x in zip(lam, layers))
+        l * x.lora_A["default"].weight for l, x in zip(lam, layers)
+    )
     right = sum(l * x.lora_B["default"].weight @ x.lora_A["default"].weight for l, x in zip(lam, layers))
     assert float((naive - right).abs().max()) > 1e-3
 
@@ -234,10 +247,14 @@ def test_subset_draw_is_uniform_and_lambdas_renormalize():
 def test_selective_grid_is_the_papers_for_three_objectives():
     grid = paper_grid(3)
     assert len(grid) == 7
-    want = [(1/3, 1/3, 1/3)] + sorted(set(itertools.permutations((1/6, 1/6, 2/3)))) + sorted(set(itertools.permutations((1/6, 5/12, 5/12))))
+    want = (
+        [(1 / 3, 1 / 3, 1 / 3)]
+        + sorted(set(itertools.permutations((1 / 6, 1 / 6, 2 / 3))))
+        + sorted(set(itertools.permutations((1 / 6, 5 / 12, 5 / 12))))
+    )
     for p in want:
         assert any(np.allclose(p, q) for q in grid)
-    c = candidate_lambdas("selective", [1/3] * 3, [0, 1, 2], np.random.default_rng(0))
+    c = candidate_lambdas("selective", [1 / 3] * 3, [0, 1, 2], np.random.default_rng(0))
     assert len(c) == 7 and all(abs(x.sum() - 1) < 1e-12 for x in c)
     mc = candidate_lambdas("monte_carlo", [0.2, 0.8], [0, 1], np.random.default_rng(0), n_mc=5)
     assert len(mc) == 6 and all(abs(x.sum() - 1) < 1e-12 and (x >= 0).all() for x in mc)
@@ -307,7 +324,9 @@ def test_expert_step_changes_policy_and_trains_value_head(algo):
         assert rec["vf_loss"] > 0
     else:
         assert e.value_head is None
-    assert all(not m.training or getattr(m, "p", 0.0) == 0.0 for m in e.model.modules() if isinstance(m, torch.nn.Dropout))
+    assert all(
+        not m.training or getattr(m, "p", 0.0) == 0.0 for m in e.model.modules() if isinstance(m, torch.nn.Dropout)
+    )
     for k in ("reward", "kl", "length", "valid"):
         assert math.isfinite(rec[k])
 

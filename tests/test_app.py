@@ -5,6 +5,7 @@ export buttons; plus the pure pieces behind them (ui.logic, irs.plots, ui.mol3d)
 Runs come from ui.fixture (a finished molecules/druglike run over MOSES test molecules, scored by
 irs.candidates) in a temporary IRS_RUNS_DIR; the smoke run is a real toy run (tiny GPT-2, T=2).
 """
+
 from __future__ import annotations
 
 import json
@@ -350,15 +351,21 @@ def test_a_damaged_candidate_table_is_explained_not_raised(damage, tmp_path, mon
     rid = "damaged-20250101-000000-0000"
     p = make_run(tmp_path, rid, n=30)
     df = pd.read_parquet(p / "candidates.parquet")
-    df = {"missing column": lambda d: d.drop(columns=["pareto"]), "no rows": lambda d: d.iloc[:0],
-          "text scores": lambda d: d.assign(qed="x")}[damage](df)
+    df = {
+        "missing column": lambda d: d.drop(columns=["pareto"]),
+        "no rows": lambda d: d.iloc[:0],
+        "text scores": lambda d: d.assign(qed="x"),
+    }[damage](df)
     df.to_parquet(p / "candidates.parquet", index=False)
     for page in ("explore", "compare"):
         at = _app(page, run=rid, runs=rid)
         assert not at.exception, (page, at.exception)
         shown = _texts(at.error) + _texts(at.warning) + _texts(at.info)
-        want = {"missing column": "no column(s) ['pareto']", "no rows": "0 rows" if page == "explore" else "",
-                "text scores": "'qed' holds"}[damage]
+        want = {
+            "missing column": "no column(s) ['pareto']",
+            "no rows": "0 rows" if page == "explore" else "",
+            "text scores": "'qed' holds",
+        }[damage]
         assert want in shown, (page, shown)
 
 
@@ -391,8 +398,13 @@ def test_md_text_shows_untrusted_strings_as_written():
 
     from ui.logic import md_text
 
-    for raw in ("**O=[N+]([O-])c1ccccc1**", "C[C@H](N)C(=O)O", "[log in](http://evil.example/)",
-                "![i](x.png) :red[a] :material/home: $x^2$ <b>hi</b> # title", "a_b_c `code` ~~s~~ | t |"):
+    for raw in (
+        "**O=[N+]([O-])c1ccccc1**",
+        "C[C@H](N)C(=O)O",
+        "[log in](http://evil.example/)",
+        "![i](x.png) :red[a] :material/home: $x^2$ <b>hi</b> # title",
+        "a_b_c `code` ~~s~~ | t |",
+    ):
         esc = md_text(raw)
         assert re.sub(r"\\(.)", r"\1", esc).replace("\u200b", "") == raw  # unescaped, it is the input
         assert not re.search(r"(?<!\\)[*_\[\]`$<>:~|#]", esc)  # no special character left unescaped
@@ -434,9 +446,15 @@ def test_weighted_score_top_k_and_design_notes():
     from irs.config import RunConfig
     from ui.logic import design_notes, normalize_weights, top_k_ids, weighted_score
 
-    df = pd.DataFrame({"reward_a": [0.9, 0.1, np.nan, 0.5, 0.9], "reward_b": [0.1, 0.9, np.nan, 0.5, 0.1],
-                       "valid": [True, True, False, True, True], "duplicate": [False, False, False, False, True]},
-                      index=[10, 11, 12, 13, 14])
+    df = pd.DataFrame(
+        {
+            "reward_a": [0.9, 0.1, np.nan, 0.5, 0.9],
+            "reward_b": [0.1, 0.9, np.nan, 0.5, 0.1],
+            "valid": [True, True, False, True, True],
+            "duplicate": [False, False, False, False, True],
+        },
+        index=[10, 11, 12, 13, 14],
+    )
     s = weighted_score(df, ["a", "b"], [1, 0])
     assert np.isnan(s[2]) and s[0] == pytest.approx(0.9)
     assert top_k_ids(df, s, 2) == [10, 13]  # 14 is a duplicate, 12 invalid
@@ -533,9 +551,11 @@ def test_plot_builders():
     assert len(sel) == 3 and list(sel[0].customdata) == [100, 101]
     small = pareto_scatter(df.head(50), ["a", "b"])
     assert {t.type for t in small.data} == {"scatter"}
-    recs = [{"type": "step", "step": s, "expert": e, "reward": 0.1 * s, "kl": 0.01} for s in (1, 2, 3, 4)
-            for e in ("a", "b")] + [{"type": "merge", "step": 2, "lambdas": [0.5, 0.5]},
-                                    {"type": "merge", "step": 4, "lambdas": [0.5, 0.5]}]
+    recs = [
+        {"type": "step", "step": s, "expert": e, "reward": 0.1 * s, "kl": 0.01}
+        for s in (1, 2, 3, 4)
+        for e in ("a", "b")
+    ] + [{"type": "merge", "step": 2, "lambdas": [0.5, 0.5]}, {"type": "merge", "step": 4, "lambdas": [0.5, 0.5]}]
     curves = expert_curves(recs)
     assert [t.name for t in curves.data][:3] == ["a", "b", "merge"]
     assert len([s for s in curves.layout.shapes]) == 4  # a dotted line per merge per panel
@@ -573,8 +593,11 @@ def test_default_run_is_the_users_newest_else_the_molecules_demo(tmp_path):
     from ui.logic import default_run_id
 
     demo = tmp_path / "demo"
-    for rid, dom in [("text-a-20270101-000000-aaaa", "text"), ("dna-b-20260101-000000-bbbb", "dna"),
-                     ("mol-c-20250101-000000-cccc", "molecules")]:
+    for rid, dom in [
+        ("text-a-20270101-000000-aaaa", "text"),
+        ("dna-b-20260101-000000-bbbb", "dna"),
+        ("mol-c-20250101-000000-cccc", "molecules"),
+    ]:
         (demo / rid).mkdir(parents=True)
         (demo / rid / "status.json").write_text(json.dumps({"domain": dom}))
     ids = ["text-a-20270101-000000-aaaa", "dna-b-20260101-000000-bbbb", "mol-c-20250101-000000-cccc"]  # newest first
@@ -605,7 +628,7 @@ def test_opening_an_older_run_opens_that_run_not_the_newest(env, how):
 
 @pytest.mark.parametrize("damage", ["corrupt experts.json", "truncated expert weights"])
 def test_remerge_of_a_run_with_damaged_experts_explains(damage, tmp_path, monkeypatch):
-    """"Re-merge and sample" on a run whose experts.json is corrupt or whose expert weights are truncated
+    """ "Re-merge and sample" on a run whose experts.json is corrupt or whose expert weights are truncated
     shows what failed and raises nothing."""
     import shutil
 
@@ -645,8 +668,15 @@ def test_runs_page_shows_the_queue_and_a_waiting_runs_place(env):
     rid = "waiting-20250101-000000-0007"
     path = make_run(env, rid, n=20, state="queued")
     st = json.loads((path / "status.json").read_text())
-    st.update(phase="waiting", pid=os.getpid(), host=None, queued_at=now_iso(), queue_position=1, max_runs=1,
-              heartbeat=now_iso())
+    st.update(
+        phase="waiting",
+        pid=os.getpid(),
+        host=None,
+        queued_at=now_iso(),
+        queue_position=1,
+        max_runs=1,
+        heartbeat=now_iso(),
+    )
     atomic_write_json(path / "status.json", st)
     try:
         at = _app("runs", run=rid)

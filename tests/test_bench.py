@@ -4,6 +4,7 @@ a killed bench that reuses its finished runs and resumes the unfinished one.
 Toy domain, tiny GPT-2, T = 4, batches of 8, K = 32; workers run inline (in the bench's process), so a
 run takes about a second.
 """
+
 import json
 import math
 import os
@@ -69,11 +70,26 @@ def _run_ids(bench_dir: Path) -> dict:
 
 def test_bench_writes_report_and_survives_a_kill(config, tmp_path):
     bench_dir, out = tmp_path / "bench", tmp_path / "out"
-    args = [sys.executable, "-m", "irs.cli", "bench", str(config), "--methods", "iterative_rs,morlhf",
-            "--seeds", "2", "--bench-dir", str(bench_dir), "--out", str(out), "--inline"]
+    args = [
+        sys.executable,
+        "-m",
+        "irs.cli",
+        "bench",
+        str(config),
+        "--methods",
+        "iterative_rs,morlhf",
+        "--seeds",
+        "2",
+        "--bench-dir",
+        str(bench_dir),
+        "--out",
+        str(out),
+        "--inline",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        args, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:  # kill the bench once its first run is done and the second has been created
         end = time.monotonic() + 120
         while time.monotonic() < end:
@@ -91,16 +107,26 @@ def test_bench_writes_report_and_survives_a_kill(config, tmp_path):
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     before = _run_ids(bench_dir)
-    first = next(k for k, e in json.loads((bench_dir / "manifest.json").read_text())["runs"].items()
-                 if e.get("state") == "done")
+    first = next(
+        k for k, e in json.loads((bench_dir / "manifest.json").read_text())["runs"].items() if e.get("state") == "done"
+    )
     store = RunStore(bench_dir / "runs")
     mtime = (store.get(before[first]).candidates_path).stat().st_mtime_ns
 
-    res = run_bench(BenchSpec(config=config, methods=["iterative_rs", "morlhf"], seeds=2, bench_dir=bench_dir,
-                              out_dir=out, inline=True, command="irs bench toy.toml"))
+    res = run_bench(
+        BenchSpec(
+            config=config,
+            methods=["iterative_rs", "morlhf"],
+            seeds=2,
+            bench_dir=bench_dir,
+            out_dir=out,
+            inline=True,
+            command="irs bench toy.toml",
+        )
+    )
     after = _run_ids(bench_dir)
     assert {k: v for k, v in after.items() if k in before and v} == {k: v for k, v in before.items() if v}
-    assert store.get(before[first]).candidates_path.stat().st_mtime_ns == mtime   # reused, not re-run
+    assert store.get(before[first]).candidates_path.stat().st_mtime_ns == mtime  # reused, not re-run
     assert len(store.list()) == 4 and all(r.status()["state"] == "done" for r in store.list())
 
     md = res["md"].read_text()
@@ -110,11 +136,11 @@ def test_bench_writes_report_and_survives_a_kill(config, tmp_path):
     assert all((out / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
 
     rows = pd.read_csv(res["csv"])
-    ref = rows[rows["label"] == "pretrained"]   # the base model's own samples: the starting point
+    ref = rows[rows["label"] == "pretrained"]  # the base model's own samples: the starting point
     assert len(ref) == 2 and (ref["proxy_queries"] == 0).all() and "| pretrained (no fine-tuning) |" in md
     rows = rows[rows["label"] != "pretrained"]
     assert len(rows) == 4 and set(rows["label"]) == {"iterative_rs", "morlhf"}
-    for _, r in rows.iterrows():   # every CSV number recomputes from the run's candidate table
+    for _, r in rows.iterrows():  # every CSV number recomputes from the run's candidate table
         ev = evaluate_table(load_candidates(store.get(r["run_id"])))
         assert math.isclose(r["avg_reward"], ev["avg_reward"], rel_tol=1e-5)
         assert math.isclose(r["hypervolume"], ev["hypervolume"], rel_tol=1e-5, abs_tol=1e-9)
@@ -123,7 +149,7 @@ def test_bench_writes_report_and_survives_a_kill(config, tmp_path):
     assert (irs["proxy_queries"] == 4 * 3 * 8).all() and (mor["proxy_queries"] == 4 * 24 * 3).all()
     assert (mor["batch_per_policy"] == 24).all() and (irs["samples_per_step"] == 24).all()
     m, s = irs["avg_reward"].mean(), irs["avg_reward"].std(ddof=1)
-    assert f"{m:.4f} ± {s:.4f}" in md   # the table is the CSV's mean ± sample std
+    assert f"{m:.4f} ± {s:.4f}" in md  # the table is the CSV's mean ± sample std
 
 
 def test_null_control_row_runs_with_shuffled_rewards_and_reports_its_lift(config, tmp_path):
@@ -131,8 +157,17 @@ def test_null_control_row_runs_with_shuffled_rewards_and_reports_its_lift(config
     assert [v.label for v in vs] == ["iterative_rs", "iterative_rs null"] and vs[1].null
     base = validate(RunConfig.load(config), ["frac_a", "frac_b", "length"])
     assert budget_config(base, vs[1], 0, "t").rl.null_control and not budget_config(base, vs[0], 0, "t").rl.null_control
-    res = run_bench(BenchSpec(config=config, methods=["iterative_rs"], seeds=1, bench_dir=tmp_path / "b",
-                              out_dir=tmp_path / "out", inline=True, null_control=True))
+    res = run_bench(
+        BenchSpec(
+            config=config,
+            methods=["iterative_rs"],
+            seeds=1,
+            bench_dir=tmp_path / "b",
+            out_dir=tmp_path / "out",
+            inline=True,
+            null_control=True,
+        )
+    )
     store = RunStore(tmp_path / "b" / "runs")
     cfgs = {r.config().name: r.config() for r in store.list()}
     assert any(c.rl.null_control for c in cfgs.values()) and any(not c.rl.null_control for c in cfgs.values())

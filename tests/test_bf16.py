@@ -1,5 +1,6 @@
 """The bf16 path, forced on whatever the CPU (autocast works everywhere; it is only fast with AMX). The rest of
 the suite pins precision off through IRS_BF16 (conftest.py), so its results do not depend on the CPU."""
+
 import numpy as np
 import pytest
 import torch
@@ -9,8 +10,14 @@ from irs.rl.sampler import _hardware_bf16, bf16_supported, sample
 
 
 def test_irs_bf16_overrides_detection_and_rejects_other_values(monkeypatch):
-    for value, want in (("on", True), ("1", True), ("off", False), ("0", False), ("auto", _hardware_bf16()),
-                        ("", _hardware_bf16())):
+    for value, want in (
+        ("on", True),
+        ("1", True),
+        ("off", False),
+        ("0", False),
+        ("auto", _hardware_bf16()),
+        ("", _hardware_bf16()),
+    ):
         monkeypatch.setenv("IRS_BF16", value)
         assert bf16_supported() is want, value
     monkeypatch.setenv("IRS_BF16", "fast")
@@ -28,8 +35,16 @@ def test_bf16_logits_reach_hooks_in_bf16_and_logprobs_agree_with_fp32(kind):
     model, _ = build_model(f"tiny:{kind}", tok, seed=0)
     seen = []
     h = model.lm_head.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
-    s = sample(model, tok, 8, max_new_tokens=10, temperature=1.0, generator=torch.Generator().manual_seed(0),
-               bf16=True, fast=False)  # the lean GPT-2 decoder reads lm_head's weight without calling it
+    s = sample(
+        model,
+        tok,
+        8,
+        max_new_tokens=10,
+        temperature=1.0,
+        generator=torch.Generator().manual_seed(0),
+        bf16=True,
+        fast=False,
+    )  # the lean GPT-2 decoder reads lm_head's weight without calling it
     h.remove()
     assert torch.bfloat16 in seen
     lp16, _ = forward_logprobs(model, s, bf16=True)
@@ -38,8 +53,9 @@ def test_bf16_logits_reach_hooks_in_bf16_and_logprobs_agree_with_fp32(kind):
     diff = (lp16 - lp32).abs()[s.mask]
     assert float(diff.max()) < 0.1 and float(diff.mean()) < 0.02
     assert float(diff.max()) > 0  # the bf16 pass really ran in lower precision
-    fast = sample(model, tok, 8, max_new_tokens=10, temperature=1.0, generator=torch.Generator().manual_seed(0),
-                  bf16=True)
+    fast = sample(
+        model, tok, 8, max_new_tokens=10, temperature=1.0, generator=torch.Generator().manual_seed(0), bf16=True
+    )
     assert fast.tokens.shape[0] == 8 and bool(fast.mask.any())
 
 
@@ -48,9 +64,16 @@ def test_expert_step_with_bf16_on_trains_and_stays_finite():
     from irs.algorithms.trainer import Trainer
     from irs.config import RunConfig
 
-    cfg = RunConfig.from_dict({"name": "b", "domain": "toy", "model": "tiny:gpt2", "seed": 0,
-                               "rl": {"batch_size": 16, "lr": 1e-2, "bf16": "on"},
-                               "merge": {"total_steps": 1, "merge_every": 1}})
+    cfg = RunConfig.from_dict(
+        {
+            "name": "b",
+            "domain": "toy",
+            "model": "tiny:gpt2",
+            "seed": 0,
+            "rl": {"batch_size": 16, "lr": 1e-2, "bf16": "on"},
+            "merge": {"total_steps": 1, "merge_every": 1},
+        }
+    )
     tr = Trainer(cfg)
     assert tr.bf16 is True
     before = [p.detach().clone() for p in trainable_params(tr.experts[0].model)]

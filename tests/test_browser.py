@@ -5,6 +5,7 @@ synthetic molecules run from ui.fixture). Checks: no request leaves localhost; a
 Pareto plot shows the selected molecules; the 3D viewer's canvas renders; the SDF download parses with
 RDKit. Screenshots go to .screenshots/ (look at them).
 """
+
 from __future__ import annotations
 
 import os
@@ -23,9 +24,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = ROOT / ".screenshots"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync",
-                 "--enable-unsafe-swiftshader"]  # software WebGL for the 3D viewer without a GPU
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--enable-unsafe-swiftshader",
+]  # software WebGL for the 3D viewer without a GPU
 
 
 def _free_port() -> int:
@@ -43,8 +51,13 @@ def _demo_run(root: Path) -> tuple[str, str]:
 
     # extra runs for the screenshots of the other pages: a live one, a failed one, two seeds of RS
     make_run(root, "live-20240101-000000-0001", n=20, state="running")
-    make_run(root, "broken-20240101-000000-0002", n=20, state="failed",
-             error="RuntimeError: CUDA out of memory at step 3 (example)")
+    make_run(
+        root,
+        "broken-20240101-000000-0002",
+        n=20,
+        state="failed",
+        error="RuntimeError: CUDA out of memory at step 3 (example)",
+    )
     for seed in (1, 2):
         make_run(root, f"rs-20240101-00000{seed}-0003", n=80, method="rewarded_soups", seed=seed, offset=400 * seed)
     shipped = [p for p in demo_runs() if (p / "candidates.parquet").is_file()]
@@ -71,9 +84,23 @@ def app(tmp_path_factory):
     port = _free_port()
     env = dict(os.environ, IRS_RUNS_DIR=str(runs), IRS_THREADS="1")
     log = open(runs.parent / "streamlit.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "localhost"], cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "localhost",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://localhost:{port}"
     try:
         deadline = time.time() + 90
@@ -83,7 +110,9 @@ def app(tmp_path_factory):
                 break
             except OSError:
                 if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"streamlit did not start: {(runs.parent / 'streamlit.log').read_text()}") from None
+                    raise RuntimeError(
+                        f"streamlit did not start: {(runs.parent / 'streamlit.log').read_text()}"
+                    ) from None
                 time.sleep(0.3)
         yield {"url": url, "run_id": run_id, "dna_run_id": dna_run_id, "runs": runs, "port": port}
     finally:
@@ -149,8 +178,10 @@ def test_explore_in_browser(app, browser):
     # the root URL shows Explore on a default run, its id in the URL (here the newest of the user's runs;
     # with demo runs only, the molecules demo: ui.logic.default_run_id, tested in test_app.py)
     page.goto(app["url"] + "/")
-    page.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot');"
-                           " return gd && gd._fullData && gd._fullData.length > 0; }")
+    page.wait_for_function(
+        "() => { const gd = document.querySelector('.js-plotly-plot');"
+        " return gd && gd._fullData && gd._fullData.length > 0; }"
+    )
     page.wait_for_function("() => location.search.includes('run=')")
     # the molecules demo run, by its URL
     page.goto(f"{app['url']}/?run={app['run_id']}")
@@ -210,11 +241,13 @@ def test_explore_in_browser(app, browser):
 
     # the other pages render without errors
     rs = "rs-20240101-000001-0003,rs-20240101-000002-0003"
-    for shot, path, wait in (("runs", f"runs?run={app['run_id']}", ".js-plotly-plot"),
-                             ("runs_live", "runs?run=live-20240101-000000-0001", ".js-plotly-plot"),
-                             ("runs_failed", "runs?run=broken-20240101-000000-0002", "[data-testid='stAlert']"),
-                             ("compare", f"compare?runs={app['run_id']},{rs}", ".js-plotly-plot"),
-                             ("design", "design", "text=Objective preset")):
+    for shot, path, wait in (
+        ("runs", f"runs?run={app['run_id']}", ".js-plotly-plot"),
+        ("runs_live", "runs?run=live-20240101-000000-0001", ".js-plotly-plot"),
+        ("runs_failed", "runs?run=broken-20240101-000000-0002", "[data-testid='stAlert']"),
+        ("compare", f"compare?runs={app['run_id']},{rs}", ".js-plotly-plot"),
+        ("design", "design", "text=Objective preset"),
+    ):
         page.goto(f"{app['url']}/{path}")
         page.locator(wait).first.wait_for()
         page.wait_for_timeout(1500)
@@ -234,8 +267,10 @@ def test_dna_motif_view_in_browser(app, browser):
     page.on("request", lambda r: None if _is_local(r.url, app["port"]) else external.append(r.url))
     page.set_default_timeout(60_000)
     page.goto(f"{app['url']}/?run={app['dna_run_id']}")
-    page.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot');"
-                           " return gd && gd._fullData && gd._fullData.length > 0; }")
+    page.wait_for_function(
+        "() => { const gd = document.querySelector('.js-plotly-plot');"
+        " return gd && gd._fullData && gd._fullData.length > 0; }"
+    )
     page.wait_for_timeout(1000)
     _box_select_pareto(page)
     view = page.locator(".irs-seqview").first
@@ -252,8 +287,10 @@ def test_dna_motif_view_in_browser(app, browser):
         bg = spans.first.evaluate("e => getComputedStyle(e).backgroundColor")
         assert bg not in ("rgba(0, 0, 0, 0)", "transparent"), bg
         assert spans.first.get_attribute("data-motif") in view.inner_text()  # named in the legend
-    assert "top hits" in page.locator("[data-testid='stDataFrame']").last.inner_text() or \
-        page.get_by_text("top hits").count() > 0
+    assert (
+        "top hits" in page.locator("[data-testid='stDataFrame']").last.inner_text()
+        or page.get_by_text("top hits").count() > 0
+    )
     assert not external, f"requests left localhost: {external[:5]}"
 
 
@@ -269,6 +306,7 @@ def _new_page(browser, app, **kw):
 def _scroll_to(locator, tries: int = 6) -> None:
     """Scroll an element into view, again if a Streamlit rerun replaced it meanwhile (the locator re-resolves)."""
     from playwright.sync_api import Error as PlaywrightError
+
     for i in range(tries):
         try:
             locator.scroll_into_view_if_needed(timeout=20_000)
@@ -280,23 +318,33 @@ def _scroll_to(locator, tries: int = 6) -> None:
 
 
 def _wait_plot(page) -> None:
-    page.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot');"
-                           " return gd && gd._fullData && gd._fullData.length > 0; }")
+    page.wait_for_function(
+        "() => { const gd = document.querySelector('.js-plotly-plot');"
+        " return gd && gd._fullData && gd._fullData.length > 0; }"
+    )
 
 
 def _n_selected(page) -> int:
-    return page.wait_for_function("""() => {
+    return (
+        page.wait_for_function("""() => {
         const h = [...document.querySelectorAll('h3')].map(h => h.innerText.match(/Selection \\((\\d+)\\)/))
                                                          .find(m => m);
-        return h ? +h[1] + 1 : null; }""").json_value() - 1
+        return h ? +h[1] + 1 : null; }""").json_value()
+        - 1
+    )
 
 
 def _wait_selected(page, cond: str = "n > 0", timeout: float = 30_000) -> int:
-    return page.wait_for_function(f"""() => {{
+    return (
+        page.wait_for_function(
+            f"""() => {{
         const h = [...document.querySelectorAll('h3')].map(h => h.innerText.match(/Selection \\((\\d+)\\)/))
                                                          .find(m => m);
         if (!h) return null; const n = +h[1]; return ({cond}) ? n + 1 : null; }}""",
-                                  timeout=timeout).json_value() - 1
+            timeout=timeout,
+        ).json_value()
+        - 1
+    )
 
 
 def _click_first_pareto_point(page) -> None:
@@ -373,8 +421,17 @@ def test_runs_overview_follows_progress_and_new_runs_without_a_refresh(app, brow
     def status(step: int) -> None:
         st_ = json.loads((path / "status.json").read_text())
         now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
-        st_.update(state="running", phase="training", step=step, total_steps=40, pid=os.getpid(),
-                   host=socket.gethostname(), heartbeat=now, updated=now, finished=None)
+        st_.update(
+            state="running",
+            phase="training",
+            step=step,
+            total_steps=40,
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            heartbeat=now,
+            updated=now,
+            finished=None,
+        )
         atomic_write_json(path / "status.json", st_)
 
     status(12)
@@ -386,10 +443,18 @@ def test_runs_overview_follows_progress_and_new_runs_without_a_refresh(app, brow
     status(20)
     new = make_run(app["runs"], "elsewhere-20240103-000000-0008", n=10).name
     # the overview is a canvas grid: read its cells through the glide grid's accessible table
-    page.wait_for_function("t => [...document.querySelectorAll('[data-testid=\"stDataFrame\"] [role=\"gridcell\"]')]"
-                           ".some(c => c.innerText.includes(t))", arg="20 / 40", timeout=20_000)
-    page.wait_for_function("t => [...document.querySelectorAll('[data-testid=\"stDataFrame\"] [role=\"gridcell\"]')]"
-                           ".some(c => c.innerText.includes(t))", arg=new, timeout=20_000)
+    page.wait_for_function(
+        't => [...document.querySelectorAll(\'[data-testid="stDataFrame"] [role="gridcell"]\')]'
+        ".some(c => c.innerText.includes(t))",
+        arg="20 / 40",
+        timeout=20_000,
+    )
+    page.wait_for_function(
+        't => [...document.querySelectorAll(\'[data-testid="stDataFrame"] [role="gridcell"]\')]'
+        ".some(c => c.innerText.includes(t))",
+        arg=new,
+        timeout=20_000,
+    )
     page.screenshot(path=str(SHOTS / "runs_overview_live.png"))
     shutil.rmtree(path)
     shutil.rmtree(app["runs"] / new)
@@ -503,8 +568,10 @@ def test_chemistry_views_render_and_parallel_coordinates_select(app, browser):
     page.goto(f"{app['url']}/explore?run={app['run_id']}")
     _wait_plot(page)
     page.get_by_role("radio", name="Parallel coordinates").click()
-    page.wait_for_function("() => { const gd = document.querySelector('.js-plotly-plot');"
-                           " return gd && gd._fullData.some(t => t.mode === 'lines'); }")
+    page.wait_for_function(
+        "() => { const gd = document.querySelector('.js-plotly-plot');"
+        " return gd && gd._fullData.some(t => t.mode === 'lines'); }"
+    )
     page.wait_for_timeout(1000)
     x0, y0, x1, y1 = page.evaluate("""() => { const gd = document.querySelector('.js-plotly-plot');
         const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis; const r = gd.getBoundingClientRect();
@@ -522,10 +589,14 @@ def test_chemistry_views_render_and_parallel_coordinates_select(app, browser):
     page.get_by_role("textbox", name="Substructure (SMARTS or SMILES)").wait_for()
     _scroll_to(page.get_by_text("Structure and property filters"))
     page.screenshot(path=str(SHOTS / "explore_filters.png"))
-    header = ("t => [...document.querySelectorAll('[data-testid=\"stDataFrame\"] [role=\"columnheader\"]')]"
-              ".some(h => h.innerText.includes(t))")
-    for toggle, shot, col in (("Scaffolds (Bemis-Murcko)", "explore_scaffolds", "scaffold"),
-                              ("Run diagnostics", "explore_diagnostics", "IntDiv")):
+    header = (
+        't => [...document.querySelectorAll(\'[data-testid="stDataFrame"] [role="columnheader"]\')]'
+        ".some(h => h.innerText.includes(t))"
+    )
+    for toggle, shot, col in (
+        ("Scaffolds (Bemis-Murcko)", "explore_scaffolds", "scaffold"),
+        ("Run diagnostics", "explore_diagnostics", "IntDiv"),
+    ):
         page.get_by_text(toggle).first.click()
         page.wait_for_function(header, arg=col, timeout=120_000)
         page.wait_for_timeout(1500)

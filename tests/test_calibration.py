@@ -1,5 +1,6 @@
 """Calibrated reward normalization, the null control, the diversity guard and the step monitors
 (issue: fine-tuning that moves the oracle)."""
+
 import json
 import shutil
 
@@ -18,11 +19,25 @@ from irs.runs.worker import execute
 
 
 def _cfg(**rl) -> RunConfig:
-    return RunConfig.from_dict({
-        "name": "cal", "domain": "toy", "model": "tiny:gpt2", "seed": 0, "n_final_samples": 32,
-        "rl": {"algo": "rloo", "batch_size": 8, "ppo_epochs": 1, "lr": 1e-3, "bf16": "off",
-               "calibration_samples": 64, **rl},
-        "merge": {"total_steps": 2, "merge_every": 1}})
+    return RunConfig.from_dict(
+        {
+            "name": "cal",
+            "domain": "toy",
+            "model": "tiny:gpt2",
+            "seed": 0,
+            "n_final_samples": 32,
+            "rl": {
+                "algo": "rloo",
+                "batch_size": 8,
+                "ppo_epochs": 1,
+                "lr": 1e-3,
+                "bf16": "off",
+                "calibration_samples": 64,
+                **rl,
+            },
+            "merge": {"total_steps": 2, "merge_every": 1},
+        }
+    )
 
 
 def test_calibrated_range_follows_the_samples_quantiles_with_headroom_and_bounds():
@@ -57,8 +72,8 @@ def test_an_evaluation_metric_without_spread_keeps_its_data_statistics():
 
     flat = Objective("rouge_l", lambda c: np.zeros(len(c)), 0.0, 1.0)
     with pytest.raises(CalibrationError):
-        calibrate([flat], ["a", "b", "c"])                       # training: strict
-    out = calibrate([flat], ["a", "b", "c"], strict=False)["rouge_l"]   # evaluation: data statistics, and why
+        calibrate([flat], ["a", "b", "c"])  # training: strict
+    out = calibrate([flat], ["a", "b", "c"], strict=False)["rouge_l"]  # evaluation: data statistics, and why
     assert (out["lo"], out["hi"]) == (0.0, 1.0) and "no spread" in out["fallback"]
 
 
@@ -163,7 +178,7 @@ def test_diversity_filter_stops_rewarding_a_repeated_candidate():
     e = tr.experts[0]
     r, _ = tr.score(e, ["aaab"] * 5 + ["abbb"], t=0)
     assert (r[:3] > 0).all() and (r[3:5] == tr.cfg.rl.invalid_reward).all() and r[5] > 0
-    r, _ = tr.score(e, ["aaab", "abbb"], t=1)   # the memory persists across steps
+    r, _ = tr.score(e, ["aaab", "abbb"], t=1)  # the memory persists across steps
     assert r[0] == tr.cfg.rl.invalid_reward and r[1] > 0
 
 

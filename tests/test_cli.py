@@ -3,6 +3,7 @@ evaluate --json keys, export CSV columns, sample with re-merged λ, and clear er
 
 One real `irs run examples/smoke.toml` (a subprocess, as a user would type it) serves every test.
 """
+
 import json
 import subprocess
 import sys
@@ -23,8 +24,13 @@ def smoke(tmp_path_factory):
     """(runs_dir, run_id, wall seconds) of `irs run examples/smoke.toml --runs-dir DIR`."""
     runs_dir = tmp_path_factory.mktemp("cli_runs")
     t0 = time.monotonic()
-    p = subprocess.run([sys.executable, "-m", "irs.cli", "run", str(SMOKE), "--runs-dir", str(runs_dir)],
-                       capture_output=True, text=True, cwd=REPO, timeout=600)
+    p = subprocess.run(
+        [sys.executable, "-m", "irs.cli", "run", str(SMOKE), "--runs-dir", str(runs_dir)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
     wall = time.monotonic() - t0
     assert p.returncode == 0, p.stderr[-3000:]
     return runs_dir, p.stdout.strip().splitlines()[-1], wall
@@ -74,8 +80,9 @@ def test_export_csv_and_sdf(smoke, capsys, tmp_path, monkeypatch):
     assert rc == 0 and out.strip() == f"{run_id}_all.csv"
     df = pd.read_csv(tmp_path / f"{run_id}_all.csv")
     assert {"candidate", "qed", "sa", "logp"} <= set(df.columns) and len(df) == 64
-    rc, _, _ = irs(capsys, "export", run_id, "--runs-dir", runs_dir, "--format", "sdf", "--pareto",
-                   "--out", tmp_path / "p.sdf")
+    rc, _, _ = irs(
+        capsys, "export", run_id, "--runs-dir", runs_dir, "--format", "sdf", "--pareto", "--out", tmp_path / "p.sdf"
+    )
     n_pareto = int(pd.read_parquet(runs_dir / run_id / "candidates.parquet")["pareto"].sum())
     mols = [m for m in Chem.SDMolSupplier(str(tmp_path / "p.sdf"), removeHs=False)]
     assert rc == 0 and len(mols) == n_pareto and all(m is not None and m.GetNumConformers() == 1 for m in mols)
@@ -88,8 +95,9 @@ def test_sample_with_lambdas(smoke, capsys, tmp_path):
     runs_dir, run_id, _ = smoke
     rc, out, _ = irs(capsys, "sample", run_id, "--runs-dir", runs_dir, "--n", 5, "--lambdas", "0.6,0.2,0.2")
     assert rc == 0 and len(out.splitlines()) == 5
-    rc, _, _ = irs(capsys, "sample", run_id, "--runs-dir", runs_dir, "--n", 7, "--lambdas", "1,0,0",
-                   "--out", tmp_path / "s.csv")
+    rc, _, _ = irs(
+        capsys, "sample", run_id, "--runs-dir", runs_dir, "--n", 7, "--lambdas", "1,0,0", "--out", tmp_path / "s.csv"
+    )
     df = pd.read_csv(tmp_path / "s.csv")
     assert rc == 0 and len(df) == 7 and set(df["set"]) == {"remerge 1.00/0.00/0.00"} and "qed" in df
     rc, _, err = irs(capsys, "sample", run_id, "--runs-dir", runs_dir, "--n", 2, "--lambdas", "1,0")
@@ -106,18 +114,29 @@ def test_sample_the_starting_model_as_a_baseline_set(smoke, capsys, tmp_path):
     from irs.runs import Run, starting_model
 
     runs_dir, run_id, _ = smoke
-    rc, _, _ = irs(capsys, "sample", run_id, "--runs-dir", runs_dir, "--n", 6, "--starting-model",
-                   "--out", tmp_path / "b.csv")
+    rc, _, _ = irs(
+        capsys, "sample", run_id, "--runs-dir", runs_dir, "--n", 6, "--starting-model", "--out", tmp_path / "b.csv"
+    )
     df = pd.read_csv(tmp_path / "b.csv")
     assert rc == 0 and len(df) == 6 and set(df["set"]) == {"starting model"}
     run = Run(Path(runs_dir) / run_id)
     cfg = run.config()
     model, tok = starting_model(run)
-    s = sample(model, tok, 6, max_new_tokens=cfg.rl.max_new_tokens or 64, temperature=cfg.rl.temperature,
-               top_k=cfg.rl.top_k, top_p=cfg.rl.top_p, bf16=bf16_flag(cfg.rl), generator=torch.Generator().manual_seed(0))
+    s = sample(
+        model,
+        tok,
+        6,
+        max_new_tokens=cfg.rl.max_new_tokens or 64,
+        temperature=cfg.rl.temperature,
+        top_k=cfg.rl.top_k,
+        top_p=cfg.rl.top_p,
+        bf16=bf16_flag(cfg.rl),
+        generator=torch.Generator().manual_seed(0),
+    )
     assert df["candidate"].fillna("").tolist() == s.texts
-    rc, _, err = irs(capsys, "sample", run_id, "--runs-dir", runs_dir, "--n", 2, "--starting-model",
-                     "--lambdas", "1,0,0")
+    rc, _, err = irs(
+        capsys, "sample", run_id, "--runs-dir", runs_dir, "--n", 2, "--starting-model", "--lambdas", "1,0,0"
+    )
     assert rc == 2 and "starting model" in err
 
 
@@ -125,14 +144,17 @@ def test_errors_are_clear_and_write_nothing(smoke, capsys, tmp_path):
     runs_dir, run_id, _ = smoke
     (tmp_path / "d.csv").mkdir()  # a folder where a file would go
     before = (runs_dir / run_id / "status.json").read_bytes()
-    for argv, msg in [(("resume", run_id), "is done"), (("cancel", run_id), "nothing to cancel"),
-                      (("status", "../x"), "invalid run id"), (("evaluate", "a/b"), "invalid run id"),
-                      (("export", "nope", "--format", "csv"), "unknown run"),
-                      (("export", run_id, "--format", "csv", "--out", str(tmp_path / "no" / "x.csv")),
-                       "does not exist"),
-                      (("export", run_id, "--format", "csv", "--out", "/dev/null"), "not a regular file"),
-                      (("sample", run_id, "--n", "2", "--out", str(tmp_path / "d.csv")), "folder"),
-                      (("sample", run_id, "--n", "100000000"), "between 1 and 1,000,000")]:
+    for argv, msg in [
+        (("resume", run_id), "is done"),
+        (("cancel", run_id), "nothing to cancel"),
+        (("status", "../x"), "invalid run id"),
+        (("evaluate", "a/b"), "invalid run id"),
+        (("export", "nope", "--format", "csv"), "unknown run"),
+        (("export", run_id, "--format", "csv", "--out", str(tmp_path / "no" / "x.csv")), "does not exist"),
+        (("export", run_id, "--format", "csv", "--out", "/dev/null"), "not a regular file"),
+        (("sample", run_id, "--n", "2", "--out", str(tmp_path / "d.csv")), "folder"),
+        (("sample", run_id, "--n", "100000000"), "between 1 and 1,000,000"),
+    ]:
         rc, out, err = irs(capsys, *argv, "--runs-dir", runs_dir)
         assert rc == 2 and msg in err, (argv, err)
     assert (runs_dir / run_id / "status.json").read_bytes() == before and not (tmp_path / "no").exists()
@@ -202,15 +224,32 @@ def test_damaged_run_files_are_clear_errors_not_tracebacks(smoke, capsys, tmp_pa
     runs_dir, run_id, _ = smoke
     src = Path(runs_dir) / run_id
     cases = {
-        "experts.json": (lambda d: (d / "experts" / "experts.json").write_text('{"names": []}'),
-                         ("sample", "--n", "2", "--lambdas", "1,0,0"), "experts.json"),
-        "truncated": (lambda d: (d / "experts" / "expert_0.safetensors").write_bytes(
-            (d / "experts" / "expert_0.safetensors").read_bytes()[:500]), ("sample", "--n", "2", "--lambdas", "1,0,0"),
-            "expert_0.safetensors"),
-        "parquet": (lambda d: pd.read_parquet(d / "candidates.parquet").drop(columns=["valid"]).to_parquet(
-            d / "candidates.parquet"), ("evaluate",), "no column(s) ['valid']"),
-        "status": (lambda d: (d / "status.json").write_text(json.dumps(
-            {**json.loads((d / "status.json").read_text()), "step": "many"})), ("resume",), "step = 'many'"),
+        "experts.json": (
+            lambda d: (d / "experts" / "experts.json").write_text('{"names": []}'),
+            ("sample", "--n", "2", "--lambdas", "1,0,0"),
+            "experts.json",
+        ),
+        "truncated": (
+            lambda d: (d / "experts" / "expert_0.safetensors").write_bytes(
+                (d / "experts" / "expert_0.safetensors").read_bytes()[:500]
+            ),
+            ("sample", "--n", "2", "--lambdas", "1,0,0"),
+            "expert_0.safetensors",
+        ),
+        "parquet": (
+            lambda d: (
+                pd.read_parquet(d / "candidates.parquet").drop(columns=["valid"]).to_parquet(d / "candidates.parquet")
+            ),
+            ("evaluate",),
+            "no column(s) ['valid']",
+        ),
+        "status": (
+            lambda d: (d / "status.json").write_text(
+                json.dumps({**json.loads((d / "status.json").read_text()), "step": "many"})
+            ),
+            ("resume",),
+            "step = 'many'",
+        ),
     }
     for name, (damage, argv, msg) in cases.items():
         root = tmp_path / name
@@ -222,14 +261,17 @@ def test_damaged_run_files_are_clear_errors_not_tracebacks(smoke, capsys, tmp_pa
         assert {p: p.read_bytes() for p in (root / run_id).rglob("*") if p.is_file()} == before, name
 
 
-@pytest.mark.parametrize("name, value, match", [
-    ("IRS_THREADS", "0", "IRS_THREADS must be a whole number of threads >= 1, not '0'"),
-    ("IRS_THREADS", "-2", "IRS_THREADS must be a whole number"),
-    ("IRS_THREADS", "two", "IRS_THREADS must be a whole number"),
-    ("IRS_DEVICE", "tpu", "IRS_DEVICE='tpu': use auto, cpu or cuda"),
-    ("IRS_BF16", "fast", "IRS_BF16 must be on, off or auto"),
-    ("IRS_MAX_RUNS", "0", "IRS_MAX_RUNS must be a whole number"),
-])
+@pytest.mark.parametrize(
+    "name, value, match",
+    [
+        ("IRS_THREADS", "0", "IRS_THREADS must be a whole number of threads >= 1, not '0'"),
+        ("IRS_THREADS", "-2", "IRS_THREADS must be a whole number"),
+        ("IRS_THREADS", "two", "IRS_THREADS must be a whole number"),
+        ("IRS_DEVICE", "tpu", "IRS_DEVICE='tpu': use auto, cpu or cuda"),
+        ("IRS_BF16", "fast", "IRS_BF16 must be on, off or auto"),
+        ("IRS_MAX_RUNS", "0", "IRS_MAX_RUNS must be a whole number"),
+    ],
+)
 def test_bad_environment_settings_stop_before_a_run_folder_exists(name, value, match, capsys, tmp_path, monkeypatch):
     from irs.cli import main
 

@@ -1,5 +1,6 @@
 """Scale-out parity: a 3-rank gloo run (torchrun, through the run store and worker) produces the same
 merged parameters as the single-process run."""
+
 import pytest
 import torch
 
@@ -10,14 +11,29 @@ from irs.runs import start_run, wait_run
 
 def _cfg(nproc):
     # selective merging + averaged optimizer state: the widest set of collectives
-    return RunConfig.from_dict({
-        "name": f"dist{nproc}", "domain": "toy", "model": "tiny:gpt2", "seed": 3, "n_final_samples": 16,
-        "nproc": nproc,
-        "objectives": [{"name": "frac_a", "weight": 0.5}, {"name": "frac_b", "weight": 0.3},
-                       {"name": "length", "weight": 0.2}],
-        "rl": {"batch_size": 8, "lr": 1e-2, "bf16": "off", "max_new_tokens": 10},
-        "merge": {"total_steps": 4, "merge_every": 2, "lambdas": "selective", "n_val_samples": 8,
-                  "optimizer_state": "average"}})
+    return RunConfig.from_dict(
+        {
+            "name": f"dist{nproc}",
+            "domain": "toy",
+            "model": "tiny:gpt2",
+            "seed": 3,
+            "n_final_samples": 16,
+            "nproc": nproc,
+            "objectives": [
+                {"name": "frac_a", "weight": 0.5},
+                {"name": "frac_b", "weight": 0.3},
+                {"name": "length", "weight": 0.2},
+            ],
+            "rl": {"batch_size": 8, "lr": 1e-2, "bf16": "off", "max_new_tokens": 10},
+            "merge": {
+                "total_steps": 4,
+                "merge_every": 2,
+                "lambdas": "selective",
+                "n_val_samples": 8,
+                "optimizer_state": "average",
+            },
+        }
+    )
 
 
 @pytest.mark.slow
@@ -42,7 +58,6 @@ def test_three_rank_gloo_run_matches_single_process(tmp_path, monkeypatch):
     # every rank's expert steps reach metrics.jsonl, as in the single-process run
     steps = {n: sorted((r["step"], r["expert"]) for r in runs[n].metrics() if r.get("type") == "step") for n in runs}
     assert steps[3] == steps[1] and {e for _, e in steps[3]} == {"frac_a", "frac_b", "length"}
-
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """DNA domain: 4-mer tokenizer round trip with BOS/EOS, the exactly-200-nt validity rule, the
 dinucleotide shuffle, motif scanning on both strands, GC objective, oracle/proxy loading and shapes
 (skipped when the shipped assets are absent), and FASTA export of a scored DNA table."""
+
 import re
 from pathlib import Path
 
@@ -68,8 +69,8 @@ def test_motif_scan_finds_planted_site_and_strand():
         pssm[j, "ACGT".index(ch)] = 3.0
     motif = M.motif_from_pssm("TEST", pssm)
     bg = "".join(rng.choice(list("AC"), 200))  # A/C background: cannot contain the G/T-rich word
-    plus = bg[:37] + word + bg[37 + len(word):]
-    minus = bg[:120] + data.reverse_complement(word) + bg[120 + len(word):]
+    plus = bg[:37] + word + bg[37 + len(word) :]
+    minus = bg[:120] + data.reverse_complement(word) + bg[120 + len(word) :]
     for seq, start, strand in [(plus, 37, "+"), (minus, 120, "-")]:
         hits = M.motif_hits(seq, [motif], min_rel=0.9)
         assert [(h.name, h.start, h.end, h.strand) for h in hits] == [("TEST", start, start + len(word), strand)]
@@ -125,8 +126,10 @@ def test_oracle_loads_and_scores():
     assert min(v["auroc"] for v in oracle.info["test"]["per_cell"].values()) > 0.7
 
 
-@pytest.mark.skipif(not (PROXIES.is_file() and MODEL.is_file()),
-                    reason="assets/dna/proxies or assets/dna/dnagpt2 not built (python -m irs.domains.dna.proxies)")
+@pytest.mark.skipif(
+    not (PROXIES.is_file() and MODEL.is_file()),
+    reason="assets/dna/proxies or assets/dna/dnagpt2 not built (python -m irs.domains.dna.proxies)",
+)
 def test_proxy_objectives_shapes():
     from irs.domains import get_domain
 
@@ -152,8 +155,11 @@ def test_fasta_export_carries_scores(tmp_path):
     lines = path.read_text().splitlines()
     assert len(lines) == 6 and lines[1::2] == seqs[:3]
     for i, header in enumerate(lines[0::2]):
-        m = re.fullmatch(r">cand_(\d+) pareto=[01] motif_gata1=(\S+) gc=(\S+) reward_motif_gata1=\S+ "
-                         r"reward_gc=\S+ run=dna-run", header)
+        m = re.fullmatch(
+            r">cand_(\d+) pareto=[01] motif_gata1=(\S+) gc=(\S+) reward_motif_gata1=\S+ "
+            r"reward_gc=\S+ run=dna-run",
+            header,
+        )
         assert m, header
         assert float(m.group(2)) == pytest.approx(table.loc[int(m.group(1)), "motif_gata1"], rel=1e-5)
         assert float(m.group(3)) == pytest.approx(data.gc_content(seqs[i]), rel=1e-5)

@@ -1,6 +1,7 @@
 """The engine's speed paths compute what the plain paths compute: the lean GPT-2 forward against the
 Hugging Face forward, the reused rollout pass against a fresh one, the cache-sized merge against
 `merged_tensors` (bit for bit)."""
+
 import copy
 from unittest import mock
 
@@ -29,8 +30,16 @@ def _model(seed=0):
 def test_lean_forward_matches_hf_forward(prompt):
     m, tok = _model()
     assert fast_gpt2.supports_forward(m)
-    s = sample(m, tok, 4, max_new_tokens=12, temperature=1.0, prompt=prompt,
-               generator=torch.Generator().manual_seed(2), bf16=False)
+    s = sample(
+        m,
+        tok,
+        4,
+        max_new_tokens=12,
+        temperature=1.0,
+        prompt=prompt,
+        generator=torch.Generator().manual_seed(2),
+        bf16=False,
+    )
     out = []
     for fast in (True, False):
         with mock.patch.object(fast_gpt2, "supports_forward", lambda model, fast=fast: fast):
@@ -67,8 +76,9 @@ def test_reused_rollout_pass_gives_the_same_update(algo, minibatch):
 
     (pa, ra), (pb, rb) = run(True), run(False)
     assert all(torch.equal(x, y) for x, y in zip(pa, pb))
-    assert [{k: v for k, v in r.items() if k != "seconds"} for r in ra] == \
-           [{k: v for k, v in r.items() if k != "seconds"} for r in rb]
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in ra] == [
+        {k: v for k, v in r.items() if k != "seconds"} for r in rb
+    ]
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
@@ -105,8 +115,16 @@ def test_decode_threads_keep_the_tokens_and_restore_the_setting():
         runs = {}
         with mock.patch.object(fast_gpt2.GPT2Decoder, "step", step):
             for threads in (1, 2):
-                runs[threads] = sample(m, tok, 8, max_new_tokens=10, temperature=1.0, threads=threads,
-                                       generator=torch.Generator().manual_seed(4), bf16=False).tokens
+                runs[threads] = sample(
+                    m,
+                    tok,
+                    8,
+                    max_new_tokens=10,
+                    temperature=1.0,
+                    threads=threads,
+                    generator=torch.Generator().manual_seed(4),
+                    bf16=False,
+                ).tokens
             seen.clear()
             with mock.patch.object(sampler, "_busy_cpu", lambda: True):  # auto: one thread on a busy CPU
                 sample(m, tok, 4, max_new_tokens=4, bf16=False)

@@ -1,5 +1,6 @@
 """Evaluation metrics (Pareto mask, ICV eq. 16, hypervolume, evaluate, seed aggregation) and the
 candidate table builder on the toy domain. Hand-computed small cases plus a brute-force property test."""
+
 import math
 
 import numpy as np
@@ -88,10 +89,14 @@ def test_hypervolume_hand_cases():
 
 
 def test_icv_by_hand_with_zero_std_rows():
-    R = np.array([[0.2, 0.6],    # mean 0.4, population std 0.2 -> 2
-                  [1.0, 0.0],    # mean 0.5, std 0.5 -> 1
-                  [0.5, 0.5],    # std 0 -> excluded
-                  [0.0, 0.0]])   # std 0 (0/0) -> excluded
+    R = np.array(
+        [
+            [0.2, 0.6],  # mean 0.4, population std 0.2 -> 2
+            [1.0, 0.0],  # mean 0.5, std 0.5 -> 1
+            [0.5, 0.5],  # std 0 -> excluded
+            [0.0, 0.0],
+        ]
+    )  # std 0 (0/0) -> excluded
     assert icv(R) == pytest.approx(1.5)
     value, excluded = icv(R, return_excluded=True)
     assert value == pytest.approx(1.5) and excluded == 2
@@ -111,15 +116,17 @@ def test_icv_degenerate_cases():
 
 
 def test_evaluate_hand_case():
-    R = np.array([
-        [0.5, 0.5],        # 0 front
-        [1.0, 0.2],        # 1 front
-        [0.4, 0.4],        # 2 dominated by 0
-        [1.0, 0.2],        # 3 duplicate candidate of 1 (masked)
-        [np.nan, np.nan],  # 4 invalid
-        [0.9, np.nan],     # 5 valid but the oracle failed on objective 2
-        [0.2, 1.0],        # 6 invalid-flagged although finite: excluded by the mask
-    ])
+    R = np.array(
+        [
+            [0.5, 0.5],  # 0 front
+            [1.0, 0.2],  # 1 front
+            [0.4, 0.4],  # 2 dominated by 0
+            [1.0, 0.2],  # 3 duplicate candidate of 1 (masked)
+            [np.nan, np.nan],  # 4 invalid
+            [0.9, np.nan],  # 5 valid but the oracle failed on objective 2
+            [0.2, 1.0],  # 6 invalid-flagged although finite: excluded by the mask
+        ]
+    )
     valid = np.array([1, 1, 1, 1, 0, 1, 0], bool)
     dup = np.array([0, 0, 0, 1, 0, 0, 0], bool)
     out = evaluate(R, ["x", "y"], valid, dup)
@@ -155,7 +162,7 @@ def test_aggregate_seeds_by_hand():
     assert agg["mean"]["icv"] == pytest.approx(7 / 3)
     assert agg["std"]["icv"] == pytest.approx(math.sqrt(21 / 9))  # ddof=1: (16+1+25)/9 / 2
     assert agg["mean"]["pareto_means"]["x"] == pytest.approx(0.3)
-    assert agg["std"]["pareto_means"]["x"] == pytest.approx(math.sqrt(((0.2) ** 2 + 0.1 ** 2 + 0.3 ** 2) / 2))
+    assert agg["std"]["pareto_means"]["x"] == pytest.approx(math.sqrt(((0.2) ** 2 + 0.1**2 + 0.3**2) / 2))
     assert agg["std"]["pareto_means"]["y"] == 0.0 and agg["std"]["n_pareto"] == 0.0
     assert "note" not in agg["mean"]
     one = aggregate_seeds([ev(1.5, 0.1)])
@@ -183,8 +190,20 @@ def test_format_mean_std():
 # ---------------------------------------------------------------- candidate table (toy domain)
 
 TEXTS = ["aab", "ab", "aab", "xyz", "", "bbbbbbbb", "aaaa", "ccc", "ba"]
-SCHEMA = ["candidate", "canonical", "valid", "duplicate", "frac_a", "frac_b", "length",
-          "reward_frac_a", "reward_frac_b", "reward_length", "pareto", "set"]
+SCHEMA = [
+    "candidate",
+    "canonical",
+    "valid",
+    "duplicate",
+    "frac_a",
+    "frac_b",
+    "length",
+    "reward_frac_a",
+    "reward_frac_b",
+    "reward_length",
+    "pareto",
+    "set",
+]
 
 
 def test_score_candidates_schema_counts_and_pareto():
@@ -240,6 +259,7 @@ def test_canonicalize_that_raises_counts_as_invalid():
         if s == "boom":
             raise RuntimeError("odd input")
         return s
+
     dom = Domain("t", "", "", {"d": toy.DOMAIN.presets["default"]}, "d", canonicalize=canon)
     df = score_candidates(["ab", "boom"], dom, dom.objectives())
     assert df["valid"].tolist() == [True, False]

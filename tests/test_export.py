@@ -1,5 +1,6 @@
 """Export: CSV, JSONL and FASTA read back with every row and column intact; SDF round trip through
 irs.domains.molecules.chem; format checks per domain; selection; atomic writes."""
+
 import importlib
 import json
 import math
@@ -32,8 +33,18 @@ def test_csv_round_trip(table, tmp_path):
     path = tmp_path / "out" / "cands.csv"
     assert export(table, "csv", path, domain=toy.DOMAIN, run_id="run-1") == len(table)
     back = pd.read_csv(path, keep_default_na=False, na_values={c: [""] for c in NUM_COLS})
-    assert list(back.columns) == ["id", "candidate", "canonical", "valid", "duplicate", *NAMES,
-                                  *[f"reward_{n}" for n in NAMES], "pareto", "set", "run_id"]
+    assert list(back.columns) == [
+        "id",
+        "candidate",
+        "canonical",
+        "valid",
+        "duplicate",
+        *NAMES,
+        *[f"reward_{n}" for n in NAMES],
+        "pareto",
+        "set",
+        "run_id",
+    ]
     assert back["id"].tolist() == list(range(len(table)))
     assert back["candidate"].tolist() == TEXTS
     assert back["canonical"].tolist() == [c or "" for c in table["canonical"]]
@@ -128,8 +139,10 @@ def _chem():
         return None
 
 
-@pytest.mark.skipif(_chem() is None or not hasattr(_chem(), "write_sdf"),
-                    reason="irs.domains.molecules.chem.write_sdf is not available yet")
+@pytest.mark.skipif(
+    _chem() is None or not hasattr(_chem(), "write_sdf"),
+    reason="irs.domains.molecules.chem.write_sdf is not available yet",
+)
 def test_sdf_round_trip(tmp_path):
     from irs.domains import get_domain
 
@@ -138,6 +151,7 @@ def test_sdf_round_trip(tmp_path):
 
     def heavy_atoms(smiles):
         from rdkit import Chem
+
         return np.array([float(Chem.MolFromSmiles(s).GetNumHeavyAtoms()) for s in smiles])
 
     objs = [Objective("heavy", heavy_atoms, 0.0, 10.0, "max")]
@@ -211,8 +225,12 @@ def test_output_paths_that_are_not_regular_files_are_refused(table, tmp_path):
     os.mkfifo(fifo)
     folder = tmp_path / "folder.csv"
     folder.mkdir()
-    for bad, why in ((link, "symlink"), (fifo, "not a regular file"), (folder, "folder"),
-                     ("/dev/null", "not a regular file")):
+    for bad, why in (
+        (link, "symlink"),
+        (fifo, "not a regular file"),
+        (folder, "folder"),
+        ("/dev/null", "not a regular file"),
+    ):
         with pytest.raises(ValueError, match=why):
             export(table, "csv", bad, domain=toy.DOMAIN, run_id="r")
     assert target.read_text() == "keep me" and link.is_symlink() and fifo.is_fifo() and folder.is_dir()

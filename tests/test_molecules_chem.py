@@ -1,4 +1,5 @@
 """Molecules domain, chemistry side: canonical SMILES, druglike objectives, QM9 split, oracle, SDF."""
+
 from __future__ import annotations
 
 import math
@@ -103,10 +104,22 @@ def test_oracle_pool_and_timeout_never_raise():
 
 def test_sdf_round_trip(tmp_path):
     rows = [
-        {"canonical": "CCO", "alpha": 31.5, "reward_alpha": 0.25, "gap": float("nan"), "pareto": True,
-         "set": "remerge 0.50/0.25/0.25"},
-        {"canonical": "Oc1ccccc1", "alpha": 70.125, "reward_alpha": np.float64(0.5), "gap": 0.2, "pareto": False,
-         "set": "final"},
+        {
+            "canonical": "CCO",
+            "alpha": 31.5,
+            "reward_alpha": 0.25,
+            "gap": float("nan"),
+            "pareto": True,
+            "set": "remerge 0.50/0.25/0.25",
+        },
+        {
+            "canonical": "Oc1ccccc1",
+            "alpha": 70.125,
+            "reward_alpha": np.float64(0.5),
+            "gap": 0.2,
+            "pareto": False,
+            "set": "final",
+        },
         {"canonical": "C1CC", "alpha": 1.0, "reward_alpha": 0.0, "gap": 0.1, "pareto": False, "set": "final"},
     ]
     path = tmp_path / "out.sdf"

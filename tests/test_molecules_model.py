@@ -1,4 +1,5 @@
 """MolGPT-2 pieces: SMILES tokenizer, the pretraining loop (loss falls, save/reload/resume), proxy heads."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,24 @@ from irs.tokenizer import VocabTokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 TRICKY = ["CC(Cl)Br", "c1ccc2[nH]ccc2c1", "N[C@@H](C)C(=O)O", "C%10CCCCC%10", "O=[N+][O-]", "C#N", "C/C=C/C"]
-CORPUS = ["CCO", "CCN", "c1ccccc1", "CC(=O)O", "CCCl", "CCBr", "c1ccncc1", "CC(C)O", "OCCO", "NCCN",
-          "c1ccc(O)cc1", "CC(N)=O", "C1CCCCC1", "CCOC(C)=O", "c1ccc2[nH]ccc2c1", "CC#N"]
+CORPUS = [
+    "CCO",
+    "CCN",
+    "c1ccccc1",
+    "CC(=O)O",
+    "CCCl",
+    "CCBr",
+    "c1ccncc1",
+    "CC(C)O",
+    "OCCO",
+    "NCCN",
+    "c1ccc(O)cc1",
+    "CC(N)=O",
+    "C1CCCCC1",
+    "CCOC(C)=O",
+    "c1ccc2[nH]ccc2c1",
+    "CC#N",
+]
 
 
 def _tok(texts=TRICKY + CORPUS) -> VocabTokenizer:
@@ -46,8 +63,21 @@ def test_empty_prompt_is_bos_and_decode_stops_at_eos():
 def _tiny_cfg(**kw):
     from irs.pretrain import PretrainConfig
 
-    base = dict(n_layer=1, n_embd=32, n_head=2, max_len=24, batch_size=16, lr=3e-3, min_lr=3e-4, warmup=5,
-                steps=40, seed=0, bf16=False, log_every=1000, threads=2)
+    base = dict(
+        n_layer=1,
+        n_embd=32,
+        n_head=2,
+        max_len=24,
+        batch_size=16,
+        lr=3e-3,
+        min_lr=3e-4,
+        warmup=5,
+        steps=40,
+        seed=0,
+        bf16=False,
+        log_every=1000,
+        threads=2,
+    )
     return PretrainConfig(**{**base, **kw})
 
 
@@ -81,7 +111,10 @@ def test_pretrain_lowers_loss_saves_reloads_and_resumes(tmp_path):
     pretrain(texts, tok, _tiny_cfg(steps=50), tmp_path / "model2", ckpt_dir=ckpt, resume=True, meta={"command": "more"})
     state = json.loads((ckpt / "state.json").read_text())
     assert state["step"] == 50 and [c["from_step"] for c in state["commands"]] == [0, 40]
-    assert [c["command"] for c in json.loads((tmp_path / "model2" / "meta.json").read_text())["commands"]] == ["test", "more"]
+    assert [c["command"] for c in json.loads((tmp_path / "model2" / "meta.json").read_text())["commands"]] == [
+        "test",
+        "more",
+    ]
 
     # another model size or another vocabulary: refused, naming the mismatch, the checkpoint untouched
     import dataclasses
@@ -90,8 +123,14 @@ def test_pretrain_lowers_loss_saves_reloads_and_resumes(tmp_path):
 
     before = {p.name: p.read_bytes() for p in ckpt.iterdir()}
     with pytest.raises(ValueError, match="n_embd"):
-        pretrain(texts, tok, dataclasses.replace(_tiny_cfg(steps=60), n_embd=2 * _tiny_cfg().n_embd),
-                 tmp_path / "m3", ckpt_dir=ckpt, resume=True)
+        pretrain(
+            texts,
+            tok,
+            dataclasses.replace(_tiny_cfg(steps=60), n_embd=2 * _tiny_cfg().n_embd),
+            tmp_path / "m3",
+            ckpt_dir=ckpt,
+            resume=True,
+        )
     other = VocabTokenizer(list(SPECIALS) + list("ACGT"), None, "", name="dna-like")
     with pytest.raises(ValueError, match="another vocabulary"):
         pretrain(["ACGT", "GGCA"] * 8, other, _tiny_cfg(steps=60), tmp_path / "m4", ckpt_dir=ckpt, resume=True)
@@ -114,8 +153,9 @@ def test_proxy_head_learns_and_roundtrips(tmp_path):
     assert f["ok"].all()
     cfg = HeadConfig(pooling="mean", hidden=(64,), epochs=40, patience=40, lr=3e-3)
     head, info = train_head(pooled(f, "mean")[:500], y[:500], pooled(f, "mean")[500:], y[500:], cfg)
-    spec = ProxySpec("toy", "mean", cfg.hidden, head.x_mean.shape[0], info["y_mean"], info["y_std"],
-                     str(tmp_path / "bb"), "unused")
+    spec = ProxySpec(
+        "toy", "mean", cfg.hidden, head.x_mean.shape[0], info["y_mean"], info["y_std"], str(tmp_path / "bb"), "unused"
+    )
     proxy = ProxyModel(bb, head, spec)
     pred = proxy.predict(texts[500:])
     assert regression_metrics(pred, y[500:])["pearson_r"] > 0.9

@@ -1,6 +1,7 @@
 """The run queue (irs.runs.queue) and the final sampling's progress, cancel and resume (irs.runs.worker).
 
 Tiny toy runs as in test_runs.py. Spawned workers read the limit from IRS_MAX_RUNS, set per test."""
+
 import json
 import time
 
@@ -159,11 +160,19 @@ def test_final_sampling_progress_reaches_the_status(tmp_path, monkeypatch):
 def test_run_progress_text_for_each_phase():
     from ui.logic import run_progress
 
-    assert run_progress({"state": "queued", "queue_position": 2, "max_runs": 1}) == \
-        (0.0, "waiting for a free run slot: #2 in line (at most 1 at once; `irs queue`)")
-    assert run_progress({"state": "running", "phase": "training", "step": 3, "total_steps": 12}) == \
-        (0.25, "step 3 of 12")
-    assert run_progress({"state": "running", "phase": "sampling", "sampled": 256, "n_final": 1024}) == \
-        (0.25, "final sampling: 256 of 1024 candidates")
-    assert run_progress({"state": "running", "phase": "scoring", "scoring": "qed 64/300",
-                         "scored_fraction": 0.7}) == (0.7, "oracle scoring: qed 64/300")
+    assert run_progress({"state": "queued", "queue_position": 2, "max_runs": 1}) == (
+        0.0,
+        "waiting for a free run slot: #2 in line (at most 1 at once; `irs queue`)",
+    )
+    assert run_progress({"state": "running", "phase": "training", "step": 3, "total_steps": 12}) == (
+        0.25,
+        "step 3 of 12",
+    )
+    assert run_progress({"state": "running", "phase": "sampling", "sampled": 256, "n_final": 1024}) == (
+        0.25,
+        "final sampling: 256 of 1024 candidates",
+    )
+    assert run_progress({"state": "running", "phase": "scoring", "scoring": "qed 64/300", "scored_fraction": 0.7}) == (
+        0.7,
+        "oracle scoring: qed 64/300",
+    )

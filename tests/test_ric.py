@@ -3,6 +3,7 @@ prompt steers the samples the expected way, and save/load is exact (online round
 
 Toy domain, a 2-layer 64-wide GPT-2, a few thousand labelled strings: the whole file runs in ~20 s.
 """
+
 import math
 
 import numpy as np
@@ -28,11 +29,19 @@ NAMES = ["frac_a", "frac_b", "length"]
 
 
 def cfg(T=6, **ric) -> RunConfig:
-    return RunConfig.from_dict({
-        "name": "ric", "domain": "toy", "model": "tiny:gpt2", "method": "ric", "seed": 0,
-        "objectives": [{"name": n, "weight": 1.0} for n in NAMES],
-        "rl": {"batch_size": 32, "lr": 3e-3, "bf16": "off"},
-        "merge": {"total_steps": T}, "ric": {"max_examples": 3000, **ric}})
+    return RunConfig.from_dict(
+        {
+            "name": "ric",
+            "domain": "toy",
+            "model": "tiny:gpt2",
+            "method": "ric",
+            "seed": 0,
+            "objectives": [{"name": n, "weight": 1.0} for n in NAMES],
+            "rl": {"batch_size": 32, "lr": 3e-3, "bf16": "off"},
+            "merge": {"total_steps": T},
+            "ric": {"max_examples": 3000, **ric},
+        }
+    )
 
 
 def test_prompt_encodes_and_decodes_scores():
@@ -53,8 +62,8 @@ def test_prompt_encodes_and_decodes_scores():
 
 def test_preference_to_score_mapping():
     lo, hi = np.zeros(3), np.ones(3)
-    assert np.allclose(desired_scores([1, 1, 1], lo, hi, 2.0), 1 / math.sqrt(3))       # paper: p = 2
-    assert np.allclose(desired_scores([1, 1, 1], lo, hi, math.inf), 1.0)               # RiC's L-inf rule
+    assert np.allclose(desired_scores([1, 1, 1], lo, hi, 2.0), 1 / math.sqrt(3))  # paper: p = 2
+    assert np.allclose(desired_scores([1, 1, 1], lo, hi, math.inf), 1.0)  # RiC's L-inf rule
     assert np.allclose(desired_scores([0.6, 0.2, 0.2], lo, hi, math.inf), [1.0, 0.6, 0.6])
     d = desired_scores([1, 0, 0], [0.1, 0.2, 0.3], [0.9, 0.8, 0.7], 2.0)
     assert np.allclose(d, [0.9, 0.2, 0.3])
@@ -104,8 +113,10 @@ def test_preference_prompt_steers_samples(trained):
     for w in ([1, 0, 0], [0, 1, 0]):
         s = tr.sample(256, w, generator=torch.Generator().manual_seed(1))
         texts = [t or "" for t in s.texts]
-        means[tuple(w)] = (np.nanmean([t.count("a") / len(t) for t in texts if t]),
-                           np.nanmean([t.count("b") / len(t) for t in texts if t]))
+        means[tuple(w)] = (
+            np.nanmean([t.count("a") / len(t) for t in texts if t]),
+            np.nanmean([t.count("b") / len(t) for t in texts if t]),
+        )
     a_pref, b_pref = means[(1, 0, 0)], means[(0, 1, 0)]
     assert a_pref[0] - b_pref[0] > 0.3 and b_pref[1] - a_pref[1] > 0.3
 

@@ -4,6 +4,7 @@ prompting a RiC run with its (or other) preference weights, and `irs train-proxi
 
 Tiny: 48 labelled sites, 2 SFT steps of 8, 8 final samples; the file runs in ~20 s on a busy CPU.
 """
+
 import numpy as np
 import pytest
 import torch
@@ -27,6 +28,7 @@ def cli_main(argv) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"irs {args.command}: error: {e}", file=__import__("sys").stderr)
         return 2
+
 
 TINY = """
 name = "ric-dna"
@@ -128,8 +130,9 @@ def test_sample_uses_the_ric_prompt(ric_run, monkeypatch, capsys):
     assert len(texts) == 4 and seen[-1]["prompt"] == meta["prompt"] and seen[-1]["max_new_tokens"] == 51
     want = prompt_for([1, 0, 0], meta["lo"], meta["hi"], meta["p"], meta["n_bins"])
     assert want != meta["prompt"]
-    assert cli_main(["sample", ric_run.id, "--runs-dir", str(ric_run.path.parent), "--n", "3",
-                     "--weights", "2,0,0"]) == 0
+    assert (
+        cli_main(["sample", ric_run.id, "--runs-dir", str(ric_run.path.parent), "--n", "3", "--weights", "2,0,0"]) == 0
+    )
     assert seen[-1]["prompt"] == want and len(capsys.readouterr().out.splitlines()) == 3
     df = sample_candidates(ric_run, 4, weights=[1, 0, 0], seed=2)
     assert seen[-1]["prompt"] == want and set(df["set"]) == {"ric 1.00/0.00/0.00"}
@@ -154,18 +157,59 @@ def test_train_proxies_dispatches_dna(monkeypatch, capsys):
     got = []
 
     def fake_train(backbone, oracle, out, results, n_real, n_generated, cfg=None, command=""):
-        got.append(dict(backbone=backbone, oracle=oracle, out=out, results=results, n_real=n_real,
-                        n_generated=n_generated, epochs=cfg.epochs))
+        got.append(
+            dict(
+                backbone=backbone,
+                oracle=oracle,
+                out=out,
+                results=results,
+                n_real=n_real,
+                n_generated=n_generated,
+                epochs=cfg.epochs,
+            )
+        )
         return {"heads": {}}
 
     monkeypatch.setattr(dna_proxies, "train_dna_proxies", fake_train)
-    assert cli_main(["train-proxies", "--domain", "dna", "--epochs", "5", "--n-real", "400",
-                     "--out", "/tmp/x/heads", "--results", ""]) == 0
-    assert got == [dict(backbone="assets/dna/dnagpt2", oracle=None, out="/tmp/x/heads", results="", n_real=400,
-                        n_generated=4000, epochs=5)]
+    assert (
+        cli_main(
+            [
+                "train-proxies",
+                "--domain",
+                "dna",
+                "--epochs",
+                "5",
+                "--n-real",
+                "400",
+                "--out",
+                "/tmp/x/heads",
+                "--results",
+                "",
+            ]
+        )
+        == 0
+    )
+    assert got == [
+        dict(
+            backbone="assets/dna/dnagpt2",
+            oracle=None,
+            out="/tmp/x/heads",
+            results="",
+            n_real=400,
+            n_generated=4000,
+            epochs=5,
+        )
+    ]
     assert cli_main(["train-proxies", "--domain", "dna", "--oracle", "o", "--n-generated", "0"]) == 0
-    assert got[-1] == dict(backbone="assets/dna/dnagpt2", oracle="o", out="assets/dna/proxies",
-                           results="docs/results/dna_proxies.json", n_real=16000, n_generated=0, epochs=60)
+    assert got[-1] == dict(
+        backbone="assets/dna/dnagpt2",
+        oracle="o",
+        out="assets/dna/proxies",
+        results="docs/results/dna_proxies.json",
+        n_real=16000,
+        n_generated=0,
+        epochs=60,
+    )
     # options of the other domain are refused, not ignored; nothing is trained
     assert cli_main(["train-proxies", "--domain", "dna", "--limit", "5"]) == 2
     assert cli_main(["train-proxies", "--domain", "molecules", "--n-real", "5"]) == 2

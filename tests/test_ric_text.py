@@ -1,6 +1,7 @@
 """RiC on the text domain: score tokens added to the chat tokenizer (prompt-only, saved and reloaded with
 the model), training rows = chat-templated (score prefix + document) -> reference with the loss on the
 reference only, labelled data scored with context, and a whole tiny run sampled per test document."""
+
 import json
 
 import numpy as np
@@ -20,9 +21,17 @@ def tok():
 
 
 def _cfg(**over):
-    d = {"name": "rt", "domain": "text", "method": "ric", "model": "tiny:llama", "seed": 0, "n_final_samples": 4,
-         "rl": {"batch_size": 4, "max_new_tokens": 6, "lr": 1e-3},
-         "merge": {"total_steps": 2, "merge_every": 1}, "ric": {"batch_size": 3, "max_examples": 4}}
+    d = {
+        "name": "rt",
+        "domain": "text",
+        "method": "ric",
+        "model": "tiny:llama",
+        "seed": 0,
+        "n_final_samples": 4,
+        "rl": {"batch_size": 4, "max_new_tokens": 6, "lr": 1e-3},
+        "merge": {"total_steps": 2, "merge_every": 1},
+        "ric": {"batch_size": 3, "max_examples": 4},
+    }
     for k, v in over.items():
         d[k] = {**d.get(k, {}), **v} if isinstance(v, dict) else v
     return RunConfig.from_dict(d)
@@ -44,7 +53,7 @@ def test_score_tokens_added_never_sampled_and_round_trip(tok, tmp_path):
 
     base_n = tok.vocab_size
     ct = conditioned_tokenizer(tok, 3, 11)
-    assert tok.vocab_size == base_n and tok.prompt_only == []          # the domain's tokenizer is untouched
+    assert tok.vocab_size == base_n and tok.prompt_only == []  # the domain's tokenizer is untouched
     assert ct.vocab_size == base_n + 14 and ct.prompt_only == conditioning_tokens(3, 11)
     assert ct.prompt_only_ids == list(range(base_n, base_n + 14))
     assert conditioned_tokenizer(ct, 3, 11).prompt_only_ids == ct.prompt_only_ids  # idempotent
@@ -57,10 +66,18 @@ def test_score_tokens_added_never_sampled_and_round_trip(tok, tmp_path):
     model, _ = build_model("tiny:llama", ct, seed=0)
     assert model.get_input_embeddings().weight.shape[0] == ct.vocab_size
     banned = torch.tensor(ct.prompt_only_ids)
-    h = model.lm_head.register_forward_hook(lambda m, i, out: out.index_add(
-        -1, banned, torch.full((*out.shape[:-1], len(banned)), 100.0, dtype=out.dtype)))  # the score tokens would win
-    s = sample(model, ct, 6, max_new_tokens=5, prompt="<o0><v7>\nSummarize.", generator=torch.Generator().manual_seed(0),
-               bf16=False)
+    h = model.lm_head.register_forward_hook(
+        lambda m, i, out: out.index_add(-1, banned, torch.full((*out.shape[:-1], len(banned)), 100.0, dtype=out.dtype))
+    )  # the score tokens would win
+    s = sample(
+        model,
+        ct,
+        6,
+        max_new_tokens=5,
+        prompt="<o0><v7>\nSummarize.",
+        generator=torch.Generator().manual_seed(0),
+        bf16=False,
+    )
     h.remove()
     assert not np.isin(s.tokens[s.mask].numpy(), ct.prompt_only_ids).any()
 
@@ -68,7 +85,11 @@ def test_score_tokens_added_never_sampled_and_round_trip(tok, tmp_path):
     m2, t2 = load_model_dir(tmp_path / "m")
     assert type(t2).__name__ == "ChatTokenizer"
     assert t2.vocab_size == ct.vocab_size and t2.prompt_only == ct.prompt_only
-    assert t2.prompt_only_ids == ct.prompt_only_ids and (t2.pad_id, t2.bos_id, t2.eos_id) == (ct.pad_id, ct.bos_id, ct.eos_id)
+    assert t2.prompt_only_ids == ct.prompt_only_ids and (t2.pad_id, t2.bos_id, t2.eos_id) == (
+        ct.pad_id,
+        ct.bos_id,
+        ct.eos_id,
+    )
     assert t2.encode("<o1><v2>\nx", add_bos=True) == ct.encode("<o1><v2>\nx", add_bos=True)
     assert torch.equal(m2.get_input_embeddings().weight, model.get_input_embeddings().weight)
 
@@ -86,9 +107,9 @@ def test_training_rows_are_chat_templated_prefix_plus_document_with_loss_on_refe
     V = tr.tokenizer.vocab_size
     W = tr.model.get_input_embeddings().weight.detach()
     assert W.shape[0] == V == tok.vocab_size + 3 + cfg.ric.n_bins
-    assert torch.equal(W[:tok.vocab_size], old_rows)                     # old rows kept
-    new = W[tok.vocab_size:]
-    assert new.abs().sum() > 0 and not torch.allclose(new[0], new[1])    # mean + seeded noise
+    assert torch.equal(W[: tok.vocab_size], old_rows)  # old rows kept
+    new = W[tok.vocab_size :]
+    assert new.abs().sum() > 0 and not torch.allclose(new[0], new[1])  # mean + seeded noise
     assert tr.contextual and tr.labelled_ctx == recs
 
     x, y = tr.batch(0)
@@ -104,7 +125,7 @@ def test_training_rows_are_chat_templated_prefix_plus_document_with_loss_on_refe
         prefix = prompt_text(levels_of(R[k], cfg.ric.n_bins))
         assert parse_prompt(prefix) == levels_of(R[k], cfg.ric.n_bins).tolist()
         prompt = tr.tokenizer.encode(with_prefix(prefix, recs[k]["prompt"]), add_bos=True)
-        assert real[:first] == prompt and real[first:] == target          # loss exactly on reference + EOS
+        assert real[:first] == prompt and real[first:] == target  # loss exactly on reference + EOS
         text = tr.tokenizer.hf.decode(prompt)
         assert text.count("<|im_start|>user") == 1 and text.index(prefix) < text.index(recs[k]["prompt"][:30])
     assert seen == {0, 1, 2}
@@ -120,7 +141,9 @@ def test_text_labelled_data_is_scored_with_context_without_counting_queries():
     objs = objectives()
     texts, R, ctx = labelled_examples("text", "default", objs, 4, 0)
     assert len(texts) == len(ctx) == 4 and R.shape == (4, 3)
-    assert [c["reference"] for c in ctx] == texts and {c["id"] for c in ctx} <= {r["id"] for r in DOMAIN.prompts("train")}
+    assert [c["reference"] for c in ctx] == texts and {c["id"] for c in ctx} <= {
+        r["id"] for r in DOMAIN.prompts("train")
+    }
     assert all(o.n_scored == 0 for o in objs)
     expect = np.column_stack([o.reward(texts, ctx) for o in objectives()])  # fresh objectives, same scores
     assert np.allclose(R, expect)
@@ -132,8 +155,9 @@ def test_online_round_generates_per_train_document_and_resumes(tok, tmp_path):
 
     cfg = _cfg(ric={"online_rounds": 1, "online_samples": 4, "quantile": 0.0})
     texts, R, recs = _hand_labelled()
-    mk = lambda: RiCTrainer(cfg, model=build_model("tiny:llama", tok, seed=0)[0], tokenizer=tok,
-                            labelled=(texts, R, recs))
+    mk = lambda: RiCTrainer(
+        cfg, model=build_model("tiny:llama", tok, seed=0)[0], tokenizer=tok, labelled=(texts, R, recs)
+    )
     tr = mk()
     got = []
     tr.on_record = got.append
@@ -176,7 +200,9 @@ def test_tiny_ric_text_run_samples_each_test_document_with_the_prefix(tok, tmp_p
     test = text.DOMAIN.prompts("test")
     assert len(df) == 4 and list(df["prompt_id"]) == [r["id"] for r in test[:4]]
     assert list(df["reference"]) == [r["reference"] for r in test[:4]]
-    assert {"candidate", "source", "rouge_l", "reward_faithfulness", "reward_quality", "reward_conciseness"} <= set(df.columns)
+    assert {"candidate", "source", "rouge_l", "reward_faithfulness", "reward_quality", "reward_conciseness"} <= set(
+        df.columns
+    )
     assert list(df.columns[:4]) == ["candidate", "prompt_id", "source", "reference"]
 
     model, t2 = load_model_dir(run.final_dir)

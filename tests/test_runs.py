@@ -6,6 +6,7 @@ a whole run trains in about a second; most of a spawned worker's time is importi
 inherit IRS_THREADS=1 from conftest.py, and the reference runs in this process with one thread too, so
 CPU results are bit-identical.
 """
+
 import json
 import os
 import random
@@ -44,12 +45,23 @@ N_OBJ = 3
 
 
 def tiny_cfg(name="t", **top) -> RunConfig:
-    return RunConfig.from_dict({
-        "name": name, "domain": "toy", "model": "tiny:gpt2", "seed": 0, "n_final_samples": 16,
-        "objectives": [{"name": "frac_a", "weight": 0.5}, {"name": "frac_b", "weight": 0.25},
-                       {"name": "length", "weight": 0.25}],
-        "rl": {"algo": "ppo", "batch_size": 8, "ppo_epochs": 1, "lr": 1e-3, "bf16": "off"},
-        "merge": {"total_steps": T, "merge_every": M_EVERY}, **top})
+    return RunConfig.from_dict(
+        {
+            "name": name,
+            "domain": "toy",
+            "model": "tiny:gpt2",
+            "seed": 0,
+            "n_final_samples": 16,
+            "objectives": [
+                {"name": "frac_a", "weight": 0.5},
+                {"name": "frac_b", "weight": 0.25},
+                {"name": "length", "weight": 0.25},
+            ],
+            "rl": {"algo": "ppo", "batch_size": 8, "ppo_epochs": 1, "lr": 1e-3, "bf16": "off"},
+            "merge": {"total_steps": T, "merge_every": M_EVERY},
+            **top,
+        }
+    )
 
 
 def poll(cond, timeout=180.0, every=0.02):
@@ -138,8 +150,10 @@ def test_sigkill_then_resume_gives_identical_final_weights(store, reference):
     b = load_tensors(run.final_dir / "model.safetensors")
     assert tensors_equal(a, b)
     for i in range(N_OBJ):
-        assert tensors_equal(load_tensors(reference.experts_dir / f"expert_{i}.safetensors"),
-                             load_tensors(run.experts_dir / f"expert_{i}.safetensors"))
+        assert tensors_equal(
+            load_tensors(reference.experts_dir / f"expert_{i}.safetensors"),
+            load_tensors(run.experts_dir / f"expert_{i}.safetensors"),
+        )
     assert step_records(run) == step_records(reference)  # metrics cut back to the checkpoint: no repeats
     pd.testing.assert_frame_equal(load_candidates(run), load_candidates(reference))
 
@@ -163,15 +177,16 @@ def test_damaged_weights_are_detected_and_resume_falls_back_to_the_previous_chec
     newest = path / "checkpoints" / "step_6" / "expert_1.safetensors"
     blob = bytearray(newest.read_bytes())
     mid = len(blob) // 2
-    blob[mid:mid + 64] = bytes(255 - b for b in blob[mid:mid + 64])
+    blob[mid : mid + 64] = bytes(255 - b for b in blob[mid : mid + 64])
     newest.write_bytes(bytes(blob))
     with pytest.raises(WeightsError, match="expert_1.safetensors is damaged"):
         load_tensors(newest)
     run = store.get(rid)
     assert execute(run.path) == "done", run.log_path.read_text()[-2000:]
     assert any("step_6 was damaged" in n for n in run.status()["notes"])
-    assert tensors_equal(load_tensors(reference.final_dir / "model.safetensors"),
-                         load_tensors(run.final_dir / "model.safetensors"))
+    assert tensors_equal(
+        load_tensors(reference.final_dir / "model.safetensors"), load_tensors(run.final_dir / "model.safetensors")
+    )
     assert step_records(run) == step_records(reference)
     final = run.final_dir / "model.safetensors"
     final.write_bytes(final.read_bytes()[:-100])  # truncated
@@ -204,8 +219,9 @@ def test_kills_at_random_points_leave_readable_resumable_runs(store, reference):
         if run.status()["state"] != "done":
             assert execute(run.path) == "done"  # resume, here in this process
         assert run.status()["step"] == T
-        assert tensors_equal(load_tensors(reference.final_dir / "model.safetensors"),
-                             load_tensors(run.final_dir / "model.safetensors"))
+        assert tensors_equal(
+            load_tensors(reference.final_dir / "model.safetensors"), load_tensors(run.final_dir / "model.safetensors")
+        )
         assert step_records(run) == step_records(reference)
 
 
@@ -240,8 +256,9 @@ def test_cancel_checkpoints_and_resume_finishes(store):
 def test_cancel_signals_a_worker_that_does_not_stop(store):
     run = store.create(tiny_cfg("stuck"))
     # a stand-in worker that never looks at the cancel flag, in its own process group
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "irs.runs.worker"],
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(120)", "irs.runs.worker"], start_new_session=True
+    )
     with run.lock():
         run.write_status(state="running", pid=proc.pid, heartbeat=now_iso())
     run.proc = proc
@@ -255,10 +272,16 @@ def test_cancel_stops_a_hung_worker_that_holds_the_lock(store, monkeypatch):
     """A worker frozen by SIGSTOP: its status reads failed (no heartbeat), resume is refused (the lock is
     held); cancel kills it, marks the run cancelled, and the run can then be resumed."""
     run = store.create(tiny_cfg("hung"))
-    holder = ("import fcntl, os, sys, time; f = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
-              "fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(300)")
-    proc = subprocess.Popen([sys.executable, "-c", holder, str(run.lock_path), "irs.runs.worker"],
-                            start_new_session=True, stdout=subprocess.PIPE, text=True)
+    holder = (
+        "import fcntl, os, sys, time; f = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); "
+        "fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(300)"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", holder, str(run.lock_path), "irs.runs.worker"],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout.readline().strip() == "locked"
         run.write_status(state="running", pid=proc.pid, heartbeat="2020-01-01T00:00:00.000Z")
@@ -325,15 +348,18 @@ def test_remerge_and_sample(reference):
 
 
 # ---- bad input changes nothing ---------------------------------------------------------------------
-@pytest.mark.parametrize("text, match", [
-    (None, "not found"),
-    ("name = [", "not valid TOML"),
-    ('name = "x"\nbogus = 1\n', "unknown config key"),
-    ('domain = "toy"\n[[objectives]]\nname = "frac_a"\nweight = -1\n', "weight"),
-    ('domain = "toy"\n[[objectives]]\nname = "nope"\n', "unknown objective"),
-    ('domain = "nope"\n', "unknown domain"),
-    ('domain = "toy"\nmodel = "/no/such/dir"\n', "model"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        (None, "not found"),
+        ("name = [", "not valid TOML"),
+        ('name = "x"\nbogus = 1\n', "unknown config key"),
+        ('domain = "toy"\n[[objectives]]\nname = "frac_a"\nweight = -1\n', "weight"),
+        ('domain = "toy"\n[[objectives]]\nname = "nope"\n', "unknown objective"),
+        ('domain = "nope"\n', "unknown domain"),
+        ('domain = "toy"\nmodel = "/no/such/dir"\n', "model"),
+    ],
+)
 def test_bad_config_is_refused_and_nothing_is_written(tmp_path, text, match):
     cfg = tmp_path / "c.toml"
     if text is not None:

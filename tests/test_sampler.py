@@ -1,4 +1,5 @@
 """The one sampler: EOS masking, determinism, agreement with model.generate and the HF forward."""
+
 import pytest
 import torch
 
@@ -23,9 +24,15 @@ def _model(kind="gpt2", seed=0):
 def test_greedy_matches_generate(kind):
     m, tok = _model(kind)
     s = sample(m, tok, 3, max_new_tokens=12, temperature=0, bf16=False)
-    ref = m.generate(torch.tensor([[tok.bos_id]] * 3), attention_mask=torch.ones(3, 1, dtype=torch.long),
-                     max_new_tokens=12, do_sample=False, eos_token_id=tok.eos_id, pad_token_id=tok.pad_id,
-                     suppress_tokens=[tok.pad_id, tok.bos_id])
+    ref = m.generate(
+        torch.tensor([[tok.bos_id]] * 3),
+        attention_mask=torch.ones(3, 1, dtype=torch.long),
+        max_new_tokens=12,
+        do_sample=False,
+        eos_token_id=tok.eos_id,
+        pad_token_id=tok.pad_id,
+        suppress_tokens=[tok.pad_id, tok.bos_id],
+    )
     gen = ref[:, 1:]
     L = gen.shape[1]  # generate stops when all rows finished; ours may run a few PAD steps longer
     assert torch.equal(s.tokens[:, :L], gen) and (s.tokens[:, L:] == tok.pad_id).all()
@@ -65,8 +72,8 @@ def test_eos_masking_and_padding():
         eos = (row == tok.eos_id).nonzero()
         if fin:
             e = int(eos[0])
-            assert mk[: e + 1].all() and not mk[e + 1:].any()
-            assert (row[e + 1:] == tok.pad_id).all()
+            assert mk[: e + 1].all() and not mk[e + 1 :].any()
+            assert (row[e + 1 :] == tok.pad_id).all()
         else:
             assert mk.all() and len(eos) == 0
     assert s.finished.any() and (s.lengths > 1).any()
@@ -92,7 +99,7 @@ def test_top_k_top_p_filtering():
     m, tok = _model("gpt2")
     s = sample(m, tok, 32, max_new_tokens=8, top_k=1, temperature=1.0, bf16=False)
     g = sample(m, tok, 32, max_new_tokens=8, temperature=0, bf16=False)
-    assert torch.equal(s.tokens, g.tokens[: , : s.tokens.shape[1]])  # top-1 sampling is greedy
+    assert torch.equal(s.tokens, g.tokens[:, : s.tokens.shape[1]])  # top-1 sampling is greedy
 
 
 def test_logprobs_are_masked_and_match_sampling_distribution():
@@ -107,16 +114,33 @@ def test_logprobs_are_masked_and_match_sampling_distribution():
     torch.testing.assert_close(lp[:, 0], torch.log_softmax(logits, -1)[s.tokens[:, 0]], atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("temperature,top_k,top_p,prompts", [
-    (0.7, 0, 1.0, None), (1.3, 0, 1.0, None), (0.7, 5, 1.0, None), (0.9, 0, 0.8, None),
-    (0.7, 6, 0.9, ["ab", "a", "abcab", "c"] * 2)])
+@pytest.mark.parametrize(
+    "temperature,top_k,top_p,prompts",
+    [
+        (0.7, 0, 1.0, None),
+        (1.3, 0, 1.0, None),
+        (0.7, 5, 1.0, None),
+        (0.9, 0, 0.8, None),
+        (0.7, 6, 0.9, ["ab", "a", "abcab", "c"] * 2),
+    ],
+)
 def test_forward_logprobs_reproduce_the_samplers_own(temperature, top_k, top_p, prompts):
     """The trained policy is the sampled one: the update's log-probs of a batch equal the log-probs the
     sampler drew it with (temperature, top-k, top-p, banned tokens, left padding), and differ from the
     raw logits' log-probs whenever the temperature is not 1."""
     m, tok = _model("gpt2")
-    s = sample(m, tok, 8, max_new_tokens=12, temperature=temperature, top_k=top_k, top_p=top_p,
-               prompt=prompts, generator=torch.Generator().manual_seed(3), bf16=False)
+    s = sample(
+        m,
+        tok,
+        8,
+        max_new_tokens=12,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        prompt=prompts,
+        generator=torch.Generator().manual_seed(3),
+        bf16=False,
+    )
     assert s.logprobs is not None and (s.logprobs[~s.mask] == 0).all()
     lp, _ = forward_logprobs(m, s, bf16=False)
     torch.testing.assert_close(lp, s.logprobs, atol=2e-5, rtol=1e-5)
@@ -172,8 +196,16 @@ def test_prompt_only_tokens_are_never_sampled(tmp_path):
         head.bias[tok.prompt_only_ids] = 20.0  # e^20 times more likely than any other token
     m.lm_head = head
     m.config.tie_word_embeddings = False
-    s = sample(m, tok, 64, max_new_tokens=8, temperature=1.0, prompt="<o0><v2><o1><v0>", fast=False,
-               generator=torch.Generator().manual_seed(0))
+    s = sample(
+        m,
+        tok,
+        64,
+        max_new_tokens=8,
+        temperature=1.0,
+        prompt="<o0><v2><o1><v0>",
+        fast=False,
+        generator=torch.Generator().manual_seed(0),
+    )
     generated = s.tokens[s.mask]
     assert generated.numel() > 0
     assert not torch.isin(generated, torch.tensor(tok.prompt_only_ids)).any()

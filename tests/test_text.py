@@ -1,5 +1,6 @@
 """The text domain (paper 5.3 offline): chat tokenizer adapter, SmolLM2 import, rewards, context-aware
 objectives, prompts through the trainer, LoRA experts and merges, SFT, and a whole tiny run."""
+
 import copy
 import json
 from pathlib import Path
@@ -21,9 +22,15 @@ def tok():
 
 
 def _tiny_cfg(**over):
-    d = {"name": "t", "domain": "text", "model": "tiny:llama", "seed": 0, "n_final_samples": 4,
-         "rl": {"batch_size": 4, "max_new_tokens": 6, "algo": "rloo", "rloo_k": 2, "ppo_epochs": 1, "lr": 1e-3},
-         "merge": {"total_steps": 2, "merge_every": 1}}
+    d = {
+        "name": "t",
+        "domain": "text",
+        "model": "tiny:llama",
+        "seed": 0,
+        "n_final_samples": 4,
+        "rl": {"batch_size": 4, "max_new_tokens": 6, "algo": "rloo", "rloo_k": 2, "ppo_epochs": 1, "lr": 1e-3},
+        "merge": {"total_steps": 2, "merge_every": 1},
+    }
     for k, v in over.items():
         d[k] = {**d.get(k, {}), **v} if isinstance(v, dict) else v
     return RunConfig.from_dict(d)
@@ -67,7 +74,7 @@ def test_sampler_with_chat_prompts_per_row(tok):
     prompts = ["short", "a much longer prompt with several more words in it"]
     s = sample(model, tok, 2, max_new_tokens=5, prompt=prompts, generator=torch.Generator().manual_seed(0))
     for row, mask, p in zip(s.prompt_ids, s.prompt_mask, prompts):
-        assert row[mask].tolist() == tok.encode(p)          # left-padded, templated per row
+        assert row[mask].tolist() == tok.encode(p)  # left-padded, templated per row
     assert not torch.isin(s.tokens[s.mask], torch.tensor([tok.pad_id, tok.bos_id])).any()
 
 
@@ -103,7 +110,9 @@ def test_rewards_on_hand_made_cases():
 
     rec = DOMAIN.prompts("train")[0]
     objs = {o.name: o for o in DOMAIN.oracle()}
-    assert set(objs) == {"faithfulness", "quality", "conciseness", "rouge_l"} and all(o.needs_context for o in objs.values())
+    assert set(objs) == {"faithfulness", "quality", "conciseness", "rouge_l"} and all(
+        o.needs_context for o in objs.values()
+    )
     unrelated = "The weather in the mountains was cold and rainy for most of the week in March."
     copy_ref, copy_src = rec["reference"], rec["source_sentences"][0]
     ctx = [rec, rec, rec]
@@ -125,7 +134,9 @@ def test_shipped_reward_stats_are_reproducible():
     st = load_stats()
     fresh = compute_stats("train")
     for k in ("faithfulness", "quality", "conciseness"):
-        assert fresh[k]["lo"] == pytest.approx(st[k]["lo"], abs=1e-4) and fresh[k]["hi"] == pytest.approx(st[k]["hi"], abs=1e-4)
+        assert fresh[k]["lo"] == pytest.approx(st[k]["lo"], abs=1e-4) and fresh[k]["hi"] == pytest.approx(
+            st[k]["hi"], abs=1e-4
+        )
 
 
 def test_splits_prompts_and_lengths(tok):
@@ -155,8 +166,10 @@ def test_context_objective_path_and_candidate_columns():
     o = Objective("ctx", scorer, 0.0, 2.0, needs_context=True)
     with pytest.raises(ValueError, match="context"):
         o.raw(["x"])
-    recs = [{"id": "a", "prompt": "p", "source": "s" * 900, "reference": "r"},
-            {"id": "b", "prompt": "q", "source": "t", "reference": "u"}]
+    recs = [
+        {"id": "a", "prompt": "p", "source": "s" * 900, "reference": "r"},
+        {"id": "b", "prompt": "q", "source": "t", "reference": "u"},
+    ]
     texts = ["same", "same", "same", "  "]
     ctx = [recs[0], recs[1], recs[0], recs[1]]
     df = score_candidates(texts, DOMAIN, [o], contexts=ctx)
@@ -205,24 +218,29 @@ def test_trainer_draws_train_prompts_per_row_deterministically(tok):
         for s, ctx in prompts_seen:  # each row was generated from its own record's templated prompt
             for row, mask, c in zip(s.prompt_ids, s.prompt_mask, ctx):
                 assert row[mask].tolist() == tok.encode(c["prompt"])
-    assert len(runs[0]) == 6 and runs[0] == runs[1]          # 2 steps x 3 experts, same draws
-    assert len({tuple(x) for x in runs[0]}) > 1               # each step/expert draws its own prompts
+    assert len(runs[0]) == 6 and runs[0] == runs[1]  # 2 steps x 3 experts, same draws
+    assert len({tuple(x) for x in runs[0]}) > 1  # each step/expert draws its own prompts
 
 
 def test_lora_trainer_final_merge_equals_average_of_dense_experts_and_resumes(tok, tmp_path):
     from irs.algorithms.merging import merge_state_dicts
 
-    cfg = _tiny_cfg(merge={"total_steps": 3, "merge_every": 1}, lora={"r": 4, "alpha": 8.0},
-                    sft={"steps": 2, "lr": 1e-3, "batch_size": 2})
+    cfg = _tiny_cfg(
+        merge={"total_steps": 3, "merge_every": 1},
+        lora={"r": 4, "alpha": 8.0},
+        sft={"steps": 2, "lr": 1e-3, "batch_size": 2},
+    )
     tr = _trainer(copy.deepcopy(cfg), tok)
-    tr.run(should_stop=lambda: tr.schedule.t == 2)   # two merges folded into the base so far
+    tr.run(should_stop=lambda: tr.schedule.t == 2)  # two merges folded into the base so far
     assert tr.schedule.t == 2
     tr.save(tmp_path / "ck")
     assert (tmp_path / "ck" / "ref.safetensors").is_file() and (tmp_path / "ck" / "base.safetensors").is_file()
     from safetensors import safe_open
 
     with safe_open(str(tmp_path / "ck" / "base.safetensors"), "pt") as f:  # only the adapted layers' base
-        assert sorted(f.keys()) and all(k.endswith(("q_proj.base_layer.weight", "v_proj.base_layer.weight")) for k in f.keys())
+        assert sorted(f.keys()) and all(
+            k.endswith(("q_proj.base_layer.weight", "v_proj.base_layer.weight")) for k in f.keys()
+        )
     with safe_open(str(tmp_path / "ck" / "expert_0.safetensors"), "pt") as f:  # adapters only
         assert all("lora_" in k for k in f.keys())
     tr.run()
@@ -269,8 +287,17 @@ def test_sft_elsewhere_is_refused():  # (RiC on text: tests/test_ric_text.py)
     with pytest.raises(ValueError, match="sft.steps"):
         from irs.algorithms.trainer import Trainer
 
-        Trainer(RunConfig.from_dict({"domain": "toy", "model": "tiny:gpt2", "sft": {"steps": 1},
-                                     "merge": {"total_steps": 1, "merge_every": 1}, "rl": {"batch_size": 2}}))
+        Trainer(
+            RunConfig.from_dict(
+                {
+                    "domain": "toy",
+                    "model": "tiny:gpt2",
+                    "sft": {"steps": 1},
+                    "merge": {"total_steps": 1, "merge_every": 1},
+                    "rl": {"batch_size": 2},
+                }
+            )
+        )
     with pytest.raises(ValueError, match="lora.enabled"):
         validate(RunConfig.from_dict({"lora": {"enabled": "yes"}}), ["a"])
 
@@ -318,8 +345,16 @@ def test_tiny_text_run_end_to_end(tok, tmp_path, monkeypatch):
     run = RunStore(tmp_path).create(cfg)
     assert execute(run.path) == "done", run.read_status().get("error")
     df = load_candidates(run)
-    assert len(df) == 6 and {"prompt_id", "source", "reference", "rouge_l", "reward_rouge_l",
-                             "reward_faithfulness", "reward_quality", "reward_conciseness"} <= set(df.columns)
+    assert len(df) == 6 and {
+        "prompt_id",
+        "source",
+        "reference",
+        "rouge_l",
+        "reward_rouge_l",
+        "reward_faithfulness",
+        "reward_quality",
+        "reward_conciseness",
+    } <= set(df.columns)
     from irs.domains.text import DOMAIN
 
     test = DOMAIN.prompts("test")

@@ -1,4 +1,5 @@
 """The policy-gradient update's KL terms: the exact per-token KL and the 'loss' placement of beta."""
+
 import copy
 
 import torch
@@ -28,7 +29,9 @@ def test_kl_in_the_loss_pulls_a_drifted_policy_back_to_the_reference():
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.05)
     cfg = RLConfig(algo="rloo", kl_penalty="loss", beta=1.0, lr=1e-2, ppo_epochs=1, batch_size=16)
-    s = sample(model, tok, 16, max_new_tokens=8, temperature=0.7, generator=torch.Generator().manual_seed(0), bf16=False)
+    s = sample(
+        model, tok, 16, max_new_tokens=8, temperature=0.7, generator=torch.Generator().manual_seed(0), bf16=False
+    )
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
 
     def kl():

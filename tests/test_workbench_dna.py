@@ -7,6 +7,7 @@ AppTest: the DNA explore view (hits column, cell-type choice, highlighted spans 
 text table (source / summary / reference and the selected row in full), and a RiC run's curves.
 Runs are synthetic (ui.fixture): real DHS validation sites scored with the exact "motifs" preset.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,10 +36,32 @@ def runs_dir(tmp_path_factory):
     make_dna_run(d, DNA_RUN, n=80)
     make_text_table_run(d, TEXT_RUN, n=12)
     ric = make_run(d, RIC_RUN, n=20, method="ric", T=6)
-    recs = [{"type": "step", "step": t, "expert": "ric", "loss": round(3.0 - 0.3 * t, 4), "tokens": 400,
-             "batch": 8, "phase": int(t > 3)} for t in range(1, 7)]
-    recs.insert(3, {"type": "online", "step": 3, "round": 1, "n_generated": 64, "n_valid": 50, "n_kept": 20,
-                    "n_online_total": 20, "reward_queries": 192, "reward": 0.42})
+    recs = [
+        {
+            "type": "step",
+            "step": t,
+            "expert": "ric",
+            "loss": round(3.0 - 0.3 * t, 4),
+            "tokens": 400,
+            "batch": 8,
+            "phase": int(t > 3),
+        }
+        for t in range(1, 7)
+    ]
+    recs.insert(
+        3,
+        {
+            "type": "online",
+            "step": 3,
+            "round": 1,
+            "n_generated": 64,
+            "n_valid": 50,
+            "n_kept": 20,
+            "n_online_total": 20,
+            "reward_queries": 192,
+            "reward": 0.42,
+        },
+    )
     (ric / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
     return d
 
@@ -86,10 +109,11 @@ def test_scan_hits_equals_the_single_sequence_scanner_and_is_fast(sites):
     for i, s in enumerate(seqs):
         ref = motifs.motif_hits(s, ms) if isinstance(s, str) else []
         mine = h[h["row"] == i]
-        assert sorted((x.name, x.start, x.end, x.strand, x.score) for x in ref) == \
-            sorted(zip(mine["motif"], mine["start"], mine["end"], mine["strand"], mine["score"])), i
-    assert set(h["row"]) <= set(range(40)) | {42}          # no hits in the invalid rows 40, 41
-    assert h["row"].isin(range(40)).sum() >= 40            # real DHS sites: about 2 hits per site
+        assert sorted((x.name, x.start, x.end, x.strand, x.score) for x in ref) == sorted(
+            zip(mine["motif"], mine["start"], mine["end"], mine["strand"], mine["score"])
+        ), i
+    assert set(h["row"]) <= set(range(40)) | {42}  # no hits in the invalid rows 40, 41
+    assert h["row"].isin(range(40)).sum() >= 40  # real DHS sites: about 2 hits per site
     owner = motifs.motif_cells(CELLS)
     assert (h["cell"] == h["motif"].map(owner)).all() and h["rel"].between(0.85, 1).all()
     assert set(motifs.scan_hits(seqs[:40], ["HepG2"])["motif"]) <= set(motifs.CELL_MOTIFS["HepG2"])
@@ -106,25 +130,43 @@ def test_scan_hits_equals_the_single_sequence_scanner_and_is_fast(sites):
 def test_top_hits_text_format():
     from irs.domains.dna.motifs import top_hits_text
 
-    h = pd.DataFrame({"row": [1, 1, 1, 0], "motif": ["HNF4A", "GATA1", "SPI1", "FOXA2"],
-                      "cell": ["HepG2", "K562", "GM12878", "HepG2"], "start": [119, 36, 5, 0],
-                      "end": [132, 46, 15, 8], "strand": ["-", "+", "+", "+"], "score": [7.31, 8.14, 2.0, 9.0],
-                      "rel": [0.9] * 4})
+    h = pd.DataFrame(
+        {
+            "row": [1, 1, 1, 0],
+            "motif": ["HNF4A", "GATA1", "SPI1", "FOXA2"],
+            "cell": ["HepG2", "K562", "GM12878", "HepG2"],
+            "start": [119, 36, 5, 0],
+            "end": [132, 46, 15, 8],
+            "strand": ["-", "+", "+", "+"],
+            "score": [7.31, 8.14, 2.0, 9.0],
+            "rel": [0.9] * 4,
+        }
+    )
     assert top_hits_text(h, 3, top=2) == ["FOXA2 +1-8 (9.0)", "GATA1 +37-46 (8.1); HNF4A -120-132 (7.3)", ""]
 
 
 def test_sequence_html_highlights_and_escapes():
     from ui.logic import motif_colors, sequence_html
 
-    h = pd.DataFrame({"row": [0, 0], "motif": ["GATA1", "X<script>"], "cell": ["K562", "K562"],
-                      "start": [2, 60], "end": [8, 66], "strand": ["+", "-"], "score": [8.1, 5.0], "rel": [0.9, 0.9]})
+    h = pd.DataFrame(
+        {
+            "row": [0, 0],
+            "motif": ["GATA1", "X<script>"],
+            "cell": ["K562", "K562"],
+            "start": [2, 60],
+            "end": [8, 66],
+            "strand": ["+", "-"],
+            "score": [8.1, 5.0],
+            "rel": [0.9, 0.9],
+        }
+    )
     html = sequence_html("ACGT" * 50, h, motif_colors(["GATA1", "X<script>"]))
     assert html.count('class="irs-hit"') == 2 and 'data-motif="GATA1"' in html
     assert "<script>" not in html and "X&lt;script&gt;" in html
-    assert "GATA1 (K562) +3-8 8.1 bits" in html                      # tooltip: 1-based, inclusive
-    assert ">GTACGT</span>" in html                                 # seq[2:8]
+    assert "GATA1 (K562) +3-8 8.1 bits" in html  # tooltip: 1-based, inclusive
+    assert ">GTACGT</span>" in html  # seq[2:8]
     body = html.split("<pre")[1].split("</pre>")[0]
-    assert body.count("\n") == 3                                     # 200 nt in lines of 50
+    assert body.count("\n") == 3  # 200 nt in lines of 50
 
 
 def test_jsonl_round_trip_keeps_extra_columns_and_fasta_headers_carry_scores(runs_dir, tmp_path):
@@ -170,8 +212,9 @@ def test_cli_export_jsonl(runs_dir, tmp_path, capsys):
     p = argparse.ArgumentParser()
     sub = p.add_subparsers()
     export_cmd.add_parser(sub)
-    args = p.parse_args(["export", DNA_RUN, "--runs-dir", str(runs_dir), "--format", "jsonl",
-                         "--out", str(tmp_path / "o.jsonl")])
+    args = p.parse_args(
+        ["export", DNA_RUN, "--runs-dir", str(runs_dir), "--format", "jsonl", "--out", str(tmp_path / "o.jsonl")]
+    )
     assert args.func(args) == 0
     recs = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
     assert len(recs) == 80 and recs[0]["run_id"] == DNA_RUN and "reward_gc" in recs[0]
@@ -188,8 +231,7 @@ def test_dna_explore_hits_column_and_highlighted_sequence(env):
     assert list(t.columns[:3]) == ["id", "sequence", "top hits"]
     hit_text = [x for x in t["top hits"] if x]
     assert len(hit_text) > 20
-    assert all(x.split()[0] in {m for c in ("K562", "HepG2", "GM12878") for m in CELL_MOTIFS[c]}
-               for x in hit_text)
+    assert all(x.split()[0] in {m for c in ("K562", "HepG2", "GM12878") for m in CELL_MOTIFS[c]} for x in hit_text)
 
     row = int(t["id"][t["top hits"].astype(bool)].iloc[0])  # a row with hits, as a table click selects it
     at.session_state["explore_sel"] = [row]
@@ -204,7 +246,7 @@ def test_dna_explore_hits_column_and_highlighted_sequence(env):
     assert f'data-motif="{first["motif"]}"' in html[0]
     pre = re.sub(r"<[^>]+>", "", html[0].split("<pre", 1)[1].split(">", 1)[1].split("</pre>")[0])
     assert "".join(line.split()[1] for line in pre.splitlines()) == seq  # the whole sequence, numbered lines
-    site = seq[int(first["first"]) - 1:int(first["last"])]
+    site = seq[int(first["first"]) - 1 : int(first["last"])]
     spans = re.findall(r'<span class="irs-hit"[^>]*>([ACGT]+)</span>', html[0])
     assert site.startswith(spans[0]) or any(sp in site for sp in spans)  # the best site is highlighted
 
@@ -214,7 +256,7 @@ def test_dna_explore_hits_column_and_highlighted_sequence(env):
     t2 = _table(at)
     assert all(x.split()[0] in CELL_MOTIFS["HepG2"] for x in t2["top hits"] if x)
     html2 = [h.proto.body for h in at.get("html") if "irs-seqview" in h.proto.body][0]
-    assert "data-motif=\"GATA1\"" not in html2
+    assert 'data-motif="GATA1"' not in html2
 
     at.radio(key="explore_export_fmt").set_value("jsonl").run()
     labels = [b.proto.label for b in at.get("download_button")]
@@ -257,8 +299,10 @@ def test_ric_run_curves_show_loss_and_online_reward(env):
 def test_training_curves_spec_for_rl_runs_is_unchanged():
     from ui.logic import training_curves
 
-    recs = [{"type": "step", "step": 1, "expert": "a", "reward": 0.1, "kl": 0.0},
-            {"type": "merge", "step": 1, "lambdas": [1.0]}]
+    recs = [
+        {"type": "step", "step": 1, "expert": "a", "reward": 0.1, "kl": 0.0},
+        {"type": "merge", "step": 1, "lambdas": [1.0]},
+    ]
     spec = training_curves(recs)
     assert spec.metrics == ("reward", "kl") and spec.records == recs and not spec.caption
     assert spec.titles["reward"] == "Reward"

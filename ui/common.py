@@ -1,5 +1,6 @@
 """Streamlit pieces shared by the pages: cached readers (keyed by file mtime), the run picker that keeps
 the run id in the URL, preference sliders, objective labels and the export panel."""
+
 from __future__ import annotations
 
 import logging
@@ -13,8 +14,12 @@ from ui import logic
 
 log = logging.getLogger(__name__)
 
-PAGES = {"design": "views/design.py", "runs": "views/runs.py", "explore": "views/explore.py",
-         "compare": "views/compare.py"}
+PAGES = {
+    "design": "views/design.py",
+    "runs": "views/runs.py",
+    "explore": "views/explore.py",
+    "compare": "views/compare.py",
+}
 
 
 # ---- the run store --------------------------------------------------------------------------------
@@ -144,8 +149,13 @@ def go_to(page: str, run_id: str | None = None) -> None:
 
 
 # ---- preferences ----------------------------------------------------------------------------------
-def weight_sliders(infos: Sequence[logic.ObjectiveInfo], key_prefix: str, defaults: Sequence[float] | None = None,
-                   columns: int | None = None, describe: bool = False) -> tuple[list[float], list[float] | None]:
+def weight_sliders(
+    infos: Sequence[logic.ObjectiveInfo],
+    key_prefix: str,
+    defaults: Sequence[float] | None = None,
+    columns: int | None = None,
+    describe: bool = False,
+) -> tuple[list[float], list[float] | None]:
     """One slider per objective (goal in the label, explanation in the help); shows the normalized
     weights live (describe: the explanation under each slider too). Returns (raw slider values, normalized weights or None when all are zero)."""
     defaults = list(defaults) if defaults else [1.0] * len(infos)
@@ -153,9 +163,17 @@ def weight_sliders(infos: Sequence[logic.ObjectiveInfo], key_prefix: str, defaul
     raw = []
     for k, (o, d) in enumerate(zip(infos, defaults)):
         with cols[k % len(cols)]:
-            raw.append(st.slider(f"{o.name} · {o.goal_text} {logic.GOAL_SYMBOL.get(o.goal, '')}", 0.0, 1.0,
-                                 float(round(min(1.0, max(0.0, d)), 2)), 0.05, key=f"{key_prefix}_w_{o.name}",
-                                 help=o.description or None))
+            raw.append(
+                st.slider(
+                    f"{o.name} · {o.goal_text} {logic.GOAL_SYMBOL.get(o.goal, '')}",
+                    0.0,
+                    1.0,
+                    float(round(min(1.0, max(0.0, d)), 2)),
+                    0.05,
+                    key=f"{key_prefix}_w_{o.name}",
+                    help=o.description or None,
+                )
+            )
             if describe:
                 st.caption(o.description or "no description")
     w = logic.normalize_weights(raw)
@@ -167,9 +185,17 @@ def weight_sliders(infos: Sequence[logic.ObjectiveInfo], key_prefix: str, defaul
 
 
 # ---- export ---------------------------------------------------------------------------------------
-def export_panel(df: pd.DataFrame, *, domain: str, run_id: str, key_prefix: str,
-                 selected: Sequence[int] = (), top: Sequence[int] = (), filtered: Sequence[int] | None = None,
-                 units: dict[str, str] | None = None) -> None:
+def export_panel(
+    df: pd.DataFrame,
+    *,
+    domain: str,
+    run_id: str,
+    key_prefix: str,
+    selected: Sequence[int] = (),
+    top: Sequence[int] = (),
+    filtered: Sequence[int] | None = None,
+    units: dict[str, str] | None = None,
+) -> None:
     """Pick what (Pareto set, selection, top k, the filtered view) and a format the domain allows; download
     the file that `irs export` writes (irs.export.export; `units` become SD tags). SDF is built on click (it
     embeds 3D conformers)."""
@@ -184,9 +210,15 @@ def export_panel(df: pd.DataFrame, *, domain: str, run_id: str, key_prefix: str,
     c1, c2 = st.columns(2)
     what = c1.radio("Export", list(choices), key=f"{key_prefix}_export_what", horizontal=True)
     fmts = list(allowed_formats(get_domain(domain)))
-    fmt = c2.radio("Format", fmts, key=f"{key_prefix}_export_fmt", horizontal=True,
-                   format_func=str.upper, help="The same writer as `irs export`; SDF has a 3D conformer and "
-                                               "every score as a tag, FASTA holds valid sequences.")
+    fmt = c2.radio(
+        "Format",
+        fmts,
+        key=f"{key_prefix}_export_fmt",
+        horizontal=True,
+        format_func=str.upper,
+        help="The same writer as `irs export`; SDF has a 3D conformer and "
+        "every score as a tag, FASTA holds valid sequences.",
+    )
     rows = choices[what]
     pareto_only = rows is None
     if pareto_only:
@@ -194,23 +226,41 @@ def export_panel(df: pd.DataFrame, *, domain: str, run_id: str, key_prefix: str,
 
         sets = list(dict.fromkeys(df["set"]))
         n = len(pareto_front(df))
-        st.caption(f"Pareto set: one front over {'the set' if len(sets) == 1 else 'the sets'} on show "
-                   f"({', '.join(sets)}), each candidate once." + ("" if len(sets) == 1 else
-                   " It can differ from the union of the sets' own fronts that the plots mark."))
+        st.caption(
+            f"Pareto set: one front over {'the set' if len(sets) == 1 else 'the sets'} on show "
+            f"({', '.join(sets)}), each candidate once."
+            + ("" if len(sets) == 1 else " It can differ from the union of the sets' own fronts that the plots mark.")
+        )
     else:
         n = len(rows)
-    tag = "pareto" if pareto_only else ("selection" if what.startswith("Selection") else
-                                        "filtered" if what.startswith("Filtered") else f"top{len(top)}")
+    tag = (
+        "pareto"
+        if pareto_only
+        else (
+            "selection"
+            if what.startswith("Selection")
+            else "filtered"
+            if what.startswith("Filtered")
+            else f"top{len(top)}"
+        )
+    )
     fname = f"{run_id}-{tag}.{fmt}"
 
     def build() -> bytes:
-        return logic.export_bytes(df, fmt, domain=domain, run_id=run_id, rows=rows, pareto_only=pareto_only,
-                                  units=units)
+        return logic.export_bytes(
+            df, fmt, domain=domain, run_id=run_id, rows=rows, pareto_only=pareto_only, units=units
+        )
 
     if n == 0:
         st.info("Nothing to export: the chosen set is empty.")
         return
     data = build if fmt == "sdf" else build()
-    st.download_button(f"Download {n} as {fmt.upper()}", data, file_name=fname,
-                       mime=logic.EXPORT_MIME.get(fmt, "application/octet-stream"),
-                       key=f"{key_prefix}_download", icon=":material/download:", on_click="ignore")
+    st.download_button(
+        f"Download {n} as {fmt.upper()}",
+        data,
+        file_name=fname,
+        mime=logic.EXPORT_MIME.get(fmt, "application/octet-stream"),
+        key=f"{key_prefix}_download",
+        icon=":material/download:",
+        on_click="ignore",
+    )

@@ -6,6 +6,7 @@ split (plus a few invalid strings), scored by irs.candidates.score_candidates wi
 instant "druglike" preset; the metrics are smooth made-up curves with merges every m steps. It stands in
 for the shipped demo run until that exists, and lets a benchmark build a 10,000-candidate run.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,17 +26,27 @@ def _metrics(names: list[str], T: int, m: int, seed: int) -> list[dict]:
     for t in range(1, T + 1):
         for k, n in enumerate(names):
             base = 0.35 + 0.4 * (1 - math.exp(-t / (4 + 2 * k)))
-            recs.append({"type": "step", "step": t, "expert": n, "reward": round(base + 0.03 * rng.normal(), 5),
-                         "kl": round(0.02 * t * (1 + 0.3 * k) + 0.005 * rng.normal(), 5),
-                         "length": round(30 + 2 * rng.normal(), 3), "valid": round(0.9 + 0.02 * rng.normal(), 4)})
+            recs.append(
+                {
+                    "type": "step",
+                    "step": t,
+                    "expert": n,
+                    "reward": round(base + 0.03 * rng.normal(), 5),
+                    "kl": round(0.02 * t * (1 + 0.3 * k) + 0.005 * rng.normal(), 5),
+                    "length": round(30 + 2 * rng.normal(), 3),
+                    "valid": round(0.9 + 0.02 * rng.normal(), 4),
+                }
+            )
         if t % m == 0 or t == T:
-            recs.append({"type": "merge", "step": t, "subset": names, "lambdas": [1 / len(names)] * len(names),
-                         "final": t == T})
+            recs.append(
+                {"type": "merge", "step": t, "subset": names, "lambdas": [1 / len(names)] * len(names), "final": t == T}
+            )
     return recs
 
 
-def _new_run(root, run_id: str, domain_name: str, preset: str | None, method: str, n: int, T: int, m: int,
-             seed: int = 0):
+def _new_run(
+    root, run_id: str, domain_name: str, preset: str | None, method: str, n: int, T: int, m: int, seed: int = 0
+):
     """(path, domain, objectives, cfg): a fresh run folder with its config.toml (equal weights)."""
     from irs.config import ObjectiveSpec, RunConfig
     from irs.domains import get_domain
@@ -46,16 +57,33 @@ def _new_run(root, run_id: str, domain_name: str, preset: str | None, method: st
     domain = get_domain(domain_name)
     objs = domain.objectives(preset)
     names = [o.name for o in objs]
-    cfg = RunConfig(name=run_id.split("-")[0], domain=domain_name, preset=preset or "", method=method, seed=seed,
-                    objectives=[ObjectiveSpec(nm, 1 / len(names)) for nm in names], n_final_samples=n)
+    cfg = RunConfig(
+        name=run_id.split("-")[0],
+        domain=domain_name,
+        preset=preset or "",
+        method=method,
+        seed=seed,
+        objectives=[ObjectiveSpec(nm, 1 / len(names)) for nm in names],
+        n_final_samples=n,
+    )
     cfg.merge.total_steps, cfg.merge.merge_every = T, m
     cfg.save(path / "config.toml")
     return path, domain, objs, cfg
 
 
-def make_run(root: str | Path, run_id: str = "demo-druglike-20250101-000000-0000", n: int = 300, *,
-             method: str = "iterative_rs", seed: int = 0, T: int = 12, m: int = 4, offset: int = 0,
-             state: str = "done", error: str | None = None) -> Path:
+def make_run(
+    root: str | Path,
+    run_id: str = "demo-druglike-20250101-000000-0000",
+    n: int = 300,
+    *,
+    method: str = "iterative_rs",
+    seed: int = 0,
+    T: int = 12,
+    m: int = 4,
+    offset: int = 0,
+    state: str = "done",
+    error: str | None = None,
+) -> Path:
     """Write a finished molecules/druglike run with `n` candidates under root/run_id; returns its path.
     `offset` picks a different slice of MOSES (e.g. per seed), so runs differ."""
     from irs.candidates import score_candidates
@@ -63,7 +91,7 @@ def make_run(root: str | Path, run_id: str = "demo-druglike-20250101-000000-0000
 
     path, domain, objs, cfg = _new_run(root, run_id, "molecules", "druglike", method, n, T, m, seed)
     names = [o.name for o in objs]
-    smiles = moses_smiles("test")[offset: offset + max(0, n - len(INVALID))]
+    smiles = moses_smiles("test")[offset : offset + max(0, n - len(INVALID))]
     texts = (smiles + INVALID)[:n]
     rng = np.random.default_rng(seed)
     texts = [texts[i] for i in rng.permutation(len(texts))]
@@ -79,26 +107,68 @@ def make_run(root: str | Path, run_id: str = "demo-druglike-20250101-000000-0000
         from irs.runs.store import now_iso
 
         t = now_iso()
-    atomic_write_json(path / "status.json", {
-        "run_id": run_id, "name": cfg.name, "method": method, "domain": "molecules", "state": state,
-        "phase": state, "step": steps, "total_steps": T, "pid": None, "host": None, "heartbeat": t,
-        "created": t, "updated": t, "started": t, "finished": t, "error": error,
-        "notes": ["synthetic run for tests: candidates are MOSES test molecules, metrics are made up"],
-        "last_checkpoint": None})
+    atomic_write_json(
+        path / "status.json",
+        {
+            "run_id": run_id,
+            "name": cfg.name,
+            "method": method,
+            "domain": "molecules",
+            "state": state,
+            "phase": state,
+            "step": steps,
+            "total_steps": T,
+            "pid": None,
+            "host": None,
+            "heartbeat": t,
+            "created": t,
+            "updated": t,
+            "started": t,
+            "finished": t,
+            "error": error,
+            "notes": ["synthetic run for tests: candidates are MOSES test molecules, metrics are made up"],
+            "last_checkpoint": None,
+        },
+    )
     return path
 
 
 def _write_status(path: Path, run_id: str, cfg, domain: str, method: str, T: int, note: str) -> None:
     t = "2025-01-01T00:00:00.000Z"
-    atomic_write_json(path / "status.json", {
-        "run_id": run_id, "name": cfg.name, "method": method, "domain": domain, "state": "done",
-        "phase": "done", "step": T, "total_steps": T, "pid": None, "host": None, "heartbeat": t,
-        "created": t, "updated": t, "started": t, "finished": t, "error": None, "notes": [note],
-        "last_checkpoint": None})
+    atomic_write_json(
+        path / "status.json",
+        {
+            "run_id": run_id,
+            "name": cfg.name,
+            "method": method,
+            "domain": domain,
+            "state": "done",
+            "phase": "done",
+            "step": T,
+            "total_steps": T,
+            "pid": None,
+            "host": None,
+            "heartbeat": t,
+            "created": t,
+            "updated": t,
+            "started": t,
+            "finished": t,
+            "error": None,
+            "notes": [note],
+            "last_checkpoint": None,
+        },
+    )
 
 
-def make_dna_run(root: str | Path, run_id: str = "dna-motifs-20250101-000000-0000", n: int = 80, *,
-                 method: str = "iterative_rs", T: int = 6, m: int = 2) -> Path:
+def make_dna_run(
+    root: str | Path,
+    run_id: str = "dna-motifs-20250101-000000-0000",
+    n: int = 80,
+    *,
+    method: str = "iterative_rs",
+    T: int = 6,
+    m: int = 2,
+) -> Path:
     """A finished DNA run whose candidates are real validation-split DHS sites (chr1) plus two invalid
     strings, scored with the exact "motifs" preset (JASPAR best hits and GC; no model needed)."""
     from irs.candidates import score_candidates
@@ -130,8 +200,12 @@ def make_text_table_run(root: str | Path, run_id: str = "summaries-20250101-0000
     domain = get_domain("toy")
     objs = domain.objectives(None)
     names = [o.name for o in objs]
-    cfg = RunConfig(name=run_id.split("-")[0], domain="toy", objectives=[ObjectiveSpec(nm, 1 / len(names)) for nm in names],
-                    n_final_samples=n)
+    cfg = RunConfig(
+        name=run_id.split("-")[0],
+        domain="toy",
+        objectives=[ObjectiveSpec(nm, 1 / len(names)) for nm in names],
+        n_final_samples=n,
+    )
     cfg.save(path / "config.toml")
     rng = np.random.default_rng(0)
     summaries = ["".join(rng.choice(list("abc"), size=int(rng.integers(3, 12)))) for _ in range(n)]

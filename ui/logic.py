@@ -5,6 +5,7 @@ table (paper Table 1). Pages call these; tests and benchmarks call them directly
 Everything that trains, samples, scores or exports goes through the library (irs.runs, irs.candidates,
 irs.export, irs.evaluation); this module only arranges inputs and outputs for the pages.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -30,11 +31,10 @@ log = logging.getLogger(__name__)
 REPO = paths.ROOT
 DEMO_DIR = REPO / "assets" / "demo_runs"
 SETS_DIR = "sets"  # <run>/sets/NNN-<slug>.parquet: candidate sets added from the workbench (re-merges)
-METHOD_LABELS = {"iterative_rs": "IterativeRS", "morlhf": "MORLHF", "rewarded_soups": "Rewarded Soups",
-                 "ric": "RiC"}
+METHOD_LABELS = {"iterative_rs": "IterativeRS", "morlhf": "MORLHF", "rewarded_soups": "Rewarded Soups", "ric": "RiC"}
 METHOD_HELP = {
     "iterative_rs": "One expert per objective trains m steps, then the experts are merged (weighted "
-                    "parameter average) and restart from the merge, until T steps are done",
+    "parameter average) and restart from the merge, until T steps are done",
     "morlhf": "One policy trained on the weighted sum of the rewards (m and M do not apply)",
     "rewarded_soups": "Experts train independently for all T steps and are merged once at the end (m = T)",
     "ric": "Rewards-in-context: supervised fine-tuning with the scores written into the prompt",
@@ -51,8 +51,11 @@ def md_text(s) -> str:
     not turned into links."""
     out = _MD_SPECIAL.sub(r"\\\1", str(s)).replace("\n", " ")
     # GFM turns bare URLs into links after unescaping: a zero-width space breaks "://" and "www."
-    return re.sub(r"(?i)(\\:)(//)|\b(www)(\\\.)", lambda m: (m.group(1) or m.group(3)) + "\u200b" +
-                  (m.group(2) or m.group(4)), out)
+    return re.sub(
+        r"(?i)(\\:)(//)|\b(www)(\\\.)",
+        lambda m: (m.group(1) or m.group(3)) + "\u200b" + (m.group(2) or m.group(4)),
+        out,
+    )
 
 
 # ---- folders and the demo run ---------------------------------------------------------------------
@@ -68,15 +71,15 @@ def demo_runs(demo_dir: Path | None = None) -> list[Path]:
     demo_dir = DEMO_DIR if demo_dir is None else demo_dir
     if not demo_dir.is_dir():
         return []
-    return sorted(p for p in demo_dir.iterdir() if p.is_dir() and (p / "status.json").is_file()
-                  and not p.name.startswith("."))
+    return sorted(
+        p for p in demo_dir.iterdir() if p.is_dir() and (p / "status.json").is_file() and not p.name.startswith(".")
+    )
 
 
 def _skip_on_copy(folder: str, names: list[str]) -> list[str]:
     """What a run copy leaves out: the worker's lock and cancel flag, hidden temporaries, and symlinks
     (a link could point outside the allowed folders; it is neither followed nor copied)."""
-    return [n for n in names if n in ("lock", "cancel") or n.startswith(".")
-            or os.path.islink(os.path.join(folder, n))]
+    return [n for n in names if n in ("lock", "cancel") or n.startswith(".") or os.path.islink(os.path.join(folder, n))]
 
 
 def _copy_run(src: Path, root: Path) -> Path:
@@ -165,8 +168,10 @@ def resolve_run_folder(text: str, roots: Sequence[Path] | None = None) -> Path:
                 raise ValueError(f"{p} is not a run folder (it has no status.json)")
             return p
     allowed = ", ".join(str(r) for r in roots)
-    raise ValueError(f"{text!r} is outside the folders runs can be loaded from ({allowed}); "
-                     f"set IRS_IMPORT_ROOTS to allow another folder")
+    raise ValueError(
+        f"{text!r} is outside the folders runs can be loaded from ({allowed}); "
+        f"set IRS_IMPORT_ROOTS to allow another folder"
+    )
 
 
 def open_run_folder(path: Path, root: Path | None = None) -> str:
@@ -200,8 +205,8 @@ class ObjectiveInfo:
     goal: str
     description: str
     unit: str = ""
-    target: tuple | None = None   # a window objective's window, normalized units
-    lo: float | None = None       # the raw scores that map to 0 and 1 (the data statistics)
+    target: tuple | None = None  # a window objective's window, normalized units
+    lo: float | None = None  # the raw scores that map to 0 and 1 (the data statistics)
     hi: float | None = None
 
     @property
@@ -230,10 +235,21 @@ def objective_infos(domain: str, preset: str | None) -> list[ObjectiveInfo]:
     except ValueError:
         raise
     except Exception as e:  # a preset whose assets are missing raises FileNotFoundError, ImportError...
-        raise ValueError(f"preset {preset or '(default)'} of domain {domain} is not available here: "
-                         f"{type(e).__name__}: {e}") from None
-    return [ObjectiveInfo(o.name, o.goal, o.description, getattr(o, "unit", ""), getattr(o, "target", None),
-                          getattr(o, "lo", None), getattr(o, "hi", None)) for o in objs]
+        raise ValueError(
+            f"preset {preset or '(default)'} of domain {domain} is not available here: {type(e).__name__}: {e}"
+        ) from None
+    return [
+        ObjectiveInfo(
+            o.name,
+            o.goal,
+            o.description,
+            getattr(o, "unit", ""),
+            getattr(o, "target", None),
+            getattr(o, "lo", None),
+            getattr(o, "hi", None),
+        )
+        for o in objs
+    ]
 
 
 def normalize_weights(weights: Sequence[float]) -> list[float] | None:
@@ -251,15 +267,38 @@ def build_config(form: Mapping) -> object:
 
     objectives = [{"name": n, "weight": float(w)} for n, w in zip(form["objectives"], form["weights"])]
     d = {
-        "name": form.get("name") or "run", "domain": form["domain"], "preset": form.get("preset") or "",
-        "model": form.get("model") or "", "method": form["method"], "seed": int(form["seed"]),
-        "objectives": objectives, "n_final_samples": int(form.get("n_final_samples", 256)),
-        "rl": {k: form[k] for k in ("algo", "lr", "beta", "batch_size", "kl_estimator", "temperature",
-                                    "max_new_tokens", "ppo_epochs", "rloo_k", "normalization", "diversity_filter",
-                                    "null_control") if k in form},
-        "merge": {"total_steps": int(form["total_steps"]), "merge_every": int(form["merge_every"]),
-                  "subset_size": int(form.get("subset_size", 0)),
-                  **{k: form[k] for k in ("lambdas", "optimizer_state") if k in form}},
+        "name": form.get("name") or "run",
+        "domain": form["domain"],
+        "preset": form.get("preset") or "",
+        "model": form.get("model") or "",
+        "method": form["method"],
+        "seed": int(form["seed"]),
+        "objectives": objectives,
+        "n_final_samples": int(form.get("n_final_samples", 256)),
+        "rl": {
+            k: form[k]
+            for k in (
+                "algo",
+                "lr",
+                "beta",
+                "batch_size",
+                "kl_estimator",
+                "temperature",
+                "max_new_tokens",
+                "ppo_epochs",
+                "rloo_k",
+                "normalization",
+                "diversity_filter",
+                "null_control",
+            )
+            if k in form
+        },
+        "merge": {
+            "total_steps": int(form["total_steps"]),
+            "merge_every": int(form["merge_every"]),
+            "subset_size": int(form.get("subset_size", 0)),
+            **{k: form[k] for k in ("lambdas", "optimizer_state") if k in form},
+        },
     }
     return RunConfig.from_dict(d)
 
@@ -368,20 +407,40 @@ def add_candidate_set(run_path: Path, df: pd.DataFrame) -> str:
     return name
 
 
-def export_bytes(df: pd.DataFrame, fmt: str, *, domain: str, run_id: str, rows: Sequence[int] | None = None,
-                 pareto_only: bool = False, units: Mapping[str, str] | None = None) -> bytes:
+def export_bytes(
+    df: pd.DataFrame,
+    fmt: str,
+    *,
+    domain: str,
+    run_id: str,
+    rows: Sequence[int] | None = None,
+    pareto_only: bool = False,
+    units: Mapping[str, str] | None = None,
+) -> bytes:
     """The bytes `irs export` would write for these rows (irs.export.export into a temporary file)."""
     from irs.export import export
 
     with tempfile.TemporaryDirectory(prefix="irs-export-") as d:
         p = Path(d) / f"export.{fmt}"
-        export(df, fmt, p, domain=domain, run_id=run_id, pareto_only=pareto_only,
-               rows=None if rows is None else [int(r) for r in rows], units=units)
+        export(
+            df,
+            fmt,
+            p,
+            domain=domain,
+            run_id=run_id,
+            pareto_only=pareto_only,
+            rows=None if rows is None else [int(r) for r in rows],
+            units=units,
+        )
         return p.read_bytes()
 
 
-EXPORT_MIME = {"csv": "text/csv", "jsonl": "application/x-ndjson", "sdf": "chemical/x-mdl-sdfile",
-               "fasta": "text/x-fasta"}
+EXPORT_MIME = {
+    "csv": "text/csv",
+    "jsonl": "application/x-ndjson",
+    "sdf": "chemical/x-mdl-sdfile",
+    "fasta": "text/x-fasta",
+}
 
 
 # ---- comparison (paper Table 1) -------------------------------------------------------------------
@@ -407,8 +466,10 @@ def group_runs(cfgs: Mapping[str, object]) -> dict[str, list[str]]:
             cfg = cfgs[groups[key][0]]
             name = label
             if len(keys) > 1:
-                name = (f"{label} (m={cfg.effective_merge_every}, M={cfg.merge.subset_size or len(cfg.objectives)}, "
-                        f"T={cfg.merge.total_steps})")
+                name = (
+                    f"{label} (m={cfg.effective_merge_every}, M={cfg.merge.subset_size or len(cfg.objectives)}, "
+                    f"T={cfg.merge.total_steps})"
+                )
                 if sum(1 for kk in keys if kk != key and _short(cfgs[groups[kk][0]]) == _short(cfg)):
                     name += f" #{k + 1}"
             labelled[name] = groups[key]
@@ -435,9 +496,13 @@ def _short(cfg) -> tuple:
     return (cfg.effective_merge_every, cfg.merge.subset_size, cfg.merge.total_steps)
 
 
-def compare_table(tables: Mapping[str, pd.DataFrame], groups: Mapping[str, Sequence[str]],
-                  labels: Mapping[str, str] | None = None, digits: int = 3,
-                  weights: Mapping[str, str] | None = None) -> tuple[pd.DataFrame, dict]:
+def compare_table(
+    tables: Mapping[str, pd.DataFrame],
+    groups: Mapping[str, Sequence[str]],
+    labels: Mapping[str, str] | None = None,
+    digits: int = 3,
+    weights: Mapping[str, str] | None = None,
+) -> tuple[pd.DataFrame, dict]:
     """Table 1: per group, the mean raw score of each objective on the Pareto set, the average reward,
     ICV and hypervolume, each as 'mean ± std' over the group's runs (seeds; a single run's value alone),
     evaluated on each run's "final" set; with the group's preference weights (`weights`: run id -> text)
@@ -465,6 +530,7 @@ def compare_table(tables: Mapping[str, pd.DataFrame], groups: Mapping[str, Seque
         agg = aggregate_seeds(evals)
         aggs[group] = agg
         mean, std = agg["mean"], agg["std"]
+
         def cell(m, sd, d=digits, n=len(ids)):  # one run has no spread: its value alone, not "± 0.000"
             return format_mean_std(m, sd, d) if n > 1 else f"{m:.{d}f}"
 
@@ -485,8 +551,20 @@ def compare_table(tables: Mapping[str, pd.DataFrame], groups: Mapping[str, Seque
 
 # ---- DNA: motif hits in the sequence view ---------------------------------------------------------
 # light, colour-blind-safe backgrounds (Okabe-Ito tints) for motif highlights; text stays black
-HIT_COLORS = ("#9ad0f5", "#ffd27f", "#8fe0c4", "#f0b3d6", "#c6b3ff", "#ffb08a", "#e6e27a", "#bfbfbf",
-              "#a8e6a1", "#ffc6c6", "#b5d8e8", "#e0c9a6")
+HIT_COLORS = (
+    "#9ad0f5",
+    "#ffd27f",
+    "#8fe0c4",
+    "#f0b3d6",
+    "#c6b3ff",
+    "#ffb08a",
+    "#e6e27a",
+    "#bfbfbf",
+    "#a8e6a1",
+    "#ffc6c6",
+    "#b5d8e8",
+    "#e0c9a6",
+)
 SEQ_LINE = 50  # nucleotides per line of the sequence view
 
 
@@ -522,8 +600,9 @@ def sequence_html(seq: str, hits: pd.DataFrame, colors: Mapping[str, str], line:
                 best[i], best_score[i] = k, sc
 
     def tip(ks) -> str:
-        return "; ".join(f"{recs[k][0]} ({recs[k][1]}) {recs[k][4]}{recs[k][2] + 1}-{recs[k][3]} "
-                         f"{recs[k][5]:.1f} bits" for k in ks)
+        return "; ".join(
+            f"{recs[k][0]} ({recs[k][1]}) {recs[k][4]}{recs[k][2] + 1}-{recs[k][3]} {recs[k][5]:.1f} bits" for k in ks
+        )
 
     width = len(str(max(1, n)))
     lines = []
@@ -539,22 +618,30 @@ def sequence_html(seq: str, hits: pd.DataFrame, colors: Mapping[str, str], line:
             else:
                 m = recs[best[i]][0]
                 col = html.escape(colors.get(m, HIT_COLORS[-1]), quote=True)
-                parts.append(f'<span class="irs-hit" data-motif="{html.escape(m, quote=True)}" '
-                             f'style="background:{col};border-radius:2px" '
-                             f'title="{html.escape(tip(cover[i]), quote=True)}">{text}</span>')
+                parts.append(
+                    f'<span class="irs-hit" data-motif="{html.escape(m, quote=True)}" '
+                    f'style="background:{col};border-radius:2px" '
+                    f'title="{html.escape(tip(cover[i]), quote=True)}">{text}</span>'
+                )
             i = j
         lines.append(f'<span style="color:#7b8794;user-select:none">{s0 + 1:>{width}} </span>' + "".join(parts))
     shown = list(dict.fromkeys(r[0] for r in recs))
-    legend = " ".join(
-        f'<span style="white-space:nowrap;margin-right:12px"><span style="display:inline-block;width:12px;'
-        f'height:12px;background:{html.escape(colors.get(m, HIT_COLORS[-1]), quote=True)};border-radius:2px;'
-        f'vertical-align:middle"></span> {html.escape(m)} '
-        f'<span style="color:#52606d">({html.escape(next(r[1] for r in recs if r[0] == m))})</span></span>'
-        for m in shown) or '<span style="color:#52606d">no motif hit above the threshold</span>'
-    return ('<div class="irs-seqview">'
-            '<pre style="font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:14px;'
-            'line-height:1.6;margin:0 0 6px 0;white-space:pre;overflow-x:auto">' + "\n".join(lines) + "</pre>"
-            f'<div style="font-size:13px">{legend}</div></div>')
+    legend = (
+        " ".join(
+            f'<span style="white-space:nowrap;margin-right:12px"><span style="display:inline-block;width:12px;'
+            f"height:12px;background:{html.escape(colors.get(m, HIT_COLORS[-1]), quote=True)};border-radius:2px;"
+            f'vertical-align:middle"></span> {html.escape(m)} '
+            f'<span style="color:#52606d">({html.escape(next(r[1] for r in recs if r[0] == m))})</span></span>'
+            for m in shown
+        )
+        or '<span style="color:#52606d">no motif hit above the threshold</span>'
+    )
+    return (
+        '<div class="irs-seqview">'
+        '<pre style="font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:14px;'
+        'line-height:1.6;margin:0 0 6px 0;white-space:pre;overflow-x:auto">' + "\n".join(lines) + "</pre>"
+        f'<div style="font-size:13px">{legend}</div></div>'
+    )
 
 
 # ---- run progress (Runs page) ---------------------------------------------------------------------
@@ -566,8 +653,10 @@ def run_progress(s: Mapping) -> tuple[float, str]:
     phase, state = s.get("phase"), s.get("state")
     if state == "queued" and s.get("queue_position"):
         at_once = s.get("max_runs")
-        return 0.0, (f"waiting for a free run slot: #{s['queue_position']} in line"
-                     + (f" (at most {at_once} at once; `irs queue`)" if at_once else ""))
+        return 0.0, (
+            f"waiting for a free run slot: #{s['queue_position']} in line"
+            + (f" (at most {at_once} at once; `irs queue`)" if at_once else "")
+        )
     if phase == "sampling" and s.get("n_final"):
         n, k = int(s.get("sampled") or 0), int(s["n_final"])
         return min(1.0, n / k), f"final sampling: {n} of {k} candidates"
@@ -581,6 +670,7 @@ def run_progress(s: Mapping) -> tuple[float, str]:
 class CurveSpec:
     """What the Runs page plots from metrics.jsonl: records for irs.plots.expert_curves, its panels
     (metrics) with their titles, and a caption saying what the curves are."""
+
     records: list
     metrics: tuple
     titles: dict
@@ -593,8 +683,11 @@ ONLINE_EXPERT = "online rounds"
 def best_per_step(records: Sequence[Mapping]) -> pd.DataFrame:
     """The best valid sample of every expert step (step records' `best`, `best_reward`), newest first:
     what the policy produced at its best as training went on. Empty for runs from before it was logged."""
-    rows = [{"step": r["step"], "expert": r.get("expert"), "best": r["best"], "reward": r.get("best_reward")}
-            for r in records if r.get("type") == "step" and r.get("best")]
+    rows = [
+        {"step": r["step"], "expert": r.get("expert"), "best": r["best"], "reward": r.get("best_reward")}
+        for r in records
+        if r.get("type") == "step" and r.get("best")
+    ]
     return pd.DataFrame(rows[::-1], columns=["step", "expert", "best", "reward"])
 
 
@@ -616,24 +709,37 @@ def training_curves(records: Sequence[Mapping], proxy: bool | None = None) -> Cu
                 titles[k] = t
         caption = None
         if len(metrics) > 2:
-            caption = ("Reward is the expert's normalized reward (the null control's is shuffled). Valid share: of the "
-                       "batch; unique share: distinct among valid samples; size: heavy atoms (molecules) or length, "
-                       "over valid samples. They show whether a reward rose by better candidates or by validity, "
-                       "repeats or size alone.")
+            caption = (
+                "Reward is the expert's normalized reward (the null control's is shuffled). Valid share: of the "
+                "batch; unique share: distinct among valid samples; size: heavy atoms (molecules) or length, "
+                "over valid samples. They show whether a reward rose by better candidates or by validity, "
+                "repeats or size alone."
+            )
         return CurveSpec(list(records), tuple(metrics), titles, caption)
     out = [r for r in records if r.get("type") != "online"]
     metrics, titles = ["loss"], {"loss": "SFT loss (cross-entropy per token)"}
-    caption = ("RiC fine-tunes on sequences prefixed with their scores (supervised): the left panel is the "
-               "training loss per step, not a reward.")
+    caption = (
+        "RiC fine-tunes on sequences prefixed with their scores (supervised): the left panel is the "
+        "training loss per step, not a reward."
+    )
     if online:
-        out += [{"type": "step", "step": r.get("step"), "expert": ONLINE_EXPERT,
-                 "online_reward": r.get("reward"), "kept": r.get("n_kept")} for r in online]
+        out += [
+            {
+                "type": "step",
+                "step": r.get("step"),
+                "expert": ONLINE_EXPERT,
+                "online_reward": r.get("reward"),
+                "kept": r.get("n_kept"),
+            }
+            for r in online
+        ]
         metrics.append("online_reward")
         titles["online_reward"] = "Online rounds: mean weighted proxy reward"
-        kept = ", ".join(f"round {r.get('round')}: {r.get('n_kept')} of {r.get('n_generated')} kept"
-                         for r in online)
-        caption += (" Each online round samples with exploration prompts and scores the samples with the proxies; "
-                    f"the right panel is their mean weighted reward ({kept}).")
+        kept = ", ".join(f"round {r.get('round')}: {r.get('n_kept')} of {r.get('n_generated')} kept" for r in online)
+        caption += (
+            " Each online round samples with exploration prompts and scores the samples with the proxies; "
+            f"the right panel is their mean weighted reward ({kept})."
+        )
     return CurveSpec(out, tuple(metrics), titles, caption)
 
 
@@ -645,11 +751,20 @@ def calibration_rows(calibration: Mapping | None) -> list[dict]:
     rows = []
     for scale, label in (("train", "training"), ("eval", "evaluation")):
         for name, c in (calibration.get(scale) or {}).items():
-            rows.append({"objective": name, "scale": label, "raw at 0": c.get("lo"), "raw at 1": c.get("hi"),
-                         "sample 5 %": c.get("q_lo"), "sample 95 %": c.get("q_hi"),
-                         "valid samples": f"{c.get('n_valid')} / {c.get('n')}",
-                         "data range": f"{c.get('data_lo'):.4g} .. {c.get('data_hi'):.4g}"
-                         if c.get("data_lo") is not None else ""})
+            rows.append(
+                {
+                    "objective": name,
+                    "scale": label,
+                    "raw at 0": c.get("lo"),
+                    "raw at 1": c.get("hi"),
+                    "sample 5 %": c.get("q_lo"),
+                    "sample 95 %": c.get("q_hi"),
+                    "valid samples": f"{c.get('n_valid')} / {c.get('n')}",
+                    "data range": f"{c.get('data_lo'):.4g} .. {c.get('data_hi'):.4g}"
+                    if c.get("data_lo") is not None
+                    else "",
+                }
+            )
     return rows
 
 

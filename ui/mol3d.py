@@ -6,6 +6,7 @@ vendored library (assets/3dmol/3Dmol-min.js, npm package `3dmol`, BSD-3-Clause, 
 in a <script> ahead of it and define `$3Dmolpromise`, so nothing is fetched; the CDN address is also
 replaced, so the page holds no external URL at all.
 """
+
 from __future__ import annotations
 
 import functools
@@ -53,11 +54,13 @@ def viewer_html(molblock: str, width: int = 420, height: int = 340, style: str =
     body = body.replace(NO_CDN, "")
     if re.search(r"https?://", body):  # the viewer HTML must not point anywhere
         body = re.sub(r"https?://[^'\"\s]*", "", body)
-    return ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
-            "<style>html,body{margin:0;padding:0;background:#fff;overflow:hidden}</style>"
-            f"<script>{vendored_js()}</script>"
-            "<script>var $3Dmolpromise = Promise.resolve();</script>"
-            f"</head><body>{body}</body></html>")
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        "<style>html,body{margin:0;padding:0;background:#fff;overflow:hidden}</style>"
+        f"<script>{vendored_js()}</script>"
+        "<script>var $3Dmolpromise = Promise.resolve();</script>"
+        f"</head><body>{body}</body></html>"
+    )
 
 
 def svg_2d(smiles: str, size: tuple[int, int] = (260, 200)) -> str | None:

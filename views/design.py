@@ -1,5 +1,6 @@
 """Design & launch: pick a domain, a preset, preference weights, a method and its schedule, then launch a
 background run through the run store, or load an existing run (from the list or a folder on disk)."""
+
 from __future__ import annotations
 
 import streamlit as st
@@ -14,19 +15,50 @@ def _schedule_inputs(method: str, n_obj: int) -> dict:
     if st.session_state.get("design_M_of") != n_obj:  # another objective count: M starts again at all N
         st.session_state["design_M"], st.session_state["design_M_of"] = n_obj, n_obj
     c = st.columns(5)
-    m = c[0].number_input("m · merge every", min_value=0, value=MergeConfig.merge_every, step=1, key="design_m",
-                          help=help_of(MergeConfig, "merge_every"), disabled=method != "iterative_rs")
-    M = c[1].number_input("M · objectives per merge", min_value=0, value=n_obj, step=1, key="design_M",
-                          help=help_of(MergeConfig, "subset_size").replace("0 means all N", f"N = {n_obj} here"),
-                          disabled=method == "morlhf")
-    T = c[2].number_input("T · total steps", min_value=0, value=MergeConfig.total_steps, step=1, key="design_T",
-                          help=help_of(MergeConfig, "total_steps"))
-    b = c[3].number_input("batch size", min_value=0, value=RLConfig.batch_size, step=1, key="design_batch",
-                          help=help_of(RLConfig, "batch_size"))
-    seed = c[4].number_input("seed", min_value=0, value=RunConfig.seed, step=1, key="design_seed",
-                             help=help_of(RunConfig, "seed"))
-    return {"merge_every": int(m), "subset_size": int(M), "total_steps": int(T), "batch_size": int(b),
-            "seed": int(seed)}
+    m = c[0].number_input(
+        "m · merge every",
+        min_value=0,
+        value=MergeConfig.merge_every,
+        step=1,
+        key="design_m",
+        help=help_of(MergeConfig, "merge_every"),
+        disabled=method != "iterative_rs",
+    )
+    M = c[1].number_input(
+        "M · objectives per merge",
+        min_value=0,
+        value=n_obj,
+        step=1,
+        key="design_M",
+        help=help_of(MergeConfig, "subset_size").replace("0 means all N", f"N = {n_obj} here"),
+        disabled=method == "morlhf",
+    )
+    T = c[2].number_input(
+        "T · total steps",
+        min_value=0,
+        value=MergeConfig.total_steps,
+        step=1,
+        key="design_T",
+        help=help_of(MergeConfig, "total_steps"),
+    )
+    b = c[3].number_input(
+        "batch size",
+        min_value=0,
+        value=RLConfig.batch_size,
+        step=1,
+        key="design_batch",
+        help=help_of(RLConfig, "batch_size"),
+    )
+    seed = c[4].number_input(
+        "seed", min_value=0, value=RunConfig.seed, step=1, key="design_seed", help=help_of(RunConfig, "seed")
+    )
+    return {
+        "merge_every": int(m),
+        "subset_size": int(M),
+        "total_steps": int(T),
+        "batch_size": int(b),
+        "seed": int(seed),
+    }
 
 
 def _advanced(domain) -> dict:
@@ -34,39 +66,100 @@ def _advanced(domain) -> dict:
         c1, c2, c3 = st.columns(3)
         out = {
             "name": c1.text_input("Run name", value="run", key="design_name", help=help_of(RunConfig, "name")),
-            "model": c1.text_input("Model", value="", key="design_model", placeholder=domain.default_model,
-                                   help=help_of(RunConfig, "model")),
-            "n_final_samples": c1.number_input("K · final candidates", min_value=0, value=RunConfig.n_final_samples,
-                                               key="design_K", help=help_of(RunConfig, "n_final_samples")),
+            "model": c1.text_input(
+                "Model",
+                value="",
+                key="design_model",
+                placeholder=domain.default_model,
+                help=help_of(RunConfig, "model"),
+            ),
+            "n_final_samples": c1.number_input(
+                "K · final candidates",
+                min_value=0,
+                value=RunConfig.n_final_samples,
+                key="design_K",
+                help=help_of(RunConfig, "n_final_samples"),
+            ),
             "algo": c2.selectbox("Update rule", ["rloo", "ppo"], key="design_algo", help=help_of(RLConfig, "algo")),
-            "lr": c2.number_input("Learning rate", min_value=0.0, value=RLConfig.lr, format="%.2e", step=1e-6,
-                                  key="design_lr", help=help_of(RLConfig, "lr")),
-            "beta": c2.number_input("β · KL coefficient", min_value=0.0, value=RLConfig.beta, step=0.01,
-                                    key="design_beta", help=help_of(RLConfig, "beta")),
-            "rloo_k": c2.number_input("RLOO group size", min_value=0, value=RLConfig.rloo_k, key="design_rloo_k",
-                                      help=help_of(RLConfig, "rloo_k")),
-            "lambdas": c3.selectbox("Merge weights λ", ["fixed", "selective", "monte_carlo"], key="design_lambdas",
-                                    help=help_of(MergeConfig, "lambdas")),
-            "optimizer_state": c3.selectbox("Optimizer state at a merge", ["keep", "reset", "average"],
-                                            key="design_opt_state", help=help_of(MergeConfig, "optimizer_state")),
-            "temperature": c3.number_input("Sampling temperature", min_value=0.0, value=RLConfig.temperature,
-                                           step=0.05, key="design_temperature", help=help_of(RLConfig, "temperature")),
-            "max_new_tokens": c3.number_input("Max new tokens", min_value=0, value=RLConfig.max_new_tokens,
-                                              key="design_max_new_tokens", help=help_of(RLConfig, "max_new_tokens")),
-            "normalization": c1.selectbox("Reward normalization", ["auto", "calibrated", "data"], key="design_normalization",
-                                          help=help_of(RLConfig, "normalization")),
-            "diversity_filter": c2.selectbox("Diversity guard", ["none", "identical", "scaffold"],
-                                             key="design_diversity", help=help_of(RLConfig, "diversity_filter")),
-            "null_control": c3.checkbox("Null control (shuffled rewards)", value=False, key="design_null",
-                                        help=help_of(RLConfig, "null_control")),
+            "lr": c2.number_input(
+                "Learning rate",
+                min_value=0.0,
+                value=RLConfig.lr,
+                format="%.2e",
+                step=1e-6,
+                key="design_lr",
+                help=help_of(RLConfig, "lr"),
+            ),
+            "beta": c2.number_input(
+                "β · KL coefficient",
+                min_value=0.0,
+                value=RLConfig.beta,
+                step=0.01,
+                key="design_beta",
+                help=help_of(RLConfig, "beta"),
+            ),
+            "rloo_k": c2.number_input(
+                "RLOO group size",
+                min_value=0,
+                value=RLConfig.rloo_k,
+                key="design_rloo_k",
+                help=help_of(RLConfig, "rloo_k"),
+            ),
+            "lambdas": c3.selectbox(
+                "Merge weights λ",
+                ["fixed", "selective", "monte_carlo"],
+                key="design_lambdas",
+                help=help_of(MergeConfig, "lambdas"),
+            ),
+            "optimizer_state": c3.selectbox(
+                "Optimizer state at a merge",
+                ["keep", "reset", "average"],
+                key="design_opt_state",
+                help=help_of(MergeConfig, "optimizer_state"),
+            ),
+            "temperature": c3.number_input(
+                "Sampling temperature",
+                min_value=0.0,
+                value=RLConfig.temperature,
+                step=0.05,
+                key="design_temperature",
+                help=help_of(RLConfig, "temperature"),
+            ),
+            "max_new_tokens": c3.number_input(
+                "Max new tokens",
+                min_value=0,
+                value=RLConfig.max_new_tokens,
+                key="design_max_new_tokens",
+                help=help_of(RLConfig, "max_new_tokens"),
+            ),
+            "normalization": c1.selectbox(
+                "Reward normalization",
+                ["auto", "calibrated", "data"],
+                key="design_normalization",
+                help=help_of(RLConfig, "normalization"),
+            ),
+            "diversity_filter": c2.selectbox(
+                "Diversity guard",
+                ["none", "identical", "scaffold"],
+                key="design_diversity",
+                help=help_of(RLConfig, "diversity_filter"),
+            ),
+            "null_control": c3.checkbox(
+                "Null control (shuffled rewards)",
+                value=False,
+                key="design_null",
+                help=help_of(RLConfig, "null_control"),
+            ),
         }
         from irs.config import normalization_of
 
         if normalization_of(RunConfig(rl=RLConfig(normalization=out["normalization"])), domain) == "calibrated":
-            st.caption(f"Calibrated normalization: when the run starts, {RLConfig.calibration_samples} samples of the "
-                       "starting model are scored, and each objective's reward 0..1 spans their 5-95 % range plus "
-                       f"{RLConfig.calibration_headroom:g} of it as headroom (clipped to the objective's bounds). The "
-                       "scale is stored with the run (Runs page, 'Reward scale') and used for its candidates too.")
+            st.caption(
+                f"Calibrated normalization: when the run starts, {RLConfig.calibration_samples} samples of the "
+                "starting model are scored, and each objective's reward 0..1 spans their 5-95 % range plus "
+                f"{RLConfig.calibration_headroom:g} of it as headroom (clipped to the objective's bounds). The "
+                "scale is stored with the run (Runs page, 'Reward scale') and used for its candidates too."
+            )
     return out
 
 
@@ -96,14 +189,19 @@ def design_tab() -> None:
     names = domain_names()
     if "design_domain" not in st.session_state and "molecules" in names:
         st.session_state["design_domain"] = "molecules"  # the product's main domain opens first
-    domain_name = c1.selectbox("Domain", names, key="design_domain",
-                               help="What the model generates: toy strings, molecules (SMILES), ...")
+    domain_name = c1.selectbox(
+        "Domain", names, key="design_domain", help="What the model generates: toy strings, molecules (SMILES), ..."
+    )
     domain = get_domain(domain_name)
     presets = sorted(domain.presets)
     if st.session_state.get("design_preset") not in presets:
         st.session_state["design_preset"] = _first_usable_preset(domain_name, domain.default_preset, presets)
-    preset = c2.selectbox("Objective preset", presets, key="design_preset",
-                          help="A named set of objectives with their goals and normalization.")
+    preset = c2.selectbox(
+        "Objective preset",
+        presets,
+        key="design_preset",
+        help="A named set of objectives with their goals and normalization.",
+    )
     st.caption(domain.description)
     try:
         infos = common.objective_infos(domain_name, preset)
@@ -112,19 +210,32 @@ def design_tab() -> None:
         return
 
     st.subheader("Objectives and preferences")
-    st.caption("One slider per objective: its preference weight w_i (normalized to sum 1). The label shows the "
-               "goal (↑ maximize, ↓ minimize, ◎ keep in a window), the line below explains the objective.")
+    st.caption(
+        "One slider per objective: its preference weight w_i (normalized to sum 1). The label shows the "
+        "goal (↑ maximize, ↓ minimize, ◎ keep in a window), the line below explains the objective."
+    )
     raw, w = common.weight_sliders(infos, "design", describe=True)
 
     st.subheader("Method")
     methods = logic.available_methods()
-    method = st.radio("Method", methods, key="design_method", horizontal=True,
-                      format_func=lambda m: logic.METHOD_LABELS.get(m, m), help=help_of(RunConfig, "method"))
+    method = st.radio(
+        "Method",
+        methods,
+        key="design_method",
+        horizontal=True,
+        format_func=lambda m: logic.METHOD_LABELS.get(m, m),
+        help=help_of(RunConfig, "method"),
+    )
     st.caption(logic.METHOD_HELP.get(method, ""))
     if "ric" not in methods:
         st.caption("RiC appears here once the engine implements it.")
-    form = {"domain": domain_name, "preset": preset, "method": method,
-            "objectives": [o.name for o in infos], "weights": raw}
+    form = {
+        "domain": domain_name,
+        "preset": preset,
+        "method": method,
+        "objectives": [o.name for o in infos],
+        "weights": raw,
+    }
     form.update(_schedule_inputs(method, len(infos)))
     form.update(_advanced(domain))
     cfg, errors = _check(form) if w is not None else (None, [])  # zero weights: weight_sliders explained it
@@ -133,8 +244,9 @@ def design_tab() -> None:
     if cfg is not None:
         for n in logic.design_notes(cfg):
             st.info(n, icon=":material/info:")
-    if st.button("Launch run", type="primary", key="design_launch", disabled=cfg is None,
-                 icon=":material/rocket_launch:"):
+    if st.button(
+        "Launch run", type="primary", key="design_launch", disabled=cfg is None, icon=":material/rocket_launch:"
+    ):
         from irs.runs import start_run
 
         try:
@@ -153,8 +265,9 @@ def load_tab() -> None:
         st.info("No runs yet. Design one in the other tab.")
     else:
         by_id = {r.id: (r, s) for r, s in runs}
-        pick = st.selectbox("Run", list(by_id), format_func=lambda i: f"{i} · {by_id[i][1].get('state')}",
-                            key="load_run_pick")
+        pick = st.selectbox(
+            "Run", list(by_id), format_func=lambda i: f"{i} · {by_id[i][1].get('state')}", key="load_run_pick"
+        )
         run, status = by_id[pick]
         if st.button("Open", key="load_open", icon=":material/folder_open:"):
             common.go_to("explore" if run.candidates_path.is_file() else "runs", pick)

@@ -6,6 +6,7 @@ with a starting-model set (ui.chem_views); DNA the top JASPAR marker-motif hits 
 table and in the sequence view; text tables source excerpt, summary and reference, and the selected row
 in full. Re-merge with other weights (a RiC run: re-sample with its desired-score prompt); re-scoring with
 the run's oracle; export (the Pareto set is one front over the sets on show)."""
+
 from __future__ import annotations
 
 import time
@@ -19,18 +20,20 @@ from irs.plots import parallel_coordinates, pareto_scatter
 from irs.runs import sample_candidates
 from ui import common, logic
 
-SEL = "explore_sel"            # the selection: candidate table row ids, shared by plot and table
-MAX_2D = 8                     # 2D depictions shown at once
-MAX_ORACLE = 50                # molecules re-scored by the oracle in one click
-TABLE_ROWS = 2000              # the table shows at most this many rows (the best by weighted score)
+SEL = "explore_sel"  # the selection: candidate table row ids, shared by plot and table
+MAX_2D = 8  # 2D depictions shown at once
+MAX_ORACLE = 50  # molecules re-scored by the oracle in one click
+TABLE_ROWS = 2000  # the table shows at most this many rows (the best by weighted score)
 TEXT_COLUMN = {"molecules": "SMILES", "dna": "sequence"}
 DNA_CELLS = "explore_dna_cells"  # cell types whose marker motifs are shown (DNA)
-TOP_HITS = 3                   # hits in the table's "top hits" column
+TOP_HITS = 3  # hits in the table's "top hits" column
 TOOLS = {"box": "Box select", "lasso": "Lasso", "click": "Click points"}
-TOOL_HINT = {"box": "Drag a box to select; double-click to clear.",
-             "lasso": "Draw a lasso to select; double-click to clear.",
-             "click": "Click a point to select it, shift-click to add more; drag to zoom, double-click to zoom out."}
-EXCERPT = 140                  # characters of a source / reference in the text table
+TOOL_HINT = {
+    "box": "Drag a box to select; double-click to clear.",
+    "lasso": "Draw a lasso to select; double-click to clear.",
+    "click": "Click a point to select it, shift-click to add more; drag to zoom, double-click to zoom out.",
+}
+EXCERPT = 140  # characters of a source / reference in the text table
 
 
 def _is_text_table(df: pd.DataFrame) -> bool:
@@ -51,8 +54,9 @@ def _on_plot_select() -> None:
 
 def _on_table_select() -> None:
     rows = ((st.session_state.get("explore_table") or {}).get("selection") or {}).get("rows") or []
-    st.session_state[SEL] = logic.merge_table_selection(st.session_state.get(SEL, []),
-                                                        st.session_state.get("explore_table_ids") or [], rows)
+    st.session_state[SEL] = logic.merge_table_selection(
+        st.session_state.get(SEL, []), st.session_state.get("explore_table_ids") or [], rows
+    )
 
 
 def _reset_for(run_id: str) -> None:
@@ -119,8 +123,14 @@ def controls(df_all: pd.DataFrame, infos: dict, cfg) -> dict:
         if cfg is not None and cfg.objective_names == list(infos):
             defaults = cfg.weights
         raw, w = common.weight_sliders(list(infos.values()), "explore", defaults, columns=1)
-        k = st.number_input("Highlight top k", min_value=1, max_value=max(1, len(df_all)), value=min(10, len(df_all)),
-                            key="explore_topk", help="The k best valid, unique candidates by weighted score.")
+        k = st.number_input(
+            "Highlight top k",
+            min_value=1,
+            max_value=max(1, len(df_all)),
+            value=min(10, len(df_all)),
+            key="explore_topk",
+            help="The k best valid, unique candidates by weighted score.",
+        )
         st.subheader("Display")
         sets = list(dict.fromkeys(df_all["set"]))
         pending = st.session_state.pop("explore_pending_set", None)
@@ -128,13 +138,25 @@ def controls(df_all: pd.DataFrame, infos: dict, cfg) -> dict:
             st.session_state["explore_sets"] = sets
         if pending in sets and pending not in st.session_state["explore_sets"]:
             st.session_state["explore_sets"] = st.session_state["explore_sets"] + [pending]
-        chosen = st.multiselect("Candidate sets", sets, key="explore_sets",
-                                help="'final' is the run's own sample; re-merges add sets. Each set has its own "
-                                     "Pareto front.")
-        axes = st.radio("Axes", ["raw", "reward"], key="explore_axes", horizontal=True,
-                        format_func={"raw": "raw scores", "reward": "normalized rewards"}.get)
-        show_invalid = st.toggle("Show invalid and duplicate candidates", value=False, key="explore_show_invalid",
-                                 help="Invalid candidates have no scores, so they appear in the table only.")
+        chosen = st.multiselect(
+            "Candidate sets",
+            sets,
+            key="explore_sets",
+            help="'final' is the run's own sample; re-merges add sets. Each set has its own Pareto front.",
+        )
+        axes = st.radio(
+            "Axes",
+            ["raw", "reward"],
+            key="explore_axes",
+            horizontal=True,
+            format_func={"raw": "raw scores", "reward": "normalized rewards"}.get,
+        )
+        show_invalid = st.toggle(
+            "Show invalid and duplicate candidates",
+            value=False,
+            key="explore_show_invalid",
+            help="Invalid candidates have no scores, so they appear in the table only.",
+        )
         cells = []
         if cfg is not None and cfg.domain == "dna":
             from irs.domains.dna.motifs import CELL_MOTIFS
@@ -143,10 +165,13 @@ def controls(df_all: pd.DataFrame, infos: dict, cfg) -> dict:
             if DNA_CELLS not in st.session_state:
                 st.session_state[DNA_CELLS] = default_cells(cfg, options)
             cells = st.multiselect(
-                "Motifs of cell types", options, key=DNA_CELLS,
-                help="JASPAR marker motifs per cell type: " + "; ".join(
-                    f"{c}: {', '.join(m)}" for c, m in CELL_MOTIFS.items())
-                + ". A hit is a window whose log-odds score reaches 85% of the motif's range (either strand).")
+                "Motifs of cell types",
+                options,
+                key=DNA_CELLS,
+                help="JASPAR marker motifs per cell type: "
+                + "; ".join(f"{c}: {', '.join(m)}" for c, m in CELL_MOTIFS.items())
+                + ". A hit is a window whose log-odds score reaches 85% of the motif's range (either strand).",
+            )
     return {"weights": w, "k": int(k), "sets": chosen, "axes": axes, "show_invalid": show_invalid, "cells": cells}
 
 
@@ -156,33 +181,58 @@ def plot(df: pd.DataFrame, names: list[str], infos: dict, opts: dict, top: list[
         st.info("Pairwise plots need at least two objectives.")
         return
     c1, c2 = st.columns([2, 3])
-    c1.segmented_control("View", ["pairs", "parallel"], key="explore_view", default="pairs",
-                         format_func={"pairs": "Pairwise plots", "parallel": "Parallel coordinates"}.get,
-                         help="Pairwise Pareto plots, or all objectives at once as parallel coordinates.")
-    tool = c2.segmented_control("Plot tool", list(TOOLS), key="explore_tool", default="box",
-                                format_func=TOOLS.get, help="What the mouse does on the plots (the plot's own "
-                                "toolbar switches too). Click: a click selects one point, shift-click adds, "
-                                "a drag zooms.") or "box"
+    c1.segmented_control(
+        "View",
+        ["pairs", "parallel"],
+        key="explore_view",
+        default="pairs",
+        format_func={"pairs": "Pairwise plots", "parallel": "Parallel coordinates"}.get,
+        help="Pairwise Pareto plots, or all objectives at once as parallel coordinates.",
+    )
+    tool = (
+        c2.segmented_control(
+            "Plot tool",
+            list(TOOLS),
+            key="explore_tool",
+            default="box",
+            format_func=TOOLS.get,
+            help="What the mouse does on the plots (the plot's own "
+            "toolbar switches too). Click: a click selects one point, shift-click adds, "
+            "a drag zooms.",
+        )
+        or "box"
+    )
     view = st.session_state.get("explore_view") or "pairs"
     labels = {n: infos[n].label for n in names}
     if view == "parallel":
-        fig = parallel_coordinates(shown, names, labels=labels, selected=st.session_state.get(SEL, []), top=top,
-                                   tool=tool)
+        fig = parallel_coordinates(
+            shown, names, labels=labels, selected=st.session_state.get(SEL, []), top=top, tool=tool
+        )
     else:
-        fig = pareto_scatter(shown, names, axes=opts["axes"], labels=labels,
-                             selected=st.session_state.get(SEL, []), top=top, tool=tool)
-    st.plotly_chart(fig, key=f"explore_plot_{view}", on_select=_on_plot_select,
-                    selection_mode=("points", "box", "lasso"), config={"displaylogo": False, "scrollZoom": False})
+        fig = pareto_scatter(
+            shown, names, axes=opts["axes"], labels=labels, selected=st.session_state.get(SEL, []), top=top, tool=tool
+        )
+    st.plotly_chart(
+        fig,
+        key=f"explore_plot_{view}",
+        on_select=_on_plot_select,
+        selection_mode=("points", "box", "lasso"),
+        config={"displaylogo": False, "scrollZoom": False},
+    )
     if view == "parallel":
-        st.caption("One line per candidate across the objectives' normalized rewards (up is better). Drag a box "
-                   "over a range of one axis to select the candidates there.")
+        st.caption(
+            "One line per candidate across the objectives' normalized rewards (up is better). Drag a box "
+            "over a range of one axis to select the candidates there."
+        )
     n_inv = int((~df["valid"].to_numpy(bool)).sum())
     n_dup = int(df["duplicate"].to_numpy(bool).sum())
     n_across = int(cross_set_duplicates(df).sum()) - n_dup  # repeats of a candidate of another set
     across = f" (+{n_across} repeated across sets)" if n_across > 0 else ""
-    st.caption(f"{len(df)} candidates · {int(df['pareto'].sum())} Pareto-optimal · {n_inv} invalid (no scores, "
-               f"not plotted) · {n_dup} duplicates within sets ({'shown' if opts['show_invalid'] else 'hidden'}){across}. "
-               + TOOL_HINT[tool])
+    st.caption(
+        f"{len(df)} candidates · {int(df['pareto'].sum())} Pareto-optimal · {n_inv} invalid (no scores, "
+        f"not plotted) · {n_dup} duplicates within sets ({'shown' if opts['show_invalid'] else 'hidden'}){across}. "
+        + TOOL_HINT[tool]
+    )
 
 
 def chem_views():
@@ -192,16 +242,27 @@ def chem_views():
     return cv
 
 
-def table(df: pd.DataFrame, names: list[str], score: np.ndarray, domain: str, opts: dict,
-          hits: pd.DataFrame | None = None, chem: pd.DataFrame | None = None) -> None:
+def table(
+    df: pd.DataFrame,
+    names: list[str],
+    score: np.ndarray,
+    domain: str,
+    opts: dict,
+    hits: pd.DataFrame | None = None,
+    chem: pd.DataFrame | None = None,
+) -> None:
     st.subheader("Candidates")
     text_table = _is_text_table(df)
     c1, c2, c3 = st.columns([3, 1, 1])
     what = {"dna": "sequence"}.get(domain, "summary or source" if text_table else "candidate")
     if domain == "molecules":  # structure-aware search lives in the filters above; a substring of SMILES is not
         text = ""
-        c1.toggle("Structure images", value=True, key="explore_images",
-                  help=f"2D depictions in the table (its first {chem_views().MAX_IMAGES} rows)")
+        c1.toggle(
+            "Structure images",
+            value=True,
+            key="explore_images",
+            help=f"2D depictions in the table (its first {chem_views().MAX_IMAGES} rows)",
+        )
     else:
         text = c1.text_input("Filter", key="explore_filter", placeholder=f"substring of the {what} or set name")
     pareto_only = c2.toggle("Pareto only", key="explore_pareto_only")
@@ -252,43 +313,79 @@ def table(df: pd.DataFrame, names: list[str], score: np.ndarray, domain: str, op
     disp["valid"], disp["duplicate"] = view["valid"].to_numpy(bool), view["duplicate"].to_numpy(bool)
     ids = [int(i) for i in view.index]
     st.session_state["explore_table_ids"] = ids
-    st.session_state["explore_table"] = {"selection": {
-        "rows": logic.table_selection_rows(st.session_state.get(SEL, []), ids), "columns": [], "cells": []}}
+    st.session_state["explore_table"] = {
+        "selection": {
+            "rows": logic.table_selection_rows(st.session_state.get(SEL, []), ids),
+            "columns": [],
+            "cells": [],
+        }
+    }
     num = st.column_config.NumberColumn
-    cc |= {"id": num("id", help="row id in the candidate table (also in exports)", format="%d"),
-          "score": num("score", help="weighted score Σ λ_i · reward_i with the sliders' λ", format="%.3f"),
-          "rank": num("rank", format="%d"),
-          "pareto": st.column_config.CheckboxColumn("Pareto", help="Pareto-optimal within its set")}
+    cc |= {
+        "id": num("id", help="row id in the candidate table (also in exports)", format="%d"),
+        "score": num("score", help="weighted score Σ λ_i · reward_i with the sliders' λ", format="%.3f"),
+        "rank": num("rank", format="%d"),
+        "pareto": st.column_config.CheckboxColumn("Pareto", help="Pareto-optimal within its set"),
+    }
     if hits is not None:
         cc["top hits"] = st.column_config.TextColumn(
-            "top hits", width="large", help=f"the {TOP_HITS} best marker-motif hits of the chosen cell types: motif, "
-                                            "strand, positions (1-based, inclusive), log-odds score in bits")
+            "top hits",
+            width="large",
+            help=f"the {TOP_HITS} best marker-motif hits of the chosen cell types: motif, "
+            "strand, positions (1-based, inclusive), log-odds score in bits",
+        )
     if text_table:
-        cc["source"] = st.column_config.TextColumn("source", width="large", help="the source text (excerpt); "
-                                                   "select a row for the full text")
+        cc["source"] = st.column_config.TextColumn(
+            "source", width="large", help="the source text (excerpt); select a row for the full text"
+        )
         cc["reference"] = st.column_config.TextColumn("reference", width="medium", help="reference summary (excerpt)")
     for n in names:
         cc[n] = num(n, format="%.4g")
         cc[f"reward_{n}"] = num(f"reward {n}", format="%.3f")
     images = "structure" in disp.columns
-    st.dataframe(disp, key="explore_table", on_select=_on_table_select, selection_mode="multi-row",
-                 hide_index=True, column_config=cc, height=420 if images else 380, row_height=56 if images else None)
-    cut = f" (the best {len(view)} of {n_match} matching by weighted score; filter to narrow)" if n_match > len(view) else ""
-    st.caption(f"{len(view)} of {len(t)} rows shown{cut} · {len(st.session_state.get(SEL, []))} selected. "
-               "Click a column header to sort; tick rows to select them (the plots follow).")
+    st.dataframe(
+        disp,
+        key="explore_table",
+        on_select=_on_table_select,
+        selection_mode="multi-row",
+        hide_index=True,
+        column_config=cc,
+        height=420 if images else 380,
+        row_height=56 if images else None,
+    )
+    cut = (
+        f" (the best {len(view)} of {n_match} matching by weighted score; filter to narrow)"
+        if n_match > len(view)
+        else ""
+    )
+    st.caption(
+        f"{len(view)} of {len(t)} rows shown{cut} · {len(st.session_state.get(SEL, []))} selected. "
+        "Click a column header to sort; tick rows to select them (the plots follow)."
+    )
 
 
 def property_card(row: pd.Series, names: list[str], infos: dict, score: float, rank) -> None:
-    card = pd.DataFrame({"objective": [f"{infos[n].label} · {infos[n].goal_text}" for n in names],
-                         "raw": [row[n] for n in names],
-                         "normalized": [row[f"reward_{n}"] for n in names]})
-    st.dataframe(card, hide_index=True, key="explore_card",
-                 column_config={"raw": st.column_config.NumberColumn(format="%.4g"),
-                                "normalized": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0,
-                                                                              format="%.3f")})
-    st.markdown(f"weighted score **{score:.3f}** · rank **{rank}** · "
-                f"{'**Pareto-optimal**' if row['pareto'] else 'not Pareto-optimal'} · set `{row['set']}`"
-                + (" · duplicate" if row["duplicate"] else ""))
+    card = pd.DataFrame(
+        {
+            "objective": [f"{infos[n].label} · {infos[n].goal_text}" for n in names],
+            "raw": [row[n] for n in names],
+            "normalized": [row[f"reward_{n}"] for n in names],
+        }
+    )
+    st.dataframe(
+        card,
+        hide_index=True,
+        key="explore_card",
+        column_config={
+            "raw": st.column_config.NumberColumn(format="%.4g"),
+            "normalized": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.3f"),
+        },
+    )
+    st.markdown(
+        f"weighted score **{score:.3f}** · rank **{rank}** · "
+        f"{'**Pareto-optimal**' if row['pareto'] else 'not Pareto-optimal'} · set `{row['set']}`"
+        + (" · duplicate" if row["duplicate"] else "")
+    )
 
 
 def dna_view(seq: str, row_id: int, hits: pd.DataFrame | None, cells: list[str]) -> None:
@@ -303,12 +400,18 @@ def dna_view(seq: str, row_id: int, hits: pd.DataFrame | None, cells: list[str])
     h = logic.hits_for_row(hits, row_id)
     st.html(logic.sequence_html(seq, h, logic.motif_colors(cell_motifs(cells))))
     if len(h):
-        st.dataframe(h[["motif", "cell", "strand", "first", "last", "score", "rel"]], hide_index=True,
-                     key="explore_hits_table", height=min(220, 38 + 35 * len(h)),
-                     column_config={"first": st.column_config.NumberColumn("from", help="1-based, inclusive"),
-                                    "last": st.column_config.NumberColumn("to", help="1-based, inclusive"),
-                                    "score": st.column_config.NumberColumn("bits", format="%.2f"),
-                                    "rel": st.column_config.NumberColumn("relative", format="%.2f")})
+        st.dataframe(
+            h[["motif", "cell", "strand", "first", "last", "score", "rel"]],
+            hide_index=True,
+            key="explore_hits_table",
+            height=min(220, 38 + 35 * len(h)),
+            column_config={
+                "first": st.column_config.NumberColumn("from", help="1-based, inclusive"),
+                "last": st.column_config.NumberColumn("to", help="1-based, inclusive"),
+                "score": st.column_config.NumberColumn("bits", format="%.2f"),
+                "rel": st.column_config.NumberColumn("relative", format="%.2f"),
+            },
+        )
 
 
 def text_view(row: pd.Series, shown: str) -> None:
@@ -317,8 +420,10 @@ def text_view(row: pd.Series, shown: str) -> None:
 
     def block(title: str, text) -> None:
         st.markdown(f"**{title}**")
-        st.html('<div style="white-space:pre-wrap;max-height:260px;overflow-y:auto;border:1px solid #e4e7eb;'
-                'border-radius:4px;padding:6px 8px;font-size:14px">' + html.escape(str(text)) + "</div>")
+        st.html(
+            '<div style="white-space:pre-wrap;max-height:260px;overflow-y:auto;border:1px solid #e4e7eb;'
+            'border-radius:4px;padding:6px 8px;font-size:14px">' + html.escape(str(text)) + "</div>"
+        )
 
     if "prompt_id" in row.index:
         st.caption(f"prompt {logic.md_text(row['prompt_id'])}")
@@ -328,8 +433,17 @@ def text_view(row: pd.Series, shown: str) -> None:
         block("Reference", row["reference"])
 
 
-def selection_panel(df: pd.DataFrame, names: list[str], infos: dict, score: pd.Series, domain: str, run, cfg,
-                    hits: pd.DataFrame | None = None, cells: list[str] | None = None) -> None:
+def selection_panel(
+    df: pd.DataFrame,
+    names: list[str],
+    infos: dict,
+    score: pd.Series,
+    domain: str,
+    run,
+    cfg,
+    hits: pd.DataFrame | None = None,
+    cells: list[str] | None = None,
+) -> None:
     sel = [i for i in st.session_state.get(SEL, []) if i in df.index]
     st.subheader(f"Selection ({len(sel)})")
     if not sel:
@@ -339,13 +453,16 @@ def selection_panel(df: pd.DataFrame, names: list[str], infos: dict, score: pd.S
         st.session_state[SEL] = []
         st.rerun()
     ranks = score.rank(ascending=False, method="min")
-    valid_sel = sorted((i for i in sel if df.at[i, "valid"]), key=lambda i: -np.nan_to_num(score.get(i, np.nan), nan=-1))
+    valid_sel = sorted(
+        (i for i in sel if df.at[i, "valid"]), key=lambda i: -np.nan_to_num(score.get(i, np.nan), nan=-1)
+    )
     focus_opts = valid_sel or sel
     if st.session_state.get("explore_focus") not in focus_opts:
         st.session_state["explore_focus"] = focus_opts[0]
     shown_text = lambda i: str(df.at[i, "canonical"] if df.at[i, "valid"] else df.at[i, "candidate"])  # noqa: E731
-    focus = st.selectbox("Focus", focus_opts, key="explore_focus",
-                         format_func=lambda i: f"row {i} · {shown_text(i)[:60]}")
+    focus = st.selectbox(
+        "Focus", focus_opts, key="explore_focus", format_func=lambda i: f"row {i} · {shown_text(i)[:60]}"
+    )
     row = df.loc[focus]
     left, right = st.columns([1, 1])
     with left:
@@ -405,14 +522,17 @@ def oracle_panel(df: pd.DataFrame, valid_sel: list[int], run, cfg) -> None:
 
     dom = get_domain(cfg.domain)
     note = dom.oracle_notes.get(cfg.preset or dom.default_preset, "the preset's evaluation objectives")
-    c2.caption(f"Re-scores the selected candidates with the run's oracle: {note}. At most {MAX_ORACLE} per "
-               "click; normalized on the run's evaluation scale.")
+    c2.caption(
+        f"Re-scores the selected candidates with the run's oracle: {note}. At most {MAX_ORACLE} per "
+        "click; normalized on the run's evaluation scale."
+    )
     got = st.session_state.get("explore_oracle_result")
     if got and got[0] == run.id:
         _, res, dt = got
         st.caption(f"Oracle scores ({len(res)} candidates, {dt:.1f} s):")
-        cols = ["id", "canonical"] + [c for c in res.columns if c not in ("id", "candidate", "canonical", "valid",
-                                                                          "duplicate", "set")]
+        cols = ["id", "canonical"] + [
+            c for c in res.columns if c not in ("id", "candidate", "canonical", "valid", "duplicate", "set")
+        ]
         st.dataframe(res[cols], hide_index=True, key="explore_oracle_table")
 
 
@@ -420,19 +540,26 @@ def ric_panel(run, cfg, names: list[str], weights) -> None:
     """A RiC run has one model conditioned on desired scores: new preferences mean a new prompt, not a
     re-merge (irs.runs.sample_candidates(weights=...), the same as `irs sample --weights`)."""
     if weights is None or any(n not in names for n in cfg.objective_names):
-        st.caption("Sampling a RiC run with other preferences needs a weight for each of its objectives, "
-                   "at least one above 0.")
+        st.caption(
+            "Sampling a RiC run with other preferences needs a weight for each of its objectives, at least one above 0."
+        )
         return
     w = [weights[names.index(n)] for n in cfg.objective_names]
     c1, c2, c3 = st.columns([1, 1, 2])
     n = c1.number_input("Samples", min_value=1, max_value=10000, value=256, key="explore_remerge_n")
     seed = c2.number_input("Seed", min_value=0, value=0, key="explore_remerge_seed")
     c3.markdown("RiC prompt for w = " + ", ".join(f"{o} {x:.2f}" for o, x in zip(cfg.objective_names, w)))
-    c3.caption("RiC trains one model whose prompt carries the desired scores; these weights set them "
-               "(RiC's preference-to-score mapping), so this samples rather than re-merges.")
+    c3.caption(
+        "RiC trains one model whose prompt carries the desired scores; these weights set them "
+        "(RiC's preference-to-score mapping), so this samples rather than re-merges."
+    )
     if c3.button("Sample with these preferences", key="explore_remerge", icon=":material/tune:"):
-        add_sampled_set(run, "Sampling with the RiC prompt and scoring ...", "Sampling",
-                        lambda: sample_candidates(run, int(n), seed=int(seed), weights=w))
+        add_sampled_set(
+            run,
+            "Sampling with the RiC prompt and scoring ...",
+            "Sampling",
+            lambda: sample_candidates(run, int(n), seed=int(seed), weights=w),
+        )
     show_sampled_message()
 
 
@@ -447,8 +574,10 @@ def add_sampled_set(run, spinner: str, failure: str, make) -> None:
             st.error(f"{failure} failed: {type(e).__name__}: {logic.md_text(e)}")
             return
     st.session_state["explore_pending_set"] = name
-    st.session_state["explore_remerge_msg"] = (f"Added set “{name}”: {len(new)} candidates "
-                                               f"({int(new['valid'].sum())} valid) in {time.perf_counter() - t0:.1f} s.")
+    st.session_state["explore_remerge_msg"] = (
+        f"Added set “{name}”: {len(new)} candidates "
+        f"({int(new['valid'].sum())} valid) in {time.perf_counter() - t0:.1f} s."
+    )
     st.rerun()
 
 
@@ -467,12 +596,18 @@ def starting_panel(run, cfg, sets) -> None:
     have = any(str(x).startswith(STARTING_SET) for x in sets)  # every set of the run, shown or not
     c1, c2 = st.columns([1, 3])
     n = c1.number_input("Samples", min_value=1, max_value=10000, value=256, key="explore_start_n")
-    c2.caption("Adds a set of samples of the starting model (before fine-tuning, the run's sampling settings, "
-               "scored by the same oracle on the same scale), so the table above and the plots show what the "
-               "fine-tuning changed." + (" This run already has one." if have else ""))
+    c2.caption(
+        "Adds a set of samples of the starting model (before fine-tuning, the run's sampling settings, "
+        "scored by the same oracle on the same scale), so the table above and the plots show what the "
+        "fine-tuning changed." + (" This run already has one." if have else "")
+    )
     if c2.button("Sample the starting model", key="explore_start", icon=":material/history:"):
-        add_sampled_set(run, "Sampling the starting model and scoring ...", "Sampling the starting model",
-                        lambda: sample_candidates(run, int(n), seed=0, starting=True))
+        add_sampled_set(
+            run,
+            "Sampling the starting model and scoring ...",
+            "Sampling the starting model",
+            lambda: sample_candidates(run, int(n), seed=0, starting=True),
+        )
 
 
 def remerge_panel(run, cfg, names: list[str], weights) -> None:
@@ -497,8 +632,10 @@ def remerge_panel(run, cfg, names: list[str], weights) -> None:
         st.caption(f"experts.json unreadable: {logic.md_text(e)}")
         return
     if cfg.method == "morlhf" or any(n not in names for n in expert_objs) or weights is None:
-        st.caption("Re-merging needs one final expert per objective (IterativeRS or Rewarded Soups runs) "
-                   "and at least one non-zero weight.")
+        st.caption(
+            "Re-merging needs one final expert per objective (IterativeRS or Rewarded Soups runs) "
+            "and at least one non-zero weight."
+        )
         return
     lam = [weights[names.index(n)] for n in expert_objs]
     c1, c2, c3 = st.columns([1, 1, 2])
@@ -506,8 +643,12 @@ def remerge_panel(run, cfg, names: list[str], weights) -> None:
     seed = c2.number_input("Seed", min_value=0, value=0, key="explore_remerge_seed")
     c3.markdown("λ = " + ", ".join(f"{o} {x:.2f}" for o, x in zip(expert_objs, lam)))
     if c3.button("Re-merge and sample", key="explore_remerge", icon=":material/merge:"):
-        add_sampled_set(run, "Re-merging the final experts, sampling and scoring ...", "Re-merge",
-                        lambda: sample_candidates(run, int(n), lam, int(seed)))
+        add_sampled_set(
+            run,
+            "Re-merging the final experts, sampling and scoring ...",
+            "Re-merge",
+            lambda: sample_candidates(run, int(n), lam, int(seed)),
+        )
     show_sampled_message()
 
 
@@ -518,16 +659,21 @@ def welcome(run, cfg, ids: list[str]) -> None:
     if st.session_state.get("welcome_done") or any(i not in demos for i in ids) or cfg is None:
         return
     objs = ", ".join(cfg.objective_names)
-    what = {"molecules": "generated molecule", "dna": "generated 200-bp DNA sequence",
-            "text": "generated summary"}.get(cfg.domain, "candidate")
+    what = {"molecules": "generated molecule", "dna": "generated 200-bp DNA sequence", "text": "generated summary"}.get(
+        cfg.domain, "candidate"
+    )
     with st.container(border=True, key="explore_welcome"):
-        st.markdown(f"**Welcome.** This is a shipped demo run: {logic.METHOD_LABELS.get(cfg.method, cfg.method)} "
-                    f"fine-tuning of the {cfg.domain} model on {objs}. Each point is a {what}, scored by an oracle "
-                    "independent of the training rewards; the large points are Pareto-optimal.")
-        st.markdown("Try: move the **preference sliders** (left) to re-rank; **drag a box** on a plot to select "
-                    "candidates and see them below the table; **filter** by substructure or properties; "
-                    "**export** the Pareto set. Other demo runs (DNA, text) are in the **Run** list. To train your "
-                    "own, open **Design & launch**; its run appears on **Runs** while it trains.")
+        st.markdown(
+            f"**Welcome.** This is a shipped demo run: {logic.METHOD_LABELS.get(cfg.method, cfg.method)} "
+            f"fine-tuning of the {cfg.domain} model on {objs}. Each point is a {what}, scored by an oracle "
+            "independent of the training rewards; the large points are Pareto-optimal."
+        )
+        st.markdown(
+            "Try: move the **preference sliders** (left) to re-rank; **drag a box** on a plot to select "
+            "candidates and see them below the table; **filter** by substructure or properties; "
+            "**export** the Pareto set. Other demo runs (DNA, text) are in the **Run** list. To train your "
+            "own, open **Design & launch**; its run appears on **Runs** while it trains."
+        )
         c1, c2 = st.columns([1, 5])
         if c1.button("Got it", key="explore_welcome_ok", type="primary"):
             st.session_state["welcome_done"] = True
@@ -567,8 +713,10 @@ chem, filter_text = None, ""
 if domain == "molecules":
     fmask, chem, filter_text = chem_views().filters(df)
     if filter_text:
-        st.caption(f"Filtered: {logic.md_text(filter_text)} · {int(fmask.sum())} of {len(df)} candidates "
-                   "(plots, table, export)")
+        st.caption(
+            f"Filtered: {logic.md_text(filter_text)} · {int(fmask.sum())} of {len(df)} candidates "
+            "(plots, table, export)"
+        )
     df = df[fmask]
 if opts["weights"] is None:
     score = pd.Series(np.full(len(df), np.nan), index=df.index)
@@ -599,6 +747,13 @@ if domain == "molecules":  # toggles, not expanders: an expander's body runs eve
     starting_panel(run, cfg, list(dict.fromkeys(df_all["set"])))
 remerge_panel(run, cfg, names, opts["weights"])
 st.subheader("Export")
-common.export_panel(df, domain=domain, run_id=run.id, key_prefix="explore",
-                    selected=[i for i in st.session_state.get(SEL, []) if i in df.index], top=top,
-                    filtered=list(df.index) if filter_text else None, units={n: infos[n].unit for n in names})
+common.export_panel(
+    df,
+    domain=domain,
+    run_id=run.id,
+    key_prefix="explore",
+    selected=[i for i in st.session_state.get(SEL, []) if i in df.index],
+    top=top,
+    filtered=list(df.index) if filter_text else None,
+    units={n: infos[n].unit for n in names},
+)

@@ -9,6 +9,7 @@ partial merges gives ρ on every rank. gloo on CPU, NCCL on GPU. Launch with tor
 
 Every rank runs the same schedule (same seed, same subset draws); expert k lives on rank k % world.
 """
+
 from __future__ import annotations
 
 import os
@@ -67,7 +68,7 @@ class TorchDistComm:
         o = 0
         for t in tensors:
             n = t.numel()
-            t.copy_(flat[o:o + n].view_as(t))
+            t.copy_(flat[o : o + n].view_as(t))
             o += n
 
     def allreduce_(self, tensors) -> None:
@@ -109,7 +110,9 @@ class TorchDistComm:
         return out
 
     def _device(self):
-        return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+        return (
+            torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+        )
 
 
 def init_from_env():

@@ -7,6 +7,7 @@
   expert restarts exactly at the merged model while keeping its own adapter basis A.
 - Value heads and the frozen reference model are never touched.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -37,8 +38,9 @@ def trainable_params(model, lora_layers=None) -> list[torch.nn.Parameter]:
 
 
 @torch.no_grad()
-def merged_tensors(models: Sequence[torch.nn.Module], lambdas: Sequence[float],
-                   template: torch.nn.Module | None = None) -> list[torch.Tensor]:
+def merged_tensors(
+    models: Sequence[torch.nn.Module], lambdas: Sequence[float], template: torch.nn.Module | None = None
+) -> list[torch.Tensor]:
     """Σ λ_i θ_i over dense parameters (LoRA deltas not included), as new tensors. With no models
     (a rank holding none of S) the sum is zeros shaped like `template`."""
     ref = trainable_params(models[0] if models else template)
@@ -82,9 +84,11 @@ def _write_merged(models, lam: list[float], targets, lora: dict) -> None:
             # λ as 0-dim tensors (no scalar conversion per op) in the dtype a Python float is computed
             # in: float32 for float32/bf16/fp16 parameters, float64 for float64
             sd = torch.float64 if p0.dtype == torch.float64 else torch.float32
-            bufs[key] = (torch.empty(n, dtype=p0.dtype, device=p0.device),
-                         torch.empty(n, dtype=p0.dtype, device=p0.device),
-                         [torch.tensor(x, dtype=sd, device=p0.device) for x in [0.0, *lam]])
+            bufs[key] = (
+                torch.empty(n, dtype=p0.dtype, device=p0.device),
+                torch.empty(n, dtype=p0.dtype, device=p0.device),
+                [torch.tensor(x, dtype=sd, device=p0.device) for x in [0.0, *lam]],
+            )
         acc, tmp = (b[: p0.numel()].view_as(p0) for b in bufs[key][:2])
         zero, *lt = bufs[key][2]
         # the last sum goes straight into the first target (every source's j is read by then)
@@ -103,8 +107,12 @@ def _write_merged(models, lam: list[float], targets, lora: dict) -> None:
 
 
 @torch.no_grad()
-def merge_into(models: Sequence[torch.nn.Module], lambdas: Sequence[float],
-               targets: Sequence[torch.nn.Module] | None = None, comm=None) -> None:
+def merge_into(
+    models: Sequence[torch.nn.Module],
+    lambdas: Sequence[float],
+    targets: Sequence[torch.nn.Module] | None = None,
+    comm=None,
+) -> None:
     """Write ρ = Σ λ_i θ_i (dense parameters and LoRA updates) into every model of `targets`
     (default: `models` themselves).
 
@@ -151,9 +159,14 @@ def merge_into(models: Sequence[torch.nn.Module], lambdas: Sequence[float],
 
 
 @torch.no_grad()
-def merge_optimizer_states(optimizers: Sequence[torch.optim.Optimizer], lambdas: Sequence[float],
-                           params: Sequence[Sequence[torch.nn.Parameter]], mode: str, comm=None,
-                           targets: Sequence[tuple[torch.optim.Optimizer, Sequence]] | None = None) -> None:
+def merge_optimizer_states(
+    optimizers: Sequence[torch.optim.Optimizer],
+    lambdas: Sequence[float],
+    params: Sequence[Sequence[torch.nn.Parameter]],
+    mode: str,
+    comm=None,
+    targets: Sequence[tuple[torch.optim.Optimizer, Sequence]] | None = None,
+) -> None:
     """What happens to optimizer state at a merge: 'keep' (nothing), 'reset' (clear moments) or
     'average' (λ-weighted average of every state tensor, written back to every optimizer in
     `targets`, default the merged ones). `comm` sums partial averages over ranks."""
@@ -170,8 +183,11 @@ def merge_optimizer_states(optimizers: Sequence[torch.optim.Optimizer], lambdas:
         return
     topt, tparams = targets[0]
     for j in range(len(tparams)):
-        keys = [k for k, v in topt.state.get(tparams[j], {}).items()
-                if torch.is_tensor(v) and v.is_floating_point() and v.dim() > 0]
+        keys = [
+            k
+            for k, v in topt.state.get(tparams[j], {}).items()
+            if torch.is_tensor(v) and v.is_floating_point() and v.dim() > 0
+        ]
         for key in keys:
             avg = torch.zeros_like(topt.state[tparams[j]][key])
             for l, opt, ps in zip(lambdas, optimizers, params):

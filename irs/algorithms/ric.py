@@ -70,6 +70,7 @@ them with the proxies, keeps the valid ones whose reward reaches the `quantile` 
 least one objective, and trains from then on on the quantile-filtered labelled data plus every kept
 online sample so far.
 """
+
 from __future__ import annotations
 
 import json
@@ -146,8 +147,11 @@ def prompt_text(levels: Sequence[int]) -> str:
 def parse_prompt(text: str) -> list[int]:
     """Inverse of prompt_text: the levels written in a prefix (ValueError if it is not one)."""
     pairs = re.findall(r"<o(\d+)><v(\d+)>", text)
-    if not pairs or prompt_text([int(v) for _, v in pairs]) != text or \
-            [int(o) for o, _ in pairs] != list(range(len(pairs))):
+    if (
+        not pairs
+        or prompt_text([int(v) for _, v in pairs]) != text
+        or [int(o) for o, _ in pairs] != list(range(len(pairs)))
+    ):
         raise ValueError(f"not a RiC prompt: {text!r}")
     return [int(v) for _, v in pairs]
 
@@ -192,8 +196,10 @@ def ric_prompt(model, weights: Sequence[float] | None = None) -> str | None:
     if weights is None:
         return meta["prompt"]
     if len(weights) != len(meta["objectives"]):
-        raise ValueError(f"weights {list(weights)}: this RiC model conditions on {len(meta['objectives'])} "
-                         f"objectives {meta['objectives']}")
+        raise ValueError(
+            f"weights {list(weights)}: this RiC model conditions on {len(meta['objectives'])} "
+            f"objectives {meta['objectives']}"
+        )
     return prompt_for(weights, meta["lo"], meta["hi"], float(meta["p"]), int(meta["n_bins"]))
 
 
@@ -289,8 +295,11 @@ def labelled_examples(domain_name: str, preset: str | None, objectives: Sequence
     ctx = out[2] if len(out) > 2 else None
     R = np.asarray(R, dtype=np.float64).reshape(len(texts), len(objectives))
     keep = np.isfinite(R).all(1)
-    return ([t for t, k in zip(texts, keep) if k], R[keep],
-            None if ctx is None else [c for c, k in zip(ctx, keep) if k])
+    return (
+        [t for t, k in zip(texts, keep) if k],
+        R[keep],
+        None if ctx is None else [c for c, k in zip(ctx, keep) if k],
+    )
 
 
 def labelled_data(domain_name: str, preset: str | None, objectives: Sequence[Objective], n: int, seed: int):
@@ -328,7 +337,9 @@ def extend_positions(model, need: int, n_prompt: int):
         c.max_position_embeddings = have + add
     else:
         raise ValueError(f"the model has {have} positions, RiC needs {need}, and its position table is unknown")
-    log.info("RiC: model positions %d -> %d (prompt of %d tokens + generation)", have, _n_positions(model), n_prompt + 1)
+    log.info(
+        "RiC: model positions %d -> %d (prompt of %d tokens + generation)", have, _n_positions(model), n_prompt + 1
+    )
     return model
 
 
@@ -336,14 +347,21 @@ def extend_positions(model, need: int, n_prompt: int):
 class RiCTrainer:
     """Build from a RunConfig with method "ric"; `run()` fine-tunes to T steps or until `should_stop()`."""
 
-    def __init__(self, cfg: RunConfig, objectives: list[Objective] | None = None, model=None, tokenizer=None,
-                 comm=None, labelled: tuple[list[str], np.ndarray] | None = None):
+    def __init__(
+        self,
+        cfg: RunConfig,
+        objectives: list[Objective] | None = None,
+        model=None,
+        tokenizer=None,
+        comm=None,
+        labelled: tuple[list[str], np.ndarray] | None = None,
+    ):
         if comm is not None and getattr(comm, "world", 1) > 1:
             raise ValueError(f"config field nproc = {cfg.nproc}: RiC trains one model in one process; set nproc = 1")
         setup_objectives(self, cfg, objectives)  # domain, cfg (validated), objectives, weights, bf16
         if self.cfg.method != "ric":
             raise ValueError(f"config field method = {self.cfg.method!r}: RiCTrainer runs method 'ric'")
-        self.comm = comm or LocalComm()   # the worker reads tr.comm (rank, agree)
+        self.comm = comm or LocalComm()  # the worker reads tr.comm (rank, agree)
         rc = self.cfg.ric
         N = len(self.objectives)
         self.n_bins = rc.n_bins
@@ -356,8 +374,9 @@ class RiCTrainer:
         if model is None:
             from irs.domains import domain_tokenizer
 
-            model, tokenizer = build_model(self.cfg.model or self.domain.default_model, domain_tokenizer(self.domain),
-                                           seed=self.cfg.seed)
+            model, tokenizer = build_model(
+                self.cfg.model or self.domain.default_model, domain_tokenizer(self.domain), seed=self.cfg.seed
+            )
         # the same calibrated scale as the RL methods (one starting model, one scale), before RiC's
         # score tokens change the model: its labelled data and its evaluation use it
         self.calibration = None
@@ -367,25 +386,34 @@ class RiCTrainer:
             from irs.algorithms.trainer import run_starting_calibration
             from irs.objectives.calibration import apply
 
-            self.calibration = run_starting_calibration(self.cfg, self.domain, model, tokenizer, self.objectives,
-                                                        self.cfg.rl.max_new_tokens or self.domain.max_new_tokens,
-                                                        self.bf16)
+            self.calibration = run_starting_calibration(
+                self.cfg,
+                self.domain,
+                model,
+                tokenizer,
+                self.objectives,
+                self.cfg.rl.max_new_tokens or self.domain.max_new_tokens,
+                self.bf16,
+            )
             self.objectives = apply(self.objectives, self.calibration["train"])
         self.base_vocab_size = tokenizer.vocab_size
         self.tokenizer = conditioned_tokenizer(tokenizer, N, self.n_bins)
         # prompt domains (text): the prompt is the score prefix plus the example's document, one user message
         self.contextual = self.domain.prompts is not None
-        self.prompt_len = 1 + 2 * N   # the score prefix alone (BOS + 2N); a document prompt adds its own tokens
+        self.prompt_len = 1 + 2 * N  # the score prefix alone (BOS + 2N); a document prompt adds its own tokens
         t0 = time.perf_counter()
         if labelled is not None:
             texts, R, ctx = (*labelled, None)[:3]
         else:
-            texts, R, ctx = labelled_examples(self.domain.name, self.cfg.preset or None, self.objectives,
-                                              rc.max_examples, self.cfg.seed)
+            texts, R, ctx = labelled_examples(
+                self.domain.name, self.cfg.preset or None, self.objectives, rc.max_examples, self.cfg.seed
+            )
         texts = list(texts)
         if self.contextual and (ctx is None or len(ctx) != len(texts)):
-            raise ValueError(f"RiC on domain {self.domain.name!r} (prompts) needs the prompt record of every "
-                             f"labelled example (LABELLED_DATA must return (texts, R, contexts))")
+            raise ValueError(
+                f"RiC on domain {self.domain.name!r} (prompts) needs the prompt record of every "
+                f"labelled example (LABELLED_DATA must return (texts, R, contexts))"
+            )
         if not self.contextual:
             ctx = None
         # positions are added only where no labelled example fits with the prompt (DNAGPT-2: 52 positions,
@@ -401,19 +429,26 @@ class RiCTrainer:
         if self.max_new_tokens < 1:
             raise ValueError(f"the model has {n_pos} positions; RiC's prompt needs {self.prompt_len}")
         self.labelled_texts, self.labelled_R, self.labelled_ctx = self._encodable(
-            texts, np.asarray(R, dtype=np.float64), ctx)
+            texts, np.asarray(R, dtype=np.float64), ctx
+        )
         if len(self.labelled_texts) == 0:
             raise ValueError("RiC: no labelled example fits the model (all too long or with unknown tokens)")
         self.lo = self.labelled_R.min(0)
         self.hi = self.labelled_R.max(0)
-        log.info("RiC: %d labelled examples in %.1fs; score range lo %s hi %s", len(self.labelled_texts),
-                 time.perf_counter() - t0, np.round(self.lo, 3).tolist(), np.round(self.hi, 3).tolist())
+        log.info(
+            "RiC: %d labelled examples in %.1fs; score range lo %s hi %s",
+            len(self.labelled_texts),
+            time.perf_counter() - t0,
+            np.round(self.lo, 3).tolist(),
+            np.round(self.hi, 3).tolist(),
+        )
         self.desired = desired_scores(self.weights, self.lo, self.hi, rc.p)
         self.sampling_prompt = prompt_text(levels_of(self.desired, self.n_bins))
         self.model.config.ric = self.metadata()
 
-        self.optimizer = make_optimizer([p for p in self.model.parameters() if p.requires_grad],
-                                        _OptCfg(self.cfg.rl.optimizer, self.lr))
+        self.optimizer = make_optimizer(
+            [p for p in self.model.parameters() if p.requires_grad], _OptCfg(self.cfg.rl.optimizer, self.lr)
+        )
         T = self.cfg.merge.total_steps
         self.boundaries = [round(j * T / (rc.online_rounds + 1)) for j in range(rc.online_rounds + 1)]
         phase_len = max(1, -(-T // (rc.online_rounds + 1)))
@@ -455,10 +490,17 @@ class RiCTrainer:
         return model
 
     def metadata(self) -> dict:
-        return {"objectives": self.cfg.objective_names, "n_bins": self.n_bins, "p": float(self.cfg.ric.p),
-                "lo": [float(x) for x in self.lo], "hi": [float(x) for x in self.hi],
-                "weights": [float(x) for x in self.weights], "desired": [float(x) for x in self.desired],
-                "prompt": self.sampling_prompt, "base_vocab_size": self.base_vocab_size}
+        return {
+            "objectives": self.cfg.objective_names,
+            "n_bins": self.n_bins,
+            "p": float(self.cfg.ric.p),
+            "lo": [float(x) for x in self.lo],
+            "hi": [float(x) for x in self.hi],
+            "weights": [float(x) for x in self.weights],
+            "desired": [float(x) for x in self.desired],
+            "prompt": self.sampling_prompt,
+            "base_vocab_size": self.base_vocab_size,
+        }
 
     def _encodable(self, texts: list[str], R: np.ndarray, ctx: list[dict] | None = None):
         """Keep examples that encode without UNK and fit the model's positions with the prompt and EOS.
@@ -471,9 +513,14 @@ class RiCTrainer:
             keep.append(bool(ids) and self.tokenizer.unk_id not in ids and plen + len(ids) + 1 <= self.max_len)
         keep = np.asarray(keep, dtype=bool)
         if (~keep).any():
-            log.info("RiC: dropped %d of %d examples (empty, unknown tokens or too long)", int((~keep).sum()), len(texts))
-        return ([t for t, k in zip(texts, keep) if k], R[keep] if len(R) else R,
-                None if ctx is None else [c for c, k in zip(ctx, keep) if k])
+            log.info(
+                "RiC: dropped %d of %d examples (empty, unknown tokens or too long)", int((~keep).sum()), len(texts)
+            )
+        return (
+            [t for t, k in zip(texts, keep) if k],
+            R[keep] if len(R) else R,
+            None if ctx is None else [c for c, k in zip(ctx, keep) if k],
+        )
 
     def _prompt_ids(self, levels: Sequence[int], context: dict | None) -> list[int]:
         """The prompt of one example: BOS + score prefix, or for a prompt domain the chat-templated user
@@ -499,7 +546,7 @@ class RiCTrainer:
         L = max(map(len, rows))
         out = np.full((len(rows), L), self.tokenizer.pad_id, dtype=np.int64)
         for i, r in enumerate(rows):
-            out[i, :len(r)] = r
+            out[i, : len(r)] = r
         return out, np.asarray(plens, dtype=np.int64)
 
     def encode(self, texts: Sequence[str], R: np.ndarray, ctx: Sequence[dict] | None = None) -> np.ndarray:
@@ -532,7 +579,7 @@ class RiCTrainer:
         n, bs, k = len(data), self.batch_size, t - self.boundaries[j]
         if n >= bs:
             epoch, r = divmod(k, n // bs)
-            idx = np.random.default_rng([self.cfg.seed, j, epoch]).permutation(n)[r * bs:(r + 1) * bs]
+            idx = np.random.default_rng([self.cfg.seed, j, epoch]).permutation(n)[r * bs : (r + 1) * bs]
         else:
             idx = np.random.default_rng([self.cfg.seed, j, k]).choice(n, size=bs, replace=True)
         x = torch.from_numpy(data[idx])
@@ -555,9 +602,16 @@ class RiCTrainer:
         if self.cfg.rl.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.rl.max_grad_norm)
         self.optimizer.step()
-        rec = {"type": "step", "step": t + 1, "expert": EXPERT_NAME, "loss": round(float(loss.detach()), 6),
-               "tokens": int((y != -100).sum()), "batch": int(x.shape[0]), "phase": self.phase_of(t),
-               "seconds": round(time.perf_counter() - t0, 4)}
+        rec = {
+            "type": "step",
+            "step": t + 1,
+            "expert": EXPERT_NAME,
+            "loss": round(float(loss.detach()), 6),
+            "tokens": int((y != -100).sum()),
+            "batch": int(x.shape[0]),
+            "phase": self.phase_of(t),
+            "seconds": round(time.perf_counter() - t0, 4),
+        }
         self.on_record(rec)
         return rec
 
@@ -578,9 +632,19 @@ class RiCTrainer:
             ctx = [recs[int(i)] for i in self.rng.integers(0, len(recs), size=n)]
             prompts = [with_prefix(p, c["prompt"]) for p, c in zip(prompts, ctx)]
         r = self.cfg.rl
-        s = sample(self.model, self.tokenizer, n, max_new_tokens=self.max_new_tokens, temperature=r.temperature,
-                   top_k=r.top_k, top_p=r.top_p, prompt=prompts, generator=self.generator, bf16=self.bf16,
-                   batch_size=max(n, 1))
+        s = sample(
+            self.model,
+            self.tokenizer,
+            n,
+            max_new_tokens=self.max_new_tokens,
+            temperature=r.temperature,
+            top_k=r.top_k,
+            top_p=r.top_p,
+            prompt=prompts,
+            generator=self.generator,
+            bf16=self.bf16,
+            batch_size=max(n, 1),
+        )
         canon = self.domain.canonical(s.texts)
         keyed = [c if c is not None else "" for c in canon]
         R = np.column_stack([o.transform(o.raw(keyed, ctx)) for o in self.objectives])
@@ -596,10 +660,18 @@ class RiCTrainer:
         self.online_R = np.concatenate([self.online_R, Rk])
         self.rounds_done = j
         self._data_phase = None
-        rec = {"type": "online", "step": self.schedule.t, "round": j, "n_generated": n, "n_valid": int(ok.sum()),
-               "n_kept": len(texts), "n_online_total": len(self.online_texts), "reward_queries": n * N,
-               "reward": float(np.nanmean(R[ok] @ self.weights)) if ok.any() else None,
-               "seconds": round(time.perf_counter() - t0, 4)}
+        rec = {
+            "type": "online",
+            "step": self.schedule.t,
+            "round": j,
+            "n_generated": n,
+            "n_valid": int(ok.sum()),
+            "n_kept": len(texts),
+            "n_online_total": len(self.online_texts),
+            "reward_queries": n * N,
+            "reward": float(np.nanmean(R[ok] @ self.weights)) if ok.any() else None,
+            "seconds": round(time.perf_counter() - t0, 4),
+        }
         self.on_record(rec)
         log.info("RiC online round %d: %d generated, %d valid, %d kept", j, n, int(ok.sum()), len(texts))
         return rec
@@ -641,12 +713,25 @@ class RiCTrainer:
     def sample(self, n: int, weights: Sequence[float] | None = None, generator: torch.Generator | None = None):
         """n samples conditioned on `weights` (default: the run's), with the run's sampling settings."""
         r = self.cfg.rl
-        prompt = self.sampling_prompt if weights is None else prompt_for(
-            weights, self.lo, self.hi, self.cfg.ric.p, self.n_bins)
+        prompt = (
+            self.sampling_prompt
+            if weights is None
+            else prompt_for(weights, self.lo, self.hi, self.cfg.ric.p, self.n_bins)
+        )
         if self.contextual:  # the test split's documents in order, as the final candidates (irs.prompting)
             prompt = prompt_texts(eval_contexts(self.domain, n), prompt)
-        return sample(self.model, self.tokenizer, n, max_new_tokens=self.max_new_tokens, temperature=r.temperature,
-                      top_k=r.top_k, top_p=r.top_p, prompt=prompt, generator=generator, bf16=self.bf16)
+        return sample(
+            self.model,
+            self.tokenizer,
+            n,
+            max_new_tokens=self.max_new_tokens,
+            temperature=r.temperature,
+            top_k=r.top_k,
+            top_p=r.top_p,
+            prompt=prompt,
+            generator=generator,
+            bf16=self.bf16,
+        )
 
     # ---- exact save / restore -----------------------------------------------------------------------
     def save(self, directory: str | os.PathLike) -> Path:
@@ -658,19 +743,38 @@ class RiCTrainer:
         opt_t, opt_meta = _flatten_optimizer(self.optimizer)
         save_tensors(opt_t, tmp / "optim.safetensors")
         atomic_write_json(tmp / "optim.json", opt_meta)
-        save_tensors({"torch_rng": torch.get_rng_state(), "generator": self.generator.get_state(),
-                      "online_R": torch.from_numpy(np.ascontiguousarray(self.online_R, dtype=np.float64))},
-                     tmp / "rng.safetensors")
+        save_tensors(
+            {
+                "torch_rng": torch.get_rng_state(),
+                "generator": self.generator.get_state(),
+                "online_R": torch.from_numpy(np.ascontiguousarray(self.online_R, dtype=np.float64)),
+            },
+            tmp / "rng.safetensors",
+        )
         if self.final_experts is not None:
             save_tensors(self.final_experts[0], tmp / "final_expert_0.safetensors")
         self.tokenizer.save(tmp)
-        atomic_write_json(tmp / "online.json", {"texts": self.online_texts, "prompt_ids": None if self.online_ctx is None
-                                                else [c["id"] for c in self.online_ctx]})
-        atomic_write_json(tmp / "state.json", {
-            "method": "ric", "schedule": self.schedule.to_dict(), "rng": self.rng.bit_generator.state,
-            "rounds_done": self.rounds_done, "has_final": self.final_experts is not None, "n_experts": 1,
-            "vocab_size": self.tokenizer.vocab_size, "metadata": self.metadata(),
-            "objective_counts": [[o.n_scored, o.n_invalid] for o in self.objectives]})
+        atomic_write_json(
+            tmp / "online.json",
+            {
+                "texts": self.online_texts,
+                "prompt_ids": None if self.online_ctx is None else [c["id"] for c in self.online_ctx],
+            },
+        )
+        atomic_write_json(
+            tmp / "state.json",
+            {
+                "method": "ric",
+                "schedule": self.schedule.to_dict(),
+                "rng": self.rng.bit_generator.state,
+                "rounds_done": self.rounds_done,
+                "has_final": self.final_experts is not None,
+                "n_experts": 1,
+                "vocab_size": self.tokenizer.vocab_size,
+                "metadata": self.metadata(),
+                "objective_counts": [[o.n_scored, o.n_invalid] for o in self.objectives],
+            },
+        )
         replace_dir(tmp, d)
         return d
 
@@ -682,9 +786,13 @@ class RiCTrainer:
         if state.get("method") != "ric":
             raise ValueError(f"{d} is not a RiC checkpoint (method {state.get('method')!r})")
         if state["vocab_size"] != self.tokenizer.vocab_size:
-            raise ValueError(f"checkpoint vocabulary has {state['vocab_size']} tokens, this config {self.tokenizer.vocab_size}")
+            raise ValueError(
+                f"checkpoint vocabulary has {state['vocab_size']} tokens, this config {self.tokenizer.vocab_size}"
+            )
         self.model.load_state_dict(load_tensors(d / "model.safetensors"))
-        _restore_optimizer(self.optimizer, load_tensors(d / "optim.safetensors"), json.loads((d / "optim.json").read_text()))
+        _restore_optimizer(
+            self.optimizer, load_tensors(d / "optim.safetensors"), json.loads((d / "optim.json").read_text())
+        )
         rng = load_tensors(d / "rng.safetensors")
         torch.set_rng_state(rng["torch_rng"])
         self.generator.set_state(rng["generator"])

@@ -13,6 +13,7 @@ weighted step per t (MORLHF), with m = T a single merge of independent experts (
 With M < N the final merge is over the last round's S; experts outside S still hold the previous
 merge, so merging them too would only pull towards an older point.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -28,13 +29,20 @@ class ScheduleState:
     m: int
     N: int
     M: int
-    t: int = 0                                   # completed steps
-    S: list[int] = field(default_factory=list)   # current subset
-    rng_state: dict | None = None                # numpy bit-generator state for subset draws
+    t: int = 0  # completed steps
+    S: list[int] = field(default_factory=list)  # current subset
+    rng_state: dict | None = None  # numpy bit-generator state for subset draws
 
     def to_dict(self) -> dict:
-        return {"T": self.T, "m": self.m, "N": self.N, "M": self.M, "t": self.t, "S": list(self.S),
-                "rng_state": self.rng_state}
+        return {
+            "T": self.T,
+            "m": self.m,
+            "N": self.N,
+            "M": self.M,
+            "t": self.t,
+            "S": list(self.S),
+            "rng_state": self.rng_state,
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> ScheduleState:
@@ -97,8 +105,13 @@ def candidate_lambdas(strategy: str, weights, S, rng: np.random.Generator, grid=
     raise ValueError(f"unknown lambda strategy {strategy!r}")
 
 
-def run_schedule(state: ScheduleState, rng: np.random.Generator, step: Callable[[int, int], None],
-                 merge: Callable[[list[int], bool], None], should_stop: Callable[[], bool] = lambda: False):
+def run_schedule(
+    state: ScheduleState,
+    rng: np.random.Generator,
+    step: Callable[[int, int], None],
+    merge: Callable[[list[int], bool], None],
+    should_stop: Callable[[], bool] = lambda: False,
+):
     """Advance `state` until done or `should_stop()`; `step(i, t)` trains expert i at step t,
     `merge(S, final)` merges the experts in S (final=True for the last merge). `rng` draws subsets and
     is captured in state.rng_state at every step boundary, so a stop can be resumed exactly."""

@@ -18,6 +18,7 @@ resumable), samples each prompt samples_per_prompt times, and scores context-awa
 the records. Optional stages: SFT on (prompt, reference) pairs before the first step (irs.rl.sft), and
 LoRA adapters on every expert ([lora]; merged by averaging B·A, irs.algorithms.merging).
 """
+
 from __future__ import annotations
 
 import copy
@@ -50,12 +51,12 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Expert:
-    k: int                          # position in the schedule (0..n_experts-1)
-    index: int                      # objective index (MORLHF: -1 = aggregated reward)
+    k: int  # position in the schedule (0..n_experts-1)
+    index: int  # objective index (MORLHF: -1 = aggregated reward)
     name: str
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
-    generator: torch.Generator      # the expert's own sampling RNG: results do not depend on which
+    generator: torch.Generator  # the expert's own sampling RNG: results do not depend on which
     value_head: ValueHead | None = None  # rank or in which order experts run
 
     def opt_params(self) -> list[torch.nn.Parameter]:
@@ -86,8 +87,9 @@ def setup_objectives(trainer, cfg: RunConfig, objectives: list[Objective] | None
 BEST_CHARS = 300  # a step record's best candidate is cut to this many characters (text summaries)
 
 
-def run_starting_calibration(cfg: RunConfig, domain, model, tokenizer, objectives: list[Objective],
-                             max_new_tokens: int, bf16) -> dict:
+def run_starting_calibration(
+    cfg: RunConfig, domain, model, tokenizer, objectives: list[Objective], max_new_tokens: int, bf16
+) -> dict:
     """The calibrated normalization of a run (irs.objectives.calibration) for its training `objectives`
     and its oracle, from samples of the starting `model`; cached by the model's weights under
     $IRS_CACHE_DIR (default runs/.cache) when the model is a shipped directory."""
@@ -99,10 +101,25 @@ def run_starting_calibration(cfg: RunConfig, domain, model, tokenizer, objective
     model_dir = None if (cfg.sft.steps or spec.startswith("tiny:")) else resolve(spec)
     cache = os.environ.get("IRS_CACHE_DIR") or ROOT / "runs" / ".cache"
     t0 = time.perf_counter()
-    cal = starting_calibration(cfg, domain, model, tokenizer, objectives, oracle_objectives(domain, cfg),
-                               max_new_tokens, bf16, model_dir=model_dir, cache_dir=Path(cache) / "calibration")
-    log.info("calibrated normalization on %d samples (%d valid) in %.1f s: %s", cal["samples"], cal["valid"],
-             time.perf_counter() - t0, {k: (round(v["lo"], 4), round(v["hi"], 4)) for k, v in cal["train"].items()})
+    cal = starting_calibration(
+        cfg,
+        domain,
+        model,
+        tokenizer,
+        objectives,
+        oracle_objectives(domain, cfg),
+        max_new_tokens,
+        bf16,
+        model_dir=model_dir,
+        cache_dir=Path(cache) / "calibration",
+    )
+    log.info(
+        "calibrated normalization on %d samples (%d valid) in %.1f s: %s",
+        cal["samples"],
+        cal["valid"],
+        time.perf_counter() - t0,
+        {k: (round(v["lo"], 4), round(v["hi"], 4)) for k, v in cal["train"].items()},
+    )
     return cal
 
 
@@ -120,8 +137,15 @@ def run_device(comm) -> torch.device:
 class Trainer:
     """Build from a validated RunConfig; `run()` trains to the end or until `should_stop()`."""
 
-    def __init__(self, cfg: RunConfig, objectives: list[Objective] | None = None, model=None, tokenizer=None,
-                 comm=None, calibration: dict | None = None):
+    def __init__(
+        self,
+        cfg: RunConfig,
+        objectives: list[Objective] | None = None,
+        model=None,
+        tokenizer=None,
+        comm=None,
+        calibration: dict | None = None,
+    ):
         setup_objectives(self, cfg, objectives)
         self.max_new_tokens = self.cfg.rl.max_new_tokens or self.domain.max_new_tokens
 
@@ -129,23 +153,38 @@ class Trainer:
         self.device = run_device(self.comm)
         torch.manual_seed(self.cfg.seed)
         if model is None:
-            model, tokenizer = build_model(self.cfg.model or self.domain.default_model,
-                                           self.domain_tokenizer(), seed=self.cfg.seed)
+            model, tokenizer = build_model(
+                self.cfg.model or self.domain.default_model, self.domain_tokenizer(), seed=self.cfg.seed
+            )
         self.tokenizer = tokenizer
         self.lora = lora_enabled(self.cfg, self.domain)
         self._prompt_cache: dict[str, list[dict]] = {}
         if self.domain.prompts is None and self.cfg.sft.steps:
-            raise ValueError(f"config field sft.steps = {self.cfg.sft.steps}: domain {self.domain.name!r} has no "
-                             f"(prompt, reference) data for SFT")
+            raise ValueError(
+                f"config field sft.steps = {self.cfg.sft.steps}: domain {self.domain.name!r} has no "
+                f"(prompt, reference) data for SFT"
+            )
         self.sft_stats = None
         if self.cfg.sft.steps:  # once, on the shared initial model (deterministic: a resume redoes it exactly)
             from irs.rl.sft import sft
 
-            model, self.sft_stats = sft(disable_dropout(model).to(self.device), tokenizer, self.prompt_records("train"),
-                                        self.cfg.sft, lora=self.cfg.lora if self.lora else None,
-                                        seed=self.cfg.seed, bf16=self.bf16, max_grad_norm=self.cfg.rl.max_grad_norm)
-            log.info("SFT: %d steps, loss %.4f -> %.4f in %.1f s", self.cfg.sft.steps, self.sft_stats["loss_first"],
-                     self.sft_stats["loss_last"], self.sft_stats["seconds"])
+            model, self.sft_stats = sft(
+                disable_dropout(model).to(self.device),
+                tokenizer,
+                self.prompt_records("train"),
+                self.cfg.sft,
+                lora=self.cfg.lora if self.lora else None,
+                seed=self.cfg.seed,
+                bf16=self.bf16,
+                max_grad_norm=self.cfg.rl.max_grad_norm,
+            )
+            log.info(
+                "SFT: %d steps, loss %.4f -> %.4f in %.1f s",
+                self.cfg.sft.steps,
+                self.sft_stats["loss_first"],
+                self.sft_stats["loss_last"],
+                self.sft_stats["seconds"],
+            )
         self.ref = disable_dropout(copy.deepcopy(model)).eval()
         for p in self.ref.parameters():
             p.requires_grad_(False)
@@ -169,11 +208,14 @@ class Trainer:
         self.n_experts = len(specs)
         self.expert_names = [name for _, name in specs]
         # this process's experts: all of them, or those of this rank
-        self.experts = [self._make_expert(k, i, name, model) for k, (i, name) in enumerate(specs)
-                        if self.comm.owner(k) == self.comm.rank]
+        self.experts = [
+            self._make_expert(k, i, name, model)
+            for k, (i, name) in enumerate(specs)
+            if self.comm.owner(k) == self.comm.rank
+        ]
         self.by_k = {e.k: e for e in self.experts}
         self.schedule = ScheduleState(T=T, m=min(m, T), N=self.n_experts, M=min(M, self.n_experts))
-        self.rng = np.random.default_rng(self.cfg.seed)                    # subset draws, λ candidates
+        self.rng = np.random.default_rng(self.cfg.seed)  # subset draws, λ candidates
         self.generator = torch.Generator().manual_seed(self.cfg.seed + 7)  # validation samples of merges
         self.final_experts: list[dict[str, torch.Tensor]] | None = None
         self.last_lambdas: list[float] | None = None
@@ -181,8 +223,15 @@ class Trainer:
         self.rollout_hook: Callable[[Expert], Samples] | None = None  # tests inject fixed samples
 
     def compute_calibration(self, model) -> dict:
-        return run_starting_calibration(self.cfg, self.domain, model.to(self.device), self.tokenizer,
-                                        self.data_objectives, self.max_new_tokens, self.bf16)
+        return run_starting_calibration(
+            self.cfg,
+            self.domain,
+            model.to(self.device),
+            self.tokenizer,
+            self.data_objectives,
+            self.max_new_tokens,
+            self.bf16,
+        )
 
     def _apply_calibration(self, calibration: dict | None) -> None:
         from irs.objectives.calibration import apply
@@ -228,8 +277,9 @@ class Trainer:
             return r.samples_per_prompt
         return r.rloo_k if r.algo == "rloo" and r.rloo_k else 1
 
-    def draw_contexts(self, n: int, generator: torch.Generator, split: str = "train",
-                      per_prompt: int = 1) -> list[dict] | None:
+    def draw_contexts(
+        self, n: int, generator: torch.Generator, split: str = "train", per_prompt: int = 1
+    ) -> list[dict] | None:
         """n prompt records (n / per_prompt distinct draws, each repeated per_prompt times in a row), drawn
         with `generator`; None for domains without prompts (no RNG is used then)."""
         if self.domain.prompts is None:
@@ -239,8 +289,9 @@ class Trainer:
         return [recs[i] for i in idx for _ in range(per_prompt)]
 
     # ---- one expert step: sample -> score -> rollout -> update ------------------------------------
-    def score(self, expert: Expert, texts: list[str], contexts: list[dict] | None = None, t: int | None = None
-              ) -> tuple[torch.Tensor, np.ndarray]:
+    def score(
+        self, expert: Expert, texts: list[str], contexts: list[dict] | None = None, t: int | None = None
+    ) -> tuple[torch.Tensor, np.ndarray]:
         """Reward used for the update, [B], and the per-objective reward matrix it came from.
         contexts: the prompt record of each text (prompt domains). t: the step (the null control's
         permutation is drawn from (seed, expert, t), so it needs no saved RNG state)."""
@@ -294,10 +345,19 @@ class Trainer:
         if self.rollout_hook is not None:
             return self.rollout_hook(expert)
         r = self.cfg.rl
-        return sample(expert.model, self.tokenizer, r.batch_size, max_new_tokens=self.max_new_tokens,
-                      temperature=r.temperature, top_k=r.top_k, top_p=r.top_p, generator=expert.generator,
-                      bf16=self.bf16, batch_size=r.batch_size,
-                      prompt=None if contexts is None else [c["prompt"] for c in contexts])
+        return sample(
+            expert.model,
+            self.tokenizer,
+            r.batch_size,
+            max_new_tokens=self.max_new_tokens,
+            temperature=r.temperature,
+            top_k=r.top_k,
+            top_p=r.top_p,
+            generator=expert.generator,
+            bf16=self.bf16,
+            batch_size=r.batch_size,
+            prompt=None if contexts is None else [c["prompt"] for c in contexts],
+        )
 
     def expert_step(self, k: int, t: int) -> dict:
         ex = self.by_k[k]
@@ -309,15 +369,25 @@ class Trainer:
         ro = make_rollout(ex.model, self.ref, ex.value_head, s, scores, self.cfg.rl, self.bf16)
         stats = update(ex.model, ex.value_head, ex.optimizer, ro, self.cfg.rl, self.bf16, ex.generator)
         valid = [c for c in canon if c is not None]
-        rec = {"type": "step", "step": t + 1, "expert": ex.name, "reward": float(scores.mean()),
-               "kl": float(ro.kl.sum(1).mean()), "length": float(s.lengths.float().mean()),
-               "valid": len(valid) / max(1, len(canon)),
-               "unique": len(set(valid)) / len(valid) if valid else float("nan"),
-               "size": float(np.mean([self.domain.size(c) for c in valid])) if valid else float("nan"),
-               # the objectives' own rewards over valid samples (not the shuffled null-control reward)
-               **{f"r_{o.name}": float(np.nanmean(np.where([c is not None for c in canon], R[:, j], np.nan)))
-                  for j, o in enumerate(self.objectives) if valid and not np.isnan(R[:, j]).all()},
-               "seconds": round(time.perf_counter() - t0, 4), **{k: round(v, 6) for k, v in stats.items()}}
+        rec = {
+            "type": "step",
+            "step": t + 1,
+            "expert": ex.name,
+            "reward": float(scores.mean()),
+            "kl": float(ro.kl.sum(1).mean()),
+            "length": float(s.lengths.float().mean()),
+            "valid": len(valid) / max(1, len(canon)),
+            "unique": len(set(valid)) / len(valid) if valid else float("nan"),
+            "size": float(np.mean([self.domain.size(c) for c in valid])) if valid else float("nan"),
+            # the objectives' own rewards over valid samples (not the shuffled null-control reward)
+            **{
+                f"r_{o.name}": float(np.nanmean(np.where([c is not None for c in canon], R[:, j], np.nan)))
+                for j, o in enumerate(self.objectives)
+                if valid and not np.isnan(R[:, j]).all()
+            },
+            "seconds": round(time.perf_counter() - t0, 4),
+            **{k: round(v, 6) for k, v in stats.items()},
+        }
         ok = [i for i, c in enumerate(canon) if c is not None and np.isfinite(reward[i])]
         if ok:  # the step's best valid sample by the expert's reward (REINVENT's per-step view of training)
             b = max(ok, key=lambda i: reward[i])
@@ -329,23 +399,35 @@ class Trainer:
     def merge(self, S: list[int], final: bool) -> None:
         """ρ = Σ_{k∈S} λ_k θ_k into every expert (eq. 9); across ranks a weighted all-reduce."""
         if final:  # keep the final experts, so the merged model can be re-made with any λ later
-            self.final_experts = {e.k: {n: v.detach().clone() for n, v in self.final_state(e).items()}
-                                  for e in self.experts}
+            self.final_experts = {
+                e.k: {n: v.detach().clone() for n, v in self.final_state(e).items()} for e in self.experts
+            }
         if self.n_experts == 1:
             self.last_lambdas = [1.0]
             return
         lam = self.choose_lambdas(S, final)
         mine = [(l, self.by_k[k]) for l, k in zip(lam, S) if k in self.by_k]
         comm = self.comm if self.comm.world > 1 else None
-        merge_into([e.model for _, e in mine], [l for l, _ in mine], targets=[e.model for e in self.experts],
-                   comm=comm)
+        merge_into([e.model for _, e in mine], [l for l, _ in mine], targets=[e.model for e in self.experts], comm=comm)
         n_dense = len(trainable_params(self.experts[0].model))
-        merge_optimizer_states([e.optimizer for _, e in mine], [l for l, _ in mine],
-                               [e.opt_params()[:n_dense] for _, e in mine], self.cfg.merge.optimizer_state,
-                               comm=comm, targets=[(e.optimizer, e.opt_params()[:n_dense]) for e in self.experts])
+        merge_optimizer_states(
+            [e.optimizer for _, e in mine],
+            [l for l, _ in mine],
+            [e.opt_params()[:n_dense] for _, e in mine],
+            self.cfg.merge.optimizer_state,
+            comm=comm,
+            targets=[(e.optimizer, e.opt_params()[:n_dense]) for e in self.experts],
+        )
         self.last_lambdas = [float(x) for x in lam]
-        self.on_record({"type": "merge", "step": self.schedule.t + 1, "subset": [self.expert_names[k] for k in S],
-                        "lambdas": self.last_lambdas, "final": final})
+        self.on_record(
+            {
+                "type": "merge",
+                "step": self.schedule.t + 1,
+                "subset": [self.expert_names[k] for k in S],
+                "lambdas": self.last_lambdas,
+                "final": final,
+            }
+        )
 
     def choose_lambdas(self, S: list[int], final: bool = False) -> np.ndarray:
         """eq. 10, or the candidate with the best mean validation reward (weighted over S).
@@ -364,9 +446,16 @@ class Trainer:
         for lam in cands:
             mine = [(l, self.by_k[k]) for l, k in zip(lam, S) if k in self.by_k]
             merge_into([e.model for _, e in mine], [l for l, _ in mine], targets=[scratch], comm=comm)
-            s = sample(scratch, self.tokenizer, mc.n_val_samples, max_new_tokens=self.max_new_tokens,
-                       temperature=self.cfg.rl.temperature, generator=self.generator, bf16=self.bf16,
-                       prompt=None if ctx is None else [c["prompt"] for c in ctx])
+            s = sample(
+                scratch,
+                self.tokenizer,
+                mc.n_val_samples,
+                max_new_tokens=self.max_new_tokens,
+                temperature=self.cfg.rl.temperature,
+                generator=self.generator,
+                bf16=self.bf16,
+                prompt=None if ctx is None else [c["prompt"] for c in ctx],
+            )
             canon = [c or "" for c in self.domain.canonical(s.texts)]
             R = np.stack([self.objectives[self.expert_index(k)].reward(canon, ctx) for k in S], 1)
             val = float(np.nanmean(aggregate(R, fixed_lambdas(w, S))))
@@ -381,6 +470,7 @@ class Trainer:
     def run(self, should_stop: Callable[[], bool] = lambda: False, after_step: Callable[[], None] = lambda: None):
         """Train until done or should_stop(). after_step() then should_stop() run at every step
         boundary before the next step (not after the last one: the caller finishes up itself)."""
+
         def step(k, t):
             if k in self.by_k:
                 self.expert_step(k, t)
@@ -508,14 +598,20 @@ class Trainer:
                 atomic_write_json(tmp / f"memory_{k}.json", self.memory[k])
         self.comm.barrier()
         if self.comm.rank == 0:
-            save_tensors({"torch_rng": torch.get_rng_state(), "generator": self.generator.get_state()},
-                         tmp / "rng.safetensors")
+            save_tensors(
+                {"torch_rng": torch.get_rng_state(), "generator": self.generator.get_state()}, tmp / "rng.safetensors"
+            )
             if self.sft_stats is not None:  # the KL reference is the SFT model, not the model spec
                 save_tensors(self._ref_state(), tmp / "ref.safetensors")
-            state = {"schedule": self.schedule.to_dict(), "rng": self.rng.bit_generator.state,
-                     "last_lambdas": self.last_lambdas, "has_final": self.final_experts is not None,
-                     "n_experts": self.n_experts, "calibration": self.calibration,
-                     "objective_counts": [[o.n_scored, o.n_invalid] for o in self.objectives]}
+            state = {
+                "schedule": self.schedule.to_dict(),
+                "rng": self.rng.bit_generator.state,
+                "last_lambdas": self.last_lambdas,
+                "has_final": self.final_experts is not None,
+                "n_experts": self.n_experts,
+                "calibration": self.calibration,
+                "objective_counts": [[o.n_scored, o.n_invalid] for o in self.objectives],
+            }
             atomic_write_json(tmp / "state.json", state)
             replace_dir(tmp, d)
         self.comm.barrier()
@@ -539,8 +635,9 @@ class Trainer:
                 e.model.load_state_dict(load_tensors(d / f"expert_{k}.safetensors"))
             if e.value_head is not None:
                 e.value_head.load_state_dict(load_tensors(d / f"value_{k}.safetensors"))
-            _restore_optimizer(e.optimizer, load_tensors(d / f"optim_{k}.safetensors"),
-                               json.loads((d / f"optim_{k}.json").read_text()))
+            _restore_optimizer(
+                e.optimizer, load_tensors(d / f"optim_{k}.safetensors"), json.loads((d / f"optim_{k}.json").read_text())
+            )
             e.generator.set_state(load_tensors(d / f"rng_{k}.safetensors")["generator"])
             if (d / f"memory_{k}.json").is_file():
                 self.memory[k] = json.loads((d / f"memory_{k}.json").read_text())
@@ -577,8 +674,10 @@ def _dense_name(peft_name: str) -> str:
 def _flatten_optimizer(opt: torch.optim.Optimizer):
     """Optimizer state as flat tensors + JSON (no pickle): state[j][key] for parameter index j."""
     params = [p for g in opt.param_groups for p in g["params"]]
-    tensors, meta = {}, {"groups": [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups],
-                         "scalars": {}}
+    tensors, meta = (
+        {},
+        {"groups": [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups], "scalars": {}},
+    )
     for j, p in enumerate(params):
         for key, v in opt.state.get(p, {}).items():
             if torch.is_tensor(v):

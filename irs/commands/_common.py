@@ -1,4 +1,5 @@
 """Helpers shared by the run subcommands: the --runs-dir flag, following a run, JSON output."""
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,14 @@ def follow(run) -> int:
 
     from irs.runs import wait_run
 
-    bar = tqdm(total=None, desc=run.id, unit="step", file=sys.stderr, dynamic_ncols=True,
-               disable=None if sys.stderr.isatty() else True)
+    bar = tqdm(
+        total=None,
+        desc=run.id,
+        unit="step",
+        file=sys.stderr,
+        dynamic_ncols=True,
+        disable=None if sys.stderr.isatty() else True,
+    )
     last = {"line": None, "time": 0.0}
 
     def show(st):
@@ -57,8 +64,7 @@ def follow(run) -> int:
         st = wait_run(run, show)
     except KeyboardInterrupt:
         bar.close()
-        print(f"\nstopped following; the run continues. `irs status {run.id}`, `irs cancel {run.id}`",
-              file=sys.stderr)
+        print(f"\nstopped following; the run continues. `irs status {run.id}`, `irs cancel {run.id}`", file=sys.stderr)
         print(run.id)
         return 130
     bar.close()

@@ -1,13 +1,17 @@
 """`irs evaluate RUN`: the paper's evaluation (Section 5) of a run's final candidates."""
+
 from __future__ import annotations
 
 from irs.commands._common import add_runs_dir, get_run, print_json
 
 
 def add_parser(sub):
-    p = sub.add_parser("evaluate", help="evaluate a run's candidates: Pareto set, means, ICV, hypervolume",
-                       description="Evaluate candidates.parquet: counts, the Pareto set's mean reward per "
-                                   "objective (and mean raw score), average reward, ICV (eq. 16) and hypervolume.")
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate a run's candidates: Pareto set, means, ICV, hypervolume",
+        description="Evaluate candidates.parquet: counts, the Pareto set's mean reward per "
+        "objective (and mean raw score), average reward, ICV (eq. 16) and hypervolume.",
+    )
     p.add_argument("run", metavar="RUN", help="run id (see `irs status`)")
     add_runs_dir(p)
     p.add_argument("--json", action="store_true", help="print one JSON object, NaN as null (default: text)")

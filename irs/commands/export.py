@@ -1,4 +1,5 @@
 """`irs export RUN --format FMT`: write a run's candidates (or its Pareto set) as CSV, SDF, FASTA or JSONL."""
+
 from __future__ import annotations
 
 import sys
@@ -9,20 +10,34 @@ FORMATS = ("csv", "sdf", "fasta", "jsonl")
 
 
 def add_parser(sub):
-    p = sub.add_parser("export", help="export a run's candidates as csv or jsonl (any domain), sdf (molecules) or fasta (DNA, toy)",
-                       description="Write candidates.parquet as CSV (a `candidate` column and one column per "
-                                   "objective, named as the objective, plus reward_<name> columns), SDF "
-                                   "(molecules, 3D conformers), FASTA (sequences) or JSONL.")
+    p = sub.add_parser(
+        "export",
+        help="export a run's candidates as csv or jsonl (any domain), sdf (molecules) or fasta (DNA, toy)",
+        description="Write candidates.parquet as CSV (a `candidate` column and one column per "
+        "objective, named as the objective, plus reward_<name> columns), SDF "
+        "(molecules, 3D conformers), FASTA (sequences) or JSONL.",
+    )
     p.add_argument("run", metavar="RUN", help="run id (see `irs status`)")
     add_runs_dir(p)
-    p.add_argument("--format", required=True, choices=FORMATS,
-                   help="output format (required): csv and jsonl for every domain (jsonl: one JSON object per "
-                        "candidate, NaN as null), sdf for molecules, fasta for DNA and toy strings (scores in "
-                        "the headers)")
-    p.add_argument("--pareto", action="store_true",
-                   help="only the Pareto set: one front over all candidate sets, each candidate once (default: all)")
-    p.add_argument("--out", default=None, metavar="FILE",
-                   help="output file, overwritten atomically (default: ./<run>_<pareto|all>.<format>)")
+    p.add_argument(
+        "--format",
+        required=True,
+        choices=FORMATS,
+        help="output format (required): csv and jsonl for every domain (jsonl: one JSON object per "
+        "candidate, NaN as null), sdf for molecules, fasta for DNA and toy strings (scores in "
+        "the headers)",
+    )
+    p.add_argument(
+        "--pareto",
+        action="store_true",
+        help="only the Pareto set: one front over all candidate sets, each candidate once (default: all)",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        metavar="FILE",
+        help="output file, overwritten atomically (default: ./<run>_<pareto|all>.<format>)",
+    )
     p.set_defaults(func=run)
     return p
 
@@ -42,8 +57,9 @@ def run(args) -> int:
         from irs.runs import oracle_objectives
 
         units = {o.name: o.unit for o in oracle_objectives(get_domain(cfg.domain), cfg)}
-    n = export(load_candidates(r), args.format, out, domain=cfg.domain, run_id=r.id, pareto_only=args.pareto,
-               units=units)
+    n = export(
+        load_candidates(r), args.format, out, domain=cfg.domain, run_id=r.id, pareto_only=args.pareto, units=units
+    )
     print(f"wrote {n} candidates to {out}", file=sys.stderr)
     print(out)
     return 0

@@ -1,4 +1,5 @@
 """`irs pretrain`: pretrain a domain's small GPT-2 on its corpus and write a model directory."""
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,11 @@ DOMAIN_DEFAULTS = {"dna": {"max_len": 52, "n_embd": 128}}
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("pretrain", help="pretrain a domain's small GPT-2 (e.g. MolGPT-2 on MOSES)",
-                       description="Pretrain a causal GPT-2 on a domain corpus; resumable; saves fp16 safetensors.")
+    p = sub.add_parser(
+        "pretrain",
+        help="pretrain a domain's small GPT-2 (e.g. MolGPT-2 on MOSES)",
+        description="Pretrain a causal GPT-2 on a domain corpus; resumable; saves fp16 safetensors.",
+    )
     p.add_argument("--domain", required=True, choices=sorted(CORPORA), help="domain whose corpus to use (required)")
     p.add_argument("--out", default=None, help="output model directory (default: assets/<domain>/... per domain)")
     p.add_argument("--ckpt-dir", default=None, help="resumable checkpoint directory (default: runs/pretrain/<domain>)")
@@ -51,15 +55,28 @@ def run(args) -> int:
     dd = {"max_len": 64, "n_embd": 256, **DOMAIN_DEFAULTS.get(args.domain, {})}
     n_embd = args.n_embd if args.n_embd is not None else dd["n_embd"]
     max_len = args.max_len if args.max_len is not None else dd["max_len"]
-    cfg = PretrainConfig(n_layer=args.n_layer, n_embd=n_embd, n_head=args.n_head, max_len=max_len,
-                         batch_size=args.batch_size, lr=args.lr, min_lr=args.lr / 10, warmup=args.warmup,
-                         steps=args.steps, minutes=args.minutes, seed=args.seed, bf16=not args.no_bf16,
-                         threads=args.threads)
+    cfg = PretrainConfig(
+        n_layer=args.n_layer,
+        n_embd=n_embd,
+        n_head=args.n_head,
+        max_len=max_len,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        min_lr=args.lr / 10,
+        warmup=args.warmup,
+        steps=args.steps,
+        minutes=args.minutes,
+        seed=args.seed,
+        bf16=not args.no_bf16,
+        threads=args.threads,
+    )
     out = args.out or DEFAULT_OUT.get(args.domain, f"assets/{args.domain}/gpt2")
     ckpt = args.ckpt_dir or f"runs/pretrain/{args.domain}"
-    argv = sys.argv[sys.argv.index("pretrain"):] if "pretrain" in sys.argv else ["pretrain", "--domain", args.domain]
-    meta = {"command": "irs " + " ".join(argv),
-            "data": f"{args.domain} corpus ({CORPORA[args.domain]}), {len(texts)} texts"}
+    argv = sys.argv[sys.argv.index("pretrain") :] if "pretrain" in sys.argv else ["pretrain", "--domain", args.domain]
+    meta = {
+        "command": "irs " + " ".join(argv),
+        "data": f"{args.domain} corpus ({CORPORA[args.domain]}), {len(texts)} texts",
+    }
     pretrain(texts, tokenizer, cfg, out, ckpt_dir=ckpt, resume=args.resume, meta=meta)
     print(f"saved {out}")
     return 0

@@ -1,4 +1,5 @@
 """Explicit registry of domains. Modules load lazily so that `import irs` stays light."""
+
 from __future__ import annotations
 
 import importlib

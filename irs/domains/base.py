@@ -1,4 +1,5 @@
 """The Domain protocol: what a kind of candidate (molecule, DNA, text) brings to the engine."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -39,8 +40,8 @@ class Domain:
     prompts: Callable[[str], list[dict]] | None = None
     eval_only: tuple[str, ...] = ()
     lora_default: bool = False
-    calibrate_default: bool = True               # rl.normalization = "auto" calibrates on the starting model
-    size: Callable[[str], float] = len           # a size measure of a valid candidate, logged per step
+    calibrate_default: bool = True  # rl.normalization = "auto" calibrates on the starting model
+    size: Callable[[str], float] = len  # a size measure of a valid candidate, logged per step
     size_name: str = "length"
     scaffold: Callable[[str], str] | None = None  # the diversity filter's 'scaffold' key (molecules: Bemis-Murcko)
     oracle_notes: dict[str, str] = field(default_factory=dict)  # preset -> what its oracle is, for the UI

@@ -3,6 +3,7 @@
 The objectives conflict (more 'a' means fewer 'b'), so the Pareto front is non-trivial, and each is
 instant to compute. The model is a tiny randomly initialised GPT-2 (`tiny:gpt2`).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,6 +22,7 @@ def tokenizer() -> VocabTokenizer:
 def _frac(ch: str):
     def score(cands):
         return np.array([s.count(ch) / len(s) if s else np.nan for s in cands], dtype=float)
+
     return score
 
 
@@ -32,8 +34,7 @@ def _objectives():
     return [
         Objective("frac_a", _frac("a"), 0.0, 1.0, "max", description="fraction of 'a' characters", bounds=(0.0, 1.0)),
         Objective("frac_b", _frac("b"), 0.0, 1.0, "max", description="fraction of 'b' characters", bounds=(0.0, 1.0)),
-        Objective("length", _length, 0.0, 16.0, "target", target=(0.4, 0.6),
-                  description="length near 8 characters"),
+        Objective("length", _length, 0.0, 16.0, "target", target=(0.4, 0.6), description="length near 8 characters"),
     ]
 
 

@@ -12,6 +12,7 @@ Context-aware objectives (`needs_context=True`, e.g. the text domain's faithfuln
 are called `scorer(candidates, contexts)`, where contexts[i] is the prompt record candidate i answers
 (a dict with at least "id", "prompt", "source", "reference"; see Domain.prompts).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -65,7 +66,9 @@ class Objective:
     unit: str = ""
     invalid_reward: float = 0.0
     needs_context: bool = False
-    bounds: tuple[float, float] | None = None  # hard limits of the raw score (QED: 0, 1); a calibrated range stays inside
+    bounds: tuple[float, float] | None = (
+        None  # hard limits of the raw score (QED: 0, 1); a calibrated range stays inside
+    )
     n_scored: int = field(default=0, init=False)
     n_invalid: int = field(default=0, init=False)
 
@@ -76,20 +79,25 @@ class Objective:
             raise ValueError(f"objective {self.name!r}: need finite lo < hi, got lo={self.lo}, hi={self.hi}")
         if self.goal == "target":
             if self.target is None or not (0 <= self.target[0] <= self.target[1] <= 1):
-                raise ValueError(f"objective {self.name!r}: target window must satisfy 0 <= a <= b <= 1, "
-                                 f"got {self.target}")
+                raise ValueError(
+                    f"objective {self.name!r}: target window must satisfy 0 <= a <= b <= 1, got {self.target}"
+                )
 
     def raw(self, candidates: Sequence[str], contexts: Sequence[dict] | None = None) -> np.ndarray:
         if self.needs_context:
             if contexts is None or len(contexts) != len(candidates):
-                raise ValueError(f"objective {self.name!r} needs one context record per candidate, got "
-                                 f"{None if contexts is None else len(contexts)} for {len(candidates)}")
+                raise ValueError(
+                    f"objective {self.name!r} needs one context record per candidate, got "
+                    f"{None if contexts is None else len(contexts)} for {len(candidates)}"
+                )
             out = self.scorer(list(candidates), list(contexts))
         else:
             out = self.scorer(list(candidates))
         out = np.asarray(out, dtype=np.float64).reshape(-1)
         if out.shape[0] != len(candidates):
-            raise RuntimeError(f"objective {self.name!r} returned {out.shape[0]} scores for {len(candidates)} candidates")
+            raise RuntimeError(
+                f"objective {self.name!r} returned {out.shape[0]} scores for {len(candidates)} candidates"
+            )
         self.n_scored += len(out)
         self.n_invalid += int(np.isnan(out).sum())
         return out

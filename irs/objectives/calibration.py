@@ -18,6 +18,7 @@ of the worst 5 % of valid ones instead of many standard deviations below the mea
 A calibration is a small JSON-able dict stored with the run (`calibration.json`, and inside every
 checkpoint), so training, resume and every later evaluation of the run use the same scale.
 """
+
 from __future__ import annotations
 
 import copy
@@ -32,22 +33,27 @@ class CalibrationError(ValueError):
     """The calibration cannot be computed (no valid sample, zero spread); says why."""
 
 
-def calibrate_one(o: Objective, raw: np.ndarray, quantiles: tuple[float, float] = (0.05, 0.95),
-                  headroom: float = 0.5) -> dict:
+def calibrate_one(
+    o: Objective, raw: np.ndarray, quantiles: tuple[float, float] = (0.05, 0.95), headroom: float = 0.5
+) -> dict:
     """{lo, hi, q_lo, q_hi, n_valid, ...} for objective `o` from raw scores of starting-model samples."""
     raw = np.asarray(raw, dtype=np.float64)
     ok = raw[np.isfinite(raw)]
     a, b = quantiles
     if len(ok) < 2:
-        raise CalibrationError(f"objective {o.name!r}: cannot calibrate its normalization on {len(raw)} samples "
-                               f"of the starting model: {len(ok)} scored (the rest invalid or failed); "
-                               f"use rl.normalization = 'data' or a model that generates valid candidates")
+        raise CalibrationError(
+            f"objective {o.name!r}: cannot calibrate its normalization on {len(raw)} samples "
+            f"of the starting model: {len(ok)} scored (the rest invalid or failed); "
+            f"use rl.normalization = 'data' or a model that generates valid candidates"
+        )
     q_lo, q_hi = (float(x) for x in np.quantile(ok, [a, b]))
     span = q_hi - q_lo
     if not span > 1e-9 * max(1.0, abs(q_hi)):
-        raise CalibrationError(f"objective {o.name!r}: the starting model's {len(ok)} scored samples have no spread "
-                               f"(quantiles {a:g}-{b:g} both {q_lo:.6g}), so a calibrated range would be empty; "
-                               f"use rl.normalization = 'data'")
+        raise CalibrationError(
+            f"objective {o.name!r}: the starting model's {len(ok)} scored samples have no spread "
+            f"(quantiles {a:g}-{b:g} both {q_lo:.6g}), so a calibrated range would be empty; "
+            f"use rl.normalization = 'data'"
+        )
     if o.goal == "max":
         lo, hi = q_lo, q_hi + headroom * span
     elif o.goal == "min":
@@ -59,13 +65,30 @@ def calibrate_one(o: Objective, raw: np.ndarray, quantiles: tuple[float, float] 
         lo, hi = max(lo, o.bounds[0]), min(hi, o.bounds[1])
         if hi <= lo:  # the samples sit at a bound: keep the quantile range
             lo, hi = q_lo, q_hi
-    return {"lo": lo, "hi": hi, "q_lo": q_lo, "q_hi": q_hi, "quantiles": [a, b], "headroom": headroom,
-            "n_valid": int(len(ok)), "n": int(len(raw)), "mean": float(ok.mean()), "std": float(ok.std()),
-            "data_lo": o.lo, "data_hi": o.hi}
+    return {
+        "lo": lo,
+        "hi": hi,
+        "q_lo": q_lo,
+        "q_hi": q_hi,
+        "quantiles": [a, b],
+        "headroom": headroom,
+        "n_valid": int(len(ok)),
+        "n": int(len(raw)),
+        "mean": float(ok.mean()),
+        "std": float(ok.std()),
+        "data_lo": o.lo,
+        "data_hi": o.hi,
+    }
 
 
-def calibrate(objectives: Sequence[Objective], candidates: Sequence[str], contexts=None,
-              quantiles: tuple[float, float] = (0.05, 0.95), headroom: float = 0.5, strict: bool = True) -> dict:
+def calibrate(
+    objectives: Sequence[Objective],
+    candidates: Sequence[str],
+    contexts=None,
+    quantiles: tuple[float, float] = (0.05, 0.95),
+    headroom: float = 0.5,
+    strict: bool = True,
+) -> dict:
     """{objective name: calibration} from the starting model's samples `candidates` (canonical forms, ""
     for invalid ones). Raises CalibrationError naming the objective that cannot be calibrated; with
     strict=False (evaluation scales) such an objective keeps its data statistics, and says why."""
@@ -78,9 +101,19 @@ def calibrate(objectives: Sequence[Objective], candidates: Sequence[str], contex
             if strict:
                 raise
             ok = np.isfinite(np.asarray(raw, dtype=np.float64))
-            out[o.name] = {"lo": o.lo, "hi": o.hi, "q_lo": None, "q_hi": None, "quantiles": list(quantiles),
-                           "headroom": headroom, "n_valid": int(ok.sum()), "n": int(len(raw)), "data_lo": o.lo,
-                           "data_hi": o.hi, "fallback": f"data statistics: {e}"}
+            out[o.name] = {
+                "lo": o.lo,
+                "hi": o.hi,
+                "q_lo": None,
+                "q_hi": None,
+                "quantiles": list(quantiles),
+                "headroom": headroom,
+                "n_valid": int(ok.sum()),
+                "n": int(len(raw)),
+                "data_lo": o.lo,
+                "data_hi": o.hi,
+                "fallback": f"data statistics: {e}",
+            }
     return out
 
 
@@ -122,8 +155,18 @@ def _cache_key(spec: dict, model_dir: str | None) -> str | None:
     return h.hexdigest()[:24]
 
 
-def starting_calibration(cfg, domain, model, tokenizer, train_objectives, eval_objectives, max_new_tokens: int,
-                         bf16=None, model_dir: str | None = None, cache_dir=None) -> dict:
+def starting_calibration(
+    cfg,
+    domain,
+    model,
+    tokenizer,
+    train_objectives,
+    eval_objectives,
+    max_new_tokens: int,
+    bf16=None,
+    model_dir: str | None = None,
+    cache_dir=None,
+) -> dict:
     """{"train": {...}, "eval": {...}, "samples": n, ...}: the calibrated normalization of a run, from
     cfg.rl.calibration_samples samples of the starting `model` (the run's temperature, top-k/p; a fixed
     seed). "train" calibrates the objectives the policy is trained on (proxies), "eval" the oracle
@@ -141,32 +184,56 @@ def starting_calibration(cfg, domain, model, tokenizer, train_objectives, eval_o
 
     r = cfg.rl
     n = r.calibration_samples
-    spec = {"domain": domain.name, "preset": cfg.preset, "n": n, "headroom": r.calibration_headroom,
-            "sampling": [r.temperature, r.top_k, r.top_p, max_new_tokens], "seed": CALIBRATION_SEED,
-            "train": [(o.name, o.lo, o.hi, o.goal, o.target) for o in train_objectives],
-            "eval": [(o.name, o.lo, o.hi, o.goal, o.target) for o in eval_objectives], "version": 1}
+    spec = {
+        "domain": domain.name,
+        "preset": cfg.preset,
+        "n": n,
+        "headroom": r.calibration_headroom,
+        "sampling": [r.temperature, r.top_k, r.top_p, max_new_tokens],
+        "seed": CALIBRATION_SEED,
+        "train": [(o.name, o.lo, o.hi, o.goal, o.target) for o in train_objectives],
+        "eval": [(o.name, o.lo, o.hi, o.goal, o.target) for o in eval_objectives],
+        "version": 1,
+    }
     key = _cache_key(spec, model_dir)
     path = Path(cache_dir) / f"{key}.json" if key and cache_dir else None
     if path is not None and path.is_file():
         return json.loads(path.read_text())
     ctx = eval_contexts(domain, n, "train")
-    s = sample(model, tokenizer, n, max_new_tokens=max_new_tokens, temperature=r.temperature, top_k=r.top_k,
-               top_p=r.top_p, bf16=bf16, generator=torch.Generator().manual_seed(CALIBRATION_SEED),
-               prompt=prompt_texts(ctx))
+    s = sample(
+        model,
+        tokenizer,
+        n,
+        max_new_tokens=max_new_tokens,
+        temperature=r.temperature,
+        top_k=r.top_k,
+        top_p=r.top_p,
+        bf16=bf16,
+        generator=torch.Generator().manual_seed(CALIBRATION_SEED),
+        prompt=prompt_texts(ctx),
+    )
     canon = domain.canonical(s.texts)
     keyed = [c if c is not None else "" for c in canon]
     headroom = r.calibration_headroom
-    out = {"method": "calibrated", "samples": n, "valid": int(sum(c is not None for c in canon)),
-           "seed": CALIBRATION_SEED, "quantiles": [0.05, 0.95], "headroom": headroom,
-           "train": calibrate(train_objectives, keyed, ctx, headroom=headroom)}
+    out = {
+        "method": "calibrated",
+        "samples": n,
+        "valid": int(sum(c is not None for c in canon)),
+        "seed": CALIBRATION_SEED,
+        "quantiles": [0.05, 0.95],
+        "headroom": headroom,
+        "train": calibrate(train_objectives, keyed, ctx, headroom=headroom),
+    }
     # a preset without an oracle is evaluated with its training objectives: reuse their scale
     own_oracle = (cfg.preset or domain.default_preset) in domain.oracles
     reuse = {} if own_oracle else out["train"]
     rest = [o for o in eval_objectives if o.name not in reuse]
     # an evaluation-only metric that does not vary on the starting model (ROUGE-L of an untrained one)
     # keeps its data statistics: it is reported, not trained on
-    out["eval"] = {**{o.name: reuse[o.name] for o in eval_objectives if o.name in reuse},
-                   **calibrate(rest, keyed, ctx, headroom=headroom, strict=False)}
+    out["eval"] = {
+        **{o.name: reuse[o.name] for o in eval_objectives if o.name in reuse},
+        **calibrate(rest, keyed, ctx, headroom=headroom, strict=False),
+    }
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(path, out)

@@ -16,6 +16,7 @@ A head is saved as `<name>.safetensors` (MLP weights, feature mean/std) + `<name
 pooling, layer sizes, backbone path and sha256, test metrics). `ProxyModel.predict(texts)` returns NaN for
 a text that does not encode cleanly (empty, unknown tokens, longer than the backbone's positions).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -89,27 +90,31 @@ class Backbone:
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
         n, d = len(texts), self.hidden_size
-        out = {"last": np.zeros((n, d), np.float32), "mean": np.zeros((n, d), np.float32),
-               "length": np.zeros((n, 1), np.float32), "ok": np.zeros(n, bool)}
+        out = {
+            "last": np.zeros((n, d), np.float32),
+            "mean": np.zeros((n, d), np.float32),
+            "length": np.zeros((n, 1), np.float32),
+            "ok": np.zeros(n, bool),
+        }
         enc = [self.encodable(t) for t in texts]
         idx = sorted((i for i, e in enumerate(enc) if e is not None), key=lambda i: len(enc[i]))
         body = getattr(self.model, "transformer", None) or self.model.base_model
         for s in range(0, len(idx), self.batch_size):
-            rows = idx[s:s + self.batch_size]
+            rows = idx[s : s + self.batch_size]
             L = max(len(enc[i]) for i in rows)
             x = torch.full((len(rows), L), self.tokenizer.pad_id, dtype=torch.long)
             for r, i in enumerate(rows):
-                x[r, :len(enc[i])] = torch.tensor(enc[i])
-            attn = (x != self.tokenizer.pad_id)
+                x[r, : len(enc[i])] = torch.tensor(enc[i])
+            attn = x != self.tokenizer.pad_id
             h = body(input_ids=x, attention_mask=attn.long()).last_hidden_state.float()  # [B, L, d]
-            lens = attn.sum(1)                                            # incl. BOS and EOS
-            last = h[torch.arange(len(rows)), lens - 1]                   # the EOS position
+            lens = attn.sum(1)  # incl. BOS and EOS
+            last = h[torch.arange(len(rows)), lens - 1]  # the EOS position
             m = attn.clone()
-            m[:, 0] = False                                               # BOS state is constant
+            m[:, 0] = False  # BOS state is constant
             mean = (h * m[..., None]).sum(1) / m.sum(1, keepdim=True)
             out["last"][rows] = last.numpy()
             out["mean"][rows] = mean.numpy()
-            out["length"][rows, 0] = np.log1p(m.sum(1).numpy())          # tokens incl. EOS
+            out["length"][rows, 0] = np.log1p(m.sum(1).numpy())  # tokens incl. EOS
             out["ok"][rows] = True
         self._cache = (key, out)
         return out
@@ -119,8 +124,12 @@ def pooled(feats: dict[str, np.ndarray], pooling: str) -> np.ndarray:
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     sum_ = feats["mean"] * np.expm1(feats["length"])  # length holds log(1 + n_tokens)
-    parts = {"last": [feats["last"]], "mean": [feats["mean"]], "mean_last": [feats["mean"], feats["last"]],
-             "sum_last": [sum_, feats["last"]]}[pooling]
+    parts = {
+        "last": [feats["last"]],
+        "mean": [feats["mean"]],
+        "mean_last": [feats["mean"], feats["last"]],
+        "sum_last": [sum_, feats["last"]],
+    }[pooling]
     return np.concatenate(parts + [feats["length"]], axis=1)
 
 
@@ -129,15 +138,15 @@ def pooled(feats: dict[str, np.ndarray], pooling: str) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 @dataclass
 class HeadConfig:
-    pooling: str = "mean_last"   # one of POOLINGS
+    pooling: str = "mean_last"  # one of POOLINGS
     hidden: tuple[int, ...] = (256, 256)  # MLP hidden layer sizes
-    dropout: float = 0.0         # dropout between hidden layers
-    epochs: int = 30             # max passes over the training features
-    batch_size: int = 512        # rows per optimizer step
-    lr: float = 1e-3             # AdamW peak learning rate (cosine to 0)
-    weight_decay: float = 1e-4   # AdamW weight decay
-    patience: int = 6            # stop after this many epochs without validation improvement
-    seed: int = 0                # init and shuffling
+    dropout: float = 0.0  # dropout between hidden layers
+    epochs: int = 30  # max passes over the training features
+    batch_size: int = 512  # rows per optimizer step
+    lr: float = 1e-3  # AdamW peak learning rate (cosine to 0)
+    weight_decay: float = 1e-4  # AdamW weight decay
+    patience: int = 6  # stop after this many epochs without validation improvement
+    seed: int = 0  # init and shuffling
 
     def __post_init__(self):
         if self.pooling not in POOLINGS:
@@ -169,16 +178,23 @@ def regression_metrics(pred: np.ndarray, true: np.ndarray) -> dict:
     p, t = pred[ok], true[ok]
     r = float(np.corrcoef(p, t)[0, 1]) if len(p) > 1 and p.std() > 0 and t.std() > 0 else float("nan")
     ss_res, ss_tot = float(((p - t) ** 2).sum()), float(((t - t.mean()) ** 2).sum())
-    return {"pearson_r": r, "mae": float(np.abs(p - t).mean()) if len(p) else float("nan"),
-            "r2": 1 - ss_res / ss_tot if ss_tot > 0 else float("nan"), "n": int(ok.sum())}
+    return {
+        "pearson_r": r,
+        "mae": float(np.abs(p - t).mean()) if len(p) else float("nan"),
+        "r2": 1 - ss_res / ss_tot if ss_tot > 0 else float("nan"),
+        "n": int(ok.sum()),
+    }
 
 
-def train_head(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
-               cfg: HeadConfig) -> tuple[MLPHead, dict]:
+def train_head(
+    x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, cfg: HeadConfig
+) -> tuple[MLPHead, dict]:
     """Fit an MLP on standardized features and labels; keep the best validation epoch."""
     if len(x_train) != len(y_train) or len(x_val) != len(y_val) or len(x_train) < 2:
-        raise ValueError(f"bad head training data: x_train {x_train.shape}, y_train {y_train.shape}, "
-                         f"x_val {x_val.shape}, y_val {y_val.shape}")
+        raise ValueError(
+            f"bad head training data: x_train {x_train.shape}, y_train {y_train.shape}, "
+            f"x_val {x_val.shape}, y_val {y_val.shape}"
+        )
     torch.manual_seed(cfg.seed)
     y_mean, y_std = float(np.mean(y_train)), float(np.std(y_train) or 1.0)
     head = MLPHead(x_train.shape[1], cfg.hidden, cfg.dropout)
@@ -195,7 +211,7 @@ def train_head(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
         head.train()
         perm = torch.randperm(len(X), generator=g)
         for s in range(steps_per_epoch):
-            b = perm[s * cfg.batch_size:(s + 1) * cfg.batch_size]
+            b = perm[s * cfg.batch_size : (s + 1) * cfg.batch_size]
             loss = torch.nn.functional.smooth_l1_loss(head(X[b]), Y[b], beta=1.0)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -213,8 +229,7 @@ def train_head(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_va
                 break
     head.load_state_dict(best_state)
     head.eval()
-    return head, {"y_mean": y_mean, "y_std": y_std, "best_epoch": best_epoch, "val_mae": best,
-                  "epochs_run": epoch + 1}
+    return head, {"y_mean": y_mean, "y_std": y_std, "best_epoch": best_epoch, "val_mae": best, "epochs_run": epoch + 1}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -228,8 +243,8 @@ class ProxySpec:
     d_in: int
     y_mean: float
     y_std: float
-    backbone: str                 # model dir of the backbone, relative to the repo root when possible
-    backbone_sha256: str          # of its model.safetensors, checked at load
+    backbone: str  # model dir of the backbone, relative to the repo root when possible
+    backbone_sha256: str  # of its model.safetensors, checked at load
     extra: dict = field(default_factory=dict)  # provenance and metrics
 
 
@@ -244,8 +259,10 @@ class ProxyModel:
         # need not learn (molecules' U0: the free-atom energies); named in spec.extra["offset"]
         self.offset = offset
         if spec.extra.get("offset") and offset is None:
-            raise ValueError(f"proxy head {spec.name!r} predicts on top of offset {spec.extra['offset']!r}; "
-                             f"load it with that offset function")
+            raise ValueError(
+                f"proxy head {spec.name!r} predicts on top of offset {spec.extra['offset']!r}; "
+                f"load it with that offset function"
+            )
 
     @torch.inference_mode()
     def predict(self, texts: Sequence[str]) -> np.ndarray:
@@ -271,8 +288,15 @@ class ProxyModel:
         atomic_write_json(d / f"{self.spec.name}.json", spec)
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, name: str, backbone: Backbone | None = None,
-             root: str | os.PathLike | None = None, preprocess=None, offsets: dict | None = None) -> ProxyModel:
+    def load(
+        cls,
+        directory: str | os.PathLike,
+        name: str,
+        backbone: Backbone | None = None,
+        root: str | os.PathLike | None = None,
+        preprocess=None,
+        offsets: dict | None = None,
+    ) -> ProxyModel:
         """Load head `name` from `directory`. `backbone`: reuse an already-loaded one (shared across
         heads); otherwise it is loaded from the spec's path, relative to `root` when not absolute."""
         d = Path(directory)

@@ -10,6 +10,7 @@ the same function as `gelu_new` up to float rounding) and, for decoding, a preal
 Under bf16 autocast the decoder casts its matmul weights once per batch. Logits and log-probs are
 tested against the Hugging Face forward.
 """
+
 from __future__ import annotations
 
 import torch
@@ -20,18 +21,21 @@ def supports(model) -> bool:
     """A plain GPT-2 LM head model with dense Conv1D layers (not wrapped by adapters) and the standard
     attention scaling: what this module computes exactly."""
     cfg = getattr(model, "config", None)
-    if not (getattr(cfg, "model_type", None) == "gpt2"
-            and type(model).__name__ == "GPT2LMHeadModel"
-            and cfg.activation_function in ("gelu_new", "gelu_pytorch_tanh", "gelu")
-            and not getattr(cfg, "scale_attn_by_inverse_layer_idx", False)
-            and not getattr(cfg, "reorder_and_upcast_attn", False)
-            and not getattr(cfg, "add_cross_attention", False)
-            and getattr(cfg, "scale_attn_weights", True)):
+    if not (
+        getattr(cfg, "model_type", None) == "gpt2"
+        and type(model).__name__ == "GPT2LMHeadModel"
+        and cfg.activation_function in ("gelu_new", "gelu_pytorch_tanh", "gelu")
+        and not getattr(cfg, "scale_attn_by_inverse_layer_idx", False)
+        and not getattr(cfg, "reorder_and_upcast_attn", False)
+        and not getattr(cfg, "add_cross_attention", False)
+        and getattr(cfg, "scale_attn_weights", True)
+    ):
         return False
     from transformers.pytorch_utils import Conv1D
 
-    return all(type(m) is Conv1D for b in model.transformer.h
-               for m in (b.attn.c_attn, b.attn.c_proj, b.mlp.c_fc, b.mlp.c_proj))
+    return all(
+        type(m) is Conv1D for b in model.transformer.h for m in (b.attn.c_attn, b.attn.c_proj, b.mlp.c_fc, b.mlp.c_proj)
+    )
 
 
 def supports_forward(model) -> bool:
@@ -57,7 +61,7 @@ def forward(model, ids: torch.Tensor, pos: torch.Tensor, key_mask: torch.Tensor 
     # Under CPU bf16 autocast, attention runs in fp32: the CPU's bf16 attention kernels are 2-3x slower
     # than its fp32 ones (forward and backward), and fp32 is the more accurate of the two.
     attn_fp32 = ids.device.type == "cpu" and torch.is_autocast_enabled("cpu")
-    x = tr.wte.weight[ids] + tr.wpe.weight[pos]                                  # [B, T, E]
+    x = tr.wte.weight[ids] + tr.wpe.weight[pos]  # [B, T, E]
     am = None
     if key_mask is not None:
         am = torch.ones(T, T, dtype=torch.bool, device=ids.device).tril() & key_mask[:, None, :]  # [B, T, T]
@@ -65,7 +69,7 @@ def forward(model, ids: torch.Tensor, pos: torch.Tensor, key_mask: torch.Tensor 
     for b in tr.h:
         h = F.layer_norm(x, (E,), b.ln_1.weight, b.ln_1.bias, eps).view(B * T, E)
         qkv = torch.addmm(b.attn.c_attn.bias, h, b.attn.c_attn.weight).view(B, T, 3, H, D)
-        q, k, v = (qkv[:, :, j].transpose(1, 2) for j in range(3))               # [B, H, T, D]
+        q, k, v = (qkv[:, :, j].transpose(1, 2) for j in range(3))  # [B, H, T, D]
         if attn_fp32:
             with torch.autocast("cpu", enabled=False):
                 a = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=am, is_causal=am is None)
@@ -97,10 +101,23 @@ class GPT2Decoder:
         mm = (lambda w: w.detach().to(dtype)) if dtype != self.wte.dtype else (lambda w: w)
         self.lm_head = mm(model.lm_head.weight)
         self.ln_f = (tr.ln_f.weight, tr.ln_f.bias)
-        self.layers = [(b.ln_1.weight, b.ln_1.bias, mm(b.attn.c_attn.weight), mm(b.attn.c_attn.bias),
-                        mm(b.attn.c_proj.weight), mm(b.attn.c_proj.bias), b.ln_2.weight, b.ln_2.bias,
-                        mm(b.mlp.c_fc.weight), mm(b.mlp.c_fc.bias), mm(b.mlp.c_proj.weight), mm(b.mlp.c_proj.bias))
-                       for b in tr.h]
+        self.layers = [
+            (
+                b.ln_1.weight,
+                b.ln_1.bias,
+                mm(b.attn.c_attn.weight),
+                mm(b.attn.c_attn.bias),
+                mm(b.attn.c_proj.weight),
+                mm(b.attn.c_proj.bias),
+                b.ln_2.weight,
+                b.ln_2.bias,
+                mm(b.mlp.c_fc.weight),
+                mm(b.mlp.c_fc.bias),
+                mm(b.mlp.c_proj.weight),
+                mm(b.mlp.c_proj.bias),
+            )
+            for b in tr.h
+        ]
         shape = (len(self.layers), batch, self.H, max_len, self.D)
         self.k = torch.empty(shape, dtype=dtype, device=dev)
         self.v = torch.empty(shape, dtype=dtype, device=dev)
@@ -109,19 +126,20 @@ class GPT2Decoder:
     def step(self, tok: torch.Tensor, pos: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
         """tok, pos: [B]; key_mask: [B, t+1] bool of attendable cache slots (None = all). -> logits [B, V]."""
         B, E, H, D, t = tok.shape[0], self.E, self.H, self.D, self.t
-        x = self.wte[tok] + self.wpe[pos]                                   # [B, E]
+        x = self.wte[tok] + self.wpe[pos]  # [B, E]
         am = None if key_mask is None else key_mask[:, None, None, : t + 1]  # [B, 1, 1, t+1]
         for i, (l1w, l1b, aw, ab, pw, pb, l2w, l2b, fw, fb, mw, mb) in enumerate(self.layers):
             h = F.layer_norm(x, (E,), l1w, l1b, self.eps)
-            qkv = torch.addmm(ab, h, aw).view(B, 3, H, D)                     # [B, 3, H, D]
+            qkv = torch.addmm(ab, h, aw).view(B, 3, H, D)  # [B, 3, H, D]
             self.k[i, :, :, t] = qkv[:, 1]
             self.v[i, :, :, t] = qkv[:, 2]
-            q = qkv[:, 0, :, None, :]                                         # [B, H, 1, D]
-            a = F.scaled_dot_product_attention(q, self.k[i, :, :, : t + 1], self.v[i, :, :, : t + 1],
-                                               attn_mask=am)                  # [B, H, 1, D]
+            q = qkv[:, 0, :, None, :]  # [B, H, 1, D]
+            a = F.scaled_dot_product_attention(
+                q, self.k[i, :, :, : t + 1], self.v[i, :, :, : t + 1], attn_mask=am
+            )  # [B, H, 1, D]
             x = x + torch.addmm(pb, a.reshape(B, E), pw)
             h = F.layer_norm(x, (E,), l2w, l2b, self.eps)
             x = x + torch.addmm(mb, F.gelu(torch.addmm(fb, h, fw), approximate=self.approx), mw)
         self.t += 1
         x = F.layer_norm(x, (E,), *self.ln_f, self.eps)
-        return x @ self.lm_head.t()                                           # [B, V]
+        return x @ self.lm_head.t()  # [B, V]

@@ -4,6 +4,7 @@
 switched off (RL with dropout makes old/new log-probs disagree). The value head used by PPO lives in
 `irs.rl.ppo`; it reads the hidden states returned here.
 """
+
 from __future__ import annotations
 
 import logging
@@ -20,8 +21,15 @@ log = logging.getLogger(__name__)
 # Tiny random configs for tests and the smoke run (explained: 2 layers, 64 wide: instant on CPU).
 TINY = {
     "gpt2": dict(n_layer=2, n_head=2, n_embd=64, n_positions=128),
-    "llama": dict(num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, hidden_size=64,
-                  intermediate_size=128, max_position_embeddings=1024, tie_word_embeddings=True),
+    "llama": dict(
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        hidden_size=64,
+        intermediate_size=128,
+        max_position_embeddings=1024,
+        tie_word_embeddings=True,
+    ),
 }
 
 
@@ -29,12 +37,14 @@ def tiny_config(kind: str, vocab_size: int, **overrides):
     from transformers import GPT2Config, LlamaConfig
 
     if kind == "gpt2":
-        return GPT2Config(vocab_size=vocab_size, bos_token_id=1, eos_token_id=2, pad_token_id=0,
-                          **{**TINY["gpt2"], **overrides})
+        return GPT2Config(
+            vocab_size=vocab_size, bos_token_id=1, eos_token_id=2, pad_token_id=0, **{**TINY["gpt2"], **overrides}
+        )
     if kind == "llama":
         # RoPE has no position parameters: 1024 positions cost nothing and fit the text domain's prompts
-        return LlamaConfig(vocab_size=vocab_size, bos_token_id=1, eos_token_id=2, pad_token_id=0,
-                           **{**TINY["llama"], **overrides})
+        return LlamaConfig(
+            vocab_size=vocab_size, bos_token_id=1, eos_token_id=2, pad_token_id=0, **{**TINY["llama"], **overrides}
+        )
     raise ValueError(f"unknown tiny model kind {kind!r}; use 'gpt2' or 'llama'")
 
 
@@ -94,16 +104,20 @@ def forward_logprobs(model, s: Samples, bf16: bool | None = None, hidden: bool =
         if fast_gpt2.supports_forward(model):
             # lean GPT-2 pass (fused GELU, no HF overhead); the last token predicts nothing we need
             T = ids.shape[1] - 1
-            hs = fast_gpt2.forward(model, ids[:, :T], pos[:, :T], attn[:, :T] if padded else None)[:, P - 1:]
+            hs = fast_gpt2.forward(model, ids[:, :T], pos[:, :T], attn[:, :T] if padded else None)[:, P - 1 :]
             logits = model.lm_head(hs)
         else:
-            out = model(input_ids=ids, attention_mask=attn.long() if padded else None, position_ids=pos,
-                        output_hidden_states=hidden)
-            logits = out.logits[:, P - 1:-1]
-            hs = out.hidden_states[-1][:, P - 1:-1] if hidden else None
+            out = model(
+                input_ids=ids,
+                attention_mask=attn.long() if padded else None,
+                position_ids=pos,
+                output_hidden_states=hidden,
+            )
+            logits = out.logits[:, P - 1 : -1]
+            hs = out.hidden_states[-1][:, P - 1 : -1] if hidden else None
     tokens, mask = s.tokens.to(dev), s.mask.to(dev)
-    dist = sampling_logprobs(logits, s.sampling, tokens)                                   # [B, L, V]
-    logp = dist.gather(-1, tokens[..., None]).squeeze(-1)                                  # [B, L]
+    dist = sampling_logprobs(logits, s.sampling, tokens)  # [B, L, V]
+    logp = dist.gather(-1, tokens[..., None]).squeeze(-1)  # [B, L]
     logp = torch.where(mask, logp, torch.zeros((), device=logp.device))  # PAD after EOS: banned, -inf
     h = hs.float() if hidden else None
     return (logp, h, dist) if full else (logp, h)

@@ -4,6 +4,7 @@ Prompts are left-padded so that every row's next token sits in the last column. 
 one cached forward pass and a few fused tensor ops (temperature, top-k, top-p, multinomial); rows that
 emitted EOS keep producing PAD, which is masked. The loop stops as soon as every row has finished.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -124,8 +125,8 @@ def encode_prompts(tokenizer: VocabTokenizer, prompt: str | list[str] | None, n:
     ids = torch.full((n, P), tokenizer.pad_id, dtype=torch.long)
     mask = torch.zeros((n, P), dtype=torch.bool)
     for i, s in enumerate(seqs):
-        ids[i, P - len(s):] = torch.tensor(s)
-        mask[i, P - len(s):] = True
+        ids[i, P - len(s) :] = torch.tensor(s)
+        mask[i, P - len(s) :] = True
     return ids, mask
 
 
@@ -203,22 +204,35 @@ def _decode_hf(model, ids, pmask, max_new_tokens, step_fn):
     pos = (pmask.long().cumsum(1) - 1).clamp(min=0)  # positions count real tokens only
     state = {"attn": pmask.long() if padded else None}
     cache = DynamicCache()
-    logits = model(input_ids=ids, attention_mask=state["attn"], position_ids=pos, cache=cache,
-                   use_cache=True).logits[:, -1]
+    logits = model(input_ids=ids, attention_mask=state["attn"], position_ids=pos, cache=cache, use_cache=True).logits[
+        :, -1
+    ]
     next_pos = pos[:, -1:] + 1
 
     def forward(tok, t):
         if padded:
             state["attn"] = torch.cat([state["attn"], state["attn"].new_ones(B, 1)], 1)
-        return model(input_ids=tok[:, None], attention_mask=state["attn"], position_ids=next_pos + t,
-                     cache=cache, use_cache=True).logits[:, -1]
+        return model(
+            input_ids=tok[:, None], attention_mask=state["attn"], position_ids=next_pos + t, cache=cache, use_cache=True
+        ).logits[:, -1]
 
     return step_fn(logits, forward)
 
 
 @torch.inference_mode()
-def _sample_batch(model, prompt_ids, prompt_mask, max_new_tokens, sp: SamplingParams, eos_id,
-                  pad_id, generator, bf16, fast=True, threads=None):
+def _sample_batch(
+    model,
+    prompt_ids,
+    prompt_mask,
+    max_new_tokens,
+    sp: SamplingParams,
+    eos_id,
+    pad_id,
+    generator,
+    bf16,
+    fast=True,
+    threads=None,
+):
     from irs.rl import fast_gpt2
 
     device = next(model.parameters()).device
@@ -246,15 +260,27 @@ def _sample_batch(model, prompt_ids, prompt_mask, max_new_tokens, sp: SamplingPa
         L = decode(model, ids, pmask, max_new_tokens, loop)
     out = out[:, :L]
     is_eos = out == eos_id
-    after = (is_eos.long().cumsum(1) - is_eos.long()) > 0   # strictly after the first EOS
+    after = (is_eos.long().cumsum(1) - is_eos.long()) > 0  # strictly after the first EOS
     mask = ~after  # PAD is never sampled, so it only ever follows EOS
     return out.cpu(), mask.cpu(), finished.cpu(), out_logp[:, :L].cpu()
 
 
-def sample(model, tokenizer: VocabTokenizer, n: int, *, max_new_tokens: int, temperature: float = 0.7,
-           top_k: int = 0, top_p: float = 1.0, prompt: str | list[str] | None = None, batch_size: int = 256,
-           generator: torch.Generator | None = None, bf16: bool | None = None, fast: bool = True,
-           threads: int | None = None) -> Samples:
+def sample(
+    model,
+    tokenizer: VocabTokenizer,
+    n: int,
+    *,
+    max_new_tokens: int,
+    temperature: float = 0.7,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    prompt: str | list[str] | None = None,
+    batch_size: int = 256,
+    generator: torch.Generator | None = None,
+    bf16: bool | None = None,
+    fast: bool = True,
+    threads: int | None = None,
+) -> Samples:
     """Sample `n` sequences (in chunks of `batch_size`). temperature 0 means greedy decoding.
 
     fast: use the lean GPT-2 decoder where the model supports it (same math; see fast_gpt2).
@@ -279,8 +305,21 @@ def sample(model, tokenizer: VocabTokenizer, n: int, *, max_new_tokens: int, tem
         sp = SamplingParams(float(temperature), int(top_k), float(top_p), tuple(int(b) for b in banned))
         chunks = []
         for s in range(0, n, batch_size):
-            chunks.append(_sample_batch(model, pids[s:s + batch_size], pmask[s:s + batch_size], max_new_tokens,
-                                        sp, tokenizer.eos_id, tokenizer.pad_id, generator, bf16, fast, threads))
+            chunks.append(
+                _sample_batch(
+                    model,
+                    pids[s : s + batch_size],
+                    pmask[s : s + batch_size],
+                    max_new_tokens,
+                    sp,
+                    tokenizer.eos_id,
+                    tokenizer.pad_id,
+                    generator,
+                    bf16,
+                    fast,
+                    threads,
+                )
+            )
     finally:
         model.train(was_training)
     L = max(c[0].shape[1] for c in chunks)

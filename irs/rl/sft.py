@@ -8,6 +8,7 @@ resumed run rebuilds the same model; the trainer also checkpoints it as the KL r
 the update is trained as an adapter and folded into the weights afterwards, so the returned model is
 always a plain dense model.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,8 +27,14 @@ def add_lora(model, lcfg, seed: int):
     from peft import LoraConfig, get_peft_model
 
     torch.manual_seed(seed)
-    conf = LoraConfig(r=int(lcfg.r), lora_alpha=float(lcfg.alpha), lora_dropout=float(lcfg.dropout),
-                      target_modules=list(lcfg.target_modules) or None, bias="none", task_type="CAUSAL_LM")
+    conf = LoraConfig(
+        r=int(lcfg.r),
+        lora_alpha=float(lcfg.alpha),
+        lora_dropout=float(lcfg.dropout),
+        target_modules=list(lcfg.target_modules) or None,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
     return get_peft_model(model, conf)
 
 
@@ -51,12 +58,21 @@ def sft_batch(tokenizer, records: list[dict]):
     lab = torch.full((len(seqs), L), -100, dtype=torch.long)
     att = torch.zeros((len(seqs), L), dtype=torch.long)
     for i, (s, l) in enumerate(zip(seqs, labels)):
-        ids[i, :len(s)], lab[i, :len(l)], att[i, :len(s)] = torch.tensor(s), torch.tensor(l), 1
+        ids[i, : len(s)], lab[i, : len(l)], att[i, : len(s)] = torch.tensor(s), torch.tensor(l), 1
     return ids, att, lab
 
 
-def sft(model, tokenizer, records: list[dict], cfg, *, lora=None, seed: int = 0, bf16: bool | None = None,
-        max_grad_norm: float = 1.0):
+def sft(
+    model,
+    tokenizer,
+    records: list[dict],
+    cfg,
+    *,
+    lora=None,
+    seed: int = 0,
+    bf16: bool | None = None,
+    max_grad_norm: float = 1.0,
+):
     """Fine-tune `model` on (prompt, reference) pairs for cfg.steps Adam steps of cfg.batch_size pairs.
     lora: a LoRAConfig to train an adapter (then folded in), or None for full fine-tuning.
     Returns (dense model, {"loss_first", "loss_last", "seconds"})."""
@@ -75,8 +91,9 @@ def sft(model, tokenizer, records: list[dict], cfg, *, lora=None, seed: int = 0,
         ids, att, lab = (x.to(dev) for x in sft_batch(tokenizer, [records[i] for i in idx]))
         with autocast(bf16, dev):
             logits = m(input_ids=ids, attention_mask=att).logits[:, :-1]
-        loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, logits.shape[-1]),
-                                                 lab[:, 1:].reshape(-1), ignore_index=-100)
+        loss = torch.nn.functional.cross_entropy(
+            logits.float().reshape(-1, logits.shape[-1]), lab[:, 1:].reshape(-1), ignore_index=-100
+        )
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if max_grad_norm:
@@ -88,6 +105,9 @@ def sft(model, tokenizer, records: list[dict], cfg, *, lora=None, seed: int = 0,
     for p in out.parameters():
         p.requires_grad_(True)
     out.eval()
-    stats = {"loss_first": losses[0] if losses else float("nan"), "loss_last": losses[-1] if losses else float("nan"),
-             "seconds": round(time.perf_counter() - t0, 3)}
+    stats = {
+        "loss_first": losses[0] if losses else float("nan"),
+        "loss_last": losses[-1] if losses else float("nan"),
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
     return out, stats

@@ -4,6 +4,7 @@ Both optimize eq. 2: the objective's reward minus β times the KL to the frozen 
 The stages read top to bottom: kl → token rewards → advantages → clipped loss over epochs → step.
 Shapes: B samples, L generated tokens, H hidden size; `mask` [B, L] marks real tokens (incl. EOS).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -78,13 +79,13 @@ class Rollout:
     """Everything an update needs, computed once with no grad (first_pass aside: see make_rollout)."""
 
     samples: Samples
-    scores: torch.Tensor       # [B] objective reward in [0, 1]
-    old_logp: torch.Tensor     # [B, L]
-    ref_logp: torch.Tensor     # [B, L]
+    scores: torch.Tensor  # [B] objective reward in [0, 1]
+    old_logp: torch.Tensor  # [B, L]
+    ref_logp: torch.Tensor  # [B, L]
     old_values: torch.Tensor | None
-    advantages: torch.Tensor   # [B, L]
+    advantages: torch.Tensor  # [B, L]
     returns: torch.Tensor | None
-    kl: torch.Tensor           # [B, L]
+    kl: torch.Tensor  # [B, L]
     first_pass: tuple | None = None  # (logp, hidden[, dist]) of the policy forward, with its autograd graph
     ref_dist: torch.Tensor | None = None  # [B, L, V] reference log-distributions (kl_penalty = "loss")
 
@@ -95,8 +96,9 @@ def _whole_batch(cfg: RLConfig, B: int) -> bool:
 
 
 @torch.no_grad()
-def make_rollout(model, ref_model, value_head, samples: Samples, scores: torch.Tensor, cfg: RLConfig,
-                 bf16: bool | None) -> Rollout:
+def make_rollout(
+    model, ref_model, value_head, samples: Samples, scores: torch.Tensor, cfg: RLConfig, bf16: bool | None
+) -> Rollout:
     mask = samples.mask.float().to(scores.device)
     in_loss = cfg.kl_penalty == "loss"
     ref_logp, _, *ref_dist = forward_logprobs(ref_model, samples, bf16, full=in_loss)
@@ -124,7 +126,7 @@ def make_rollout(model, ref_model, value_head, samples: Samples, scores: torch.T
         if cfg.whiten_advantages:
             adv = whiten(adv, mask)
         return Rollout(samples, scores, old_logp, ref_logp, values, adv, ret, kl, first, ref_dist)
-    seq = scores - beta * kl.sum(1)                          # eq. 2 at sequence level
+    seq = scores - beta * kl.sum(1)  # eq. 2 at sequence level
     a = rloo_advantages(seq, cfg.rloo_k)
     if cfg.whiten_advantages:
         a = (a - a.mean()) / (a.std() + 1e-8)
@@ -132,12 +134,27 @@ def make_rollout(model, ref_model, value_head, samples: Samples, scores: torch.T
 
 
 def _subset(s: Samples, idx: torch.Tensor) -> Samples:
-    return Samples(s.prompt_ids[idx], s.prompt_mask[idx], s.tokens[idx], s.mask[idx], s.finished[idx],
-                   [s.texts[i] for i in idx.tolist()], None if s.logprobs is None else s.logprobs[idx], s.sampling)
+    return Samples(
+        s.prompt_ids[idx],
+        s.prompt_mask[idx],
+        s.tokens[idx],
+        s.mask[idx],
+        s.finished[idx],
+        [s.texts[i] for i in idx.tolist()],
+        None if s.logprobs is None else s.logprobs[idx],
+        s.sampling,
+    )
 
 
-def update(model, value_head, optimizer, ro: Rollout, cfg: RLConfig, bf16: bool | None,
-           generator: torch.Generator | None = None) -> dict:
+def update(
+    model,
+    value_head,
+    optimizer,
+    ro: Rollout,
+    cfg: RLConfig,
+    bf16: bool | None,
+    generator: torch.Generator | None = None,
+) -> dict:
     """ppo_epochs passes of the clipped surrogate (+ clipped value loss under PPO) over minibatches."""
     B = ro.scores.shape[0]
     mb = cfg.minibatch_size or B
@@ -147,7 +164,7 @@ def update(model, value_head, optimizer, ro: Rollout, cfg: RLConfig, bf16: bool 
     for _ in range(cfg.ppo_epochs):
         order = torch.randperm(B, generator=generator) if mb < B else torch.arange(B)
         for s in range(0, B, mb):
-            idx = order[s:s + mb]
+            idx = order[s : s + mb]
             sub = _subset(ro.samples, idx)
             mask = sub.mask.float().to(ro.old_logp.device)
             in_loss = ro.ref_dist is not None

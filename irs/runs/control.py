@@ -6,6 +6,7 @@ the shell or app that started it and a Ctrl-C there never reaches it) and hands 
 child through an inherited descriptor. The lock is therefore never free between spawner and worker, and
 two starts of one run cannot both get a worker.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,8 +22,8 @@ from irs.runs.store import ACTIVE, FINISHED, Run, RunError, RunLocked, RunStore,
 
 log = logging.getLogger(__name__)
 
-CANCEL_TIMEOUT = 60.0   # seconds a worker gets to stop by itself after the cancel flag
-KILL_GRACE = 10.0       # seconds between SIGTERM and SIGKILL to the worker's process group
+CANCEL_TIMEOUT = 60.0  # seconds a worker gets to stop by itself after the cancel flag
+KILL_GRACE = 10.0  # seconds between SIGTERM and SIGKILL to the worker's process group
 
 
 def load_config(path: str | os.PathLike):
@@ -50,8 +51,9 @@ def check_config(cfg):
         from irs.rl.policy import TINY
 
         if spec[5:] not in TINY:
-            raise ValueError(f"{what}: unknown tiny model; use {', '.join('tiny:' + k for k in TINY)} "
-                             f"or a model directory")
+            raise ValueError(
+                f"{what}: unknown tiny model; use {', '.join('tiny:' + k for k in TINY)} or a model directory"
+            )
     else:
         from irs.model_import import importable
         from irs.paths import resolve
@@ -92,17 +94,36 @@ def spawn_worker(run: Run) -> subprocess.Popen:
             if nproc > 1:
                 # torchrun starts the ranks; rank 0 takes the lock itself (torchrun does not pass
                 # descriptors on), so the lock is released just before the launch
-                cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",
-                       str(nproc), "-m", "irs.runs.worker", str(run.path)]
+                cmd = [
+                    sys.executable,
+                    "-m",
+                    "torch.distributed.run",
+                    "--standalone",
+                    "--nproc_per_node",
+                    str(nproc),
+                    "-m",
+                    "irs.runs.worker",
+                    str(run.path),
+                ]
                 lock.release()
-                proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=logf, stderr=subprocess.STDOUT,
-                                        start_new_session=True, env=_worker_env())
+                proc = subprocess.Popen(
+                    cmd,
+                    stdin=subprocess.PIPE,
+                    stdout=logf,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    env=_worker_env(),
+                )
             else:
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "irs.runs.worker", str(run.path), "--lock-fd", str(lock.fd),
-                     "--wait-stdin"],
-                    stdin=subprocess.PIPE, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
-                    pass_fds=(lock.fd,), env=_worker_env())
+                    [sys.executable, "-m", "irs.runs.worker", str(run.path), "--lock-fd", str(lock.fd), "--wait-stdin"],
+                    stdin=subprocess.PIPE,
+                    stdout=logf,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    pass_fds=(lock.fd,),
+                    env=_worker_env(),
+                )
     except BaseException:
         lock.release()
         raise
@@ -191,14 +212,19 @@ def _stop_hung_worker(run: Run, pid: int) -> dict:
     if run.proc is not None:
         run.proc.poll()
     with run.lock():  # free once the process is gone
-        run.write_status(state="cancelled", phase="cancelled", finished=now_iso(),
-                         error=f"worker pid {pid} hung (no heartbeat) and was killed; "
-                               f"`irs resume {run.id}` continues from the last checkpoint")
+        run.write_status(
+            state="cancelled",
+            phase="cancelled",
+            finished=now_iso(),
+            error=f"worker pid {pid} hung (no heartbeat) and was killed; "
+            f"`irs resume {run.id}` continues from the last checkpoint",
+        )
     return run.status()
 
 
-def cancel_run(run: Run | str, runs_dir: str | os.PathLike | None = None, *, timeout: float = CANCEL_TIMEOUT,
-               wait: bool = True) -> dict:
+def cancel_run(
+    run: Run | str, runs_dir: str | os.PathLike | None = None, *, timeout: float = CANCEL_TIMEOUT, wait: bool = True
+) -> dict:
     """Ask the worker to stop (the cancel flag; it checkpoints and exits cancelled at the next step
     boundary). With wait, give it `timeout` seconds, then SIGTERM its process group, then SIGKILL, and
     mark the run cancelled. A run reported failed whose worker is alive and holds the lock (stopped or
@@ -235,9 +261,13 @@ def cancel_run(run: Run | str, runs_dir: str | os.PathLike | None = None, *, tim
         run.proc.poll()
     with run.lock():
         if run.read_status()["state"] in ACTIVE:
-            run.write_status(state="cancelled", phase="cancelled", finished=now_iso(),
-                             error=f"worker did not stop within {timeout:.0f} s and was killed; "
-                                   f"`irs resume {run.id}` continues from the last checkpoint")
+            run.write_status(
+                state="cancelled",
+                phase="cancelled",
+                finished=now_iso(),
+                error=f"worker did not stop within {timeout:.0f} s and was killed; "
+                f"`irs resume {run.id}` continues from the last checkpoint",
+            )
     return run.status()
 
 

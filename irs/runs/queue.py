@@ -10,6 +10,7 @@ max_runs: $IRS_MAX_RUNS, else `irs queue --max-runs N` (runs folder's queue.json
 allows: one run per `threads` cores (IRS_THREADS, default all cores: a run trains on every core) and one
 per RUN_MEMORY_GB of available memory, at least one.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -23,7 +24,7 @@ from irs.io import atomic_write_json
 
 SLOTS_DIR = ".slots"
 QUEUE_FILE = "queue.json"
-RUN_MEMORY_GB = 1.5   # a molecules run peaked at about 0.75 GB; twice that leaves room for sampling and scoring
+RUN_MEMORY_GB = 1.5  # a molecules run peaked at about 0.75 GB; twice that leaves room for sampling and scoring
 MAX_RUNS_LIMIT = 64
 POLL_S = 1.0
 
@@ -32,7 +33,7 @@ def _available_gb() -> float | None:
     try:
         for line in open("/proc/meminfo"):
             if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) / 2 ** 20
+                return int(line.split()[1]) / 2**20
     except OSError:
         pass
     return None
@@ -53,7 +54,11 @@ def default_max_runs() -> int:
 
 def _check_max_runs(value, where: str) -> int:
     text = str(value).strip()
-    if isinstance(value, bool) or not (isinstance(value, int) or text.isdigit()) or not 1 <= int(text) <= MAX_RUNS_LIMIT:
+    if (
+        isinstance(value, bool)
+        or not (isinstance(value, int) or text.isdigit())
+        or not 1 <= int(text) <= MAX_RUNS_LIMIT
+    ):
         raise ValueError(f"{where} must be a whole number between 1 and {MAX_RUNS_LIMIT}, not {value!r}")
     return int(text)
 
@@ -133,8 +138,9 @@ def waiting_runs(store) -> list:
     return [r for _, _, r in sorted(out, key=lambda x: (x[0], x[1]))]
 
 
-def wait_for_slot(run, set_status: Callable[..., None], should_stop: Callable[[], bool],
-                  poll: float = POLL_S) -> Slot | None:
+def wait_for_slot(
+    run, set_status: Callable[..., None], should_stop: Callable[[], bool], poll: float = POLL_S
+) -> Slot | None:
     """Block until `run` may train: returns its Slot, or None when `should_stop()` (a cancel) came first.
     `set_status(**fields)` records the queue position while waiting."""
     from irs.runs.store import RunStore
@@ -161,5 +167,9 @@ def wait_for_slot(run, set_status: Callable[..., None], should_stop: Callable[[]
 def queue_summary(store) -> dict:
     """What `irs queue`, `irs status` and the Runs page show: the limit, slots in use, the waiting runs."""
     n, source = max_runs(store.root)
-    return {"max_runs": n, "source": source, "running": slots_in_use(store.root),
-            "waiting": [r.id for r in waiting_runs(store)]}
+    return {
+        "max_runs": n,
+        "source": source,
+        "running": slots_in_use(store.root),
+        "waiting": [r.id for r in waiting_runs(store)],
+    }

@@ -3,6 +3,7 @@ policy, either π_ρT as saved or re-made from the final experts with other merg
 
 Heavy imports (torch, pandas, transformers) happen inside the functions, so `import irs.runs` stays light.
 """
+
 from __future__ import annotations
 
 import logging
@@ -29,8 +30,11 @@ def oracle_objectives(domain, cfg, calibration: dict | None = None) -> list:
     if all(n in by_name for n in cfg.objective_names):
         extra = [n for n in getattr(domain, "eval_only", ()) if n in by_name and n not in cfg.objective_names]
         return apply([by_name[n] for n in list(cfg.objective_names) + extra], cal)
-    log.info("oracle objectives %s differ from the run's %s; scoring with all oracle objectives",
-             list(by_name), cfg.objective_names)
+    log.info(
+        "oracle objectives %s differ from the run's %s; scoring with all oracle objectives",
+        list(by_name),
+        cfg.objective_names,
+    )
     return apply(oracle, cal)
 
 
@@ -62,8 +66,10 @@ def load_candidates(run: Run | str, runs_dir: str | os.PathLike | None = None):
 
     run = as_run(run, runs_dir)
     if not run.candidates_path.is_file():
-        raise RunError(f"run {run.id} has no candidates yet (state {run.status()['state']}); "
-                       f"they are written at the end of the run")
+        raise RunError(
+            f"run {run.id} has no candidates yet (state {run.status()['state']}); "
+            f"they are written at the end of the run"
+        )
     from irs.candidates import check_table
 
     try:
@@ -127,8 +133,7 @@ def parse_lambdas(lambdas: Sequence[float] | str, n_experts: int) -> list[float]
     return _parse_simplex(lambdas, "lambdas", n_experts, f"{n_experts} final expert(s)", "weight(s)")
 
 
-def remerge(run: Run | str, lambdas: Sequence[float] | str | None = None,
-            runs_dir: str | os.PathLike | None = None):
+def remerge(run: Run | str, lambdas: Sequence[float] | str | None = None, runs_dir: str | os.PathLike | None = None):
     """(model, tokenizer, lambdas): the final merged model, or with `lambdas` the final experts
     re-merged as Σ λ_i θ_i into a model built from final/."""
     from irs.algorithms.merging import merge_state_dicts
@@ -148,7 +153,7 @@ def remerge(run: Run | str, lambdas: Sequence[float] | str | None = None,
 
 
 def set_name_for(lambdas: Sequence[float] | None, weights: Sequence[float] | None = None) -> str:
-    """"sample", "remerge a/b/c" (re-merged with λ) or "ric a/b/c" (a RiC run prompted with weights w)."""
+    """ "sample", "remerge a/b/c" (re-merged with λ) or "ric a/b/c" (a RiC run prompted with weights w)."""
     if weights is not None:
         return "ric " + "/".join(f"{x:.2f}" for x in weights)
     return "sample" if lambdas is None else "remerge " + "/".join(f"{x:.2f}" for x in lambdas)
@@ -160,8 +165,9 @@ def parse_weights(weights: Sequence[float] | str, names: Sequence[str]) -> list[
     return _parse_simplex(weights, "weights", len(names), f"{len(names)} objective(s) {list(names)}", "weight(s)")
 
 
-def sampling_prompt(run: Run | str, model, weights: Sequence[float] | str | None = None,
-                    runs_dir: str | os.PathLike | None = None) -> tuple[str | None, int, list[float] | None]:
+def sampling_prompt(
+    run: Run | str, model, weights: Sequence[float] | str | None = None, runs_dir: str | os.PathLike | None = None
+) -> tuple[str | None, int, list[float] | None]:
     """(prompt, max_new_tokens, weights used) for sampling `model` of `run`. A RiC run's model conditions
     on desired scores derived from preference weights (irs.algorithms.ric.ric_prompt): `weights` (default:
     the run's own) give the prompt, and the generation fits the model's positions after it. Other runs
@@ -174,16 +180,20 @@ def sampling_prompt(run: Run | str, model, weights: Sequence[float] | str | None
     is_ric = cfg.method == "ric" or bool(getattr(getattr(model, "config", None), "ric", None))
     if not is_ric:
         if weights is not None:
-            raise ValueError(f"weights apply to RiC runs (their prompt carries the desired scores); run {run.id} "
-                             f"has method {cfg.method!r}: re-merge it with lambdas instead")
+            raise ValueError(
+                f"weights apply to RiC runs (their prompt carries the desired scores); run {run.id} "
+                f"has method {cfg.method!r}: re-merge it with lambdas instead"
+            )
         return None, cfg.rl.max_new_tokens or domain.max_new_tokens, None
     from irs.algorithms.ric import ric_max_new_tokens, ric_prompt
 
     w = None if weights is None else parse_weights(weights, cfg.objective_names)
     prompt = ric_prompt(model, w)
     if prompt is None:
-        raise RunError(f"run {run.id} has method 'ric' but its final model carries no RiC metadata "
-                       f"(config.json has no 'ric' entry), so it cannot be prompted")
+        raise RunError(
+            f"run {run.id} has method 'ric' but its final model carries no RiC metadata "
+            f"(config.json has no 'ric' entry), so it cannot be prompted"
+        )
     return prompt, ric_max_new_tokens(model, cfg, domain), w
 
 
@@ -202,9 +212,15 @@ def starting_model(run: Run | str, runs_dir: str | os.PathLike | None = None):
     return model.eval(), tok
 
 
-def sample_run(run: Run | str, n: int, lambdas: Sequence[float] | str | None = None, seed: int = 0,
-               runs_dir: str | os.PathLike | None = None, weights: Sequence[float] | str | None = None,
-               starting: bool = False):
+def sample_run(
+    run: Run | str,
+    n: int,
+    lambdas: Sequence[float] | str | None = None,
+    seed: int = 0,
+    runs_dir: str | os.PathLike | None = None,
+    weights: Sequence[float] | str | None = None,
+    starting: bool = False,
+):
     """(texts, model, lambdas): n samples from the run's final policy (re-merged with `lambdas` if given),
     with the run's sampling settings (temperature, top-k/p, max_new_tokens). A RiC run is sampled with its
     desired-score prompt for `weights` (default: the run's preference weights); see sampling_prompt.
@@ -232,22 +248,37 @@ def sample_run(run: Run | str, n: int, lambdas: Sequence[float] | str | None = N
         prompt, max_new, _ = sampling_prompt(run, model, weights)
     ctx = eval_contexts(domain, n)
     if ctx is not None:  # prompt domains (text): the test split's documents, in order (irs.prompting),
-        prompt = prompt_texts(ctx, prompt)   # after a RiC run's desired-score prefix
+        prompt = prompt_texts(ctx, prompt)  # after a RiC run's desired-score prefix
     r = cfg.rl
-    s = sample(model, tok, n, max_new_tokens=max_new, temperature=r.temperature, top_k=r.top_k, top_p=r.top_p,
-               bf16=bf16_flag(r), generator=torch.Generator().manual_seed(seed), prompt=prompt)
+    s = sample(
+        model,
+        tok,
+        n,
+        max_new_tokens=max_new,
+        temperature=r.temperature,
+        top_k=r.top_k,
+        top_p=r.top_p,
+        bf16=bf16_flag(r),
+        generator=torch.Generator().manual_seed(seed),
+        prompt=prompt,
+    )
     return s.texts, model, lam
 
 
-def remerge_and_sample(run: Run | str, lambdas: Sequence[float] | str, n: int, seed: int = 0,
-                       runs_dir: str | os.PathLike | None = None):
+def remerge_and_sample(
+    run: Run | str, lambdas: Sequence[float] | str, n: int, seed: int = 0, runs_dir: str | os.PathLike | None = None
+):
     """(texts, model): re-merge the final experts with `lambdas`, then sample n candidates."""
     texts, model, _ = sample_run(run, n, lambdas, seed, runs_dir)
     return texts, model
 
 
-def oracle_rescore(run: Run | str, candidates: Sequence[str], prompt_ids: Sequence[str] | None = None,
-                   runs_dir: str | os.PathLike | None = None):
+def oracle_rescore(
+    run: Run | str,
+    candidates: Sequence[str],
+    prompt_ids: Sequence[str] | None = None,
+    runs_dir: str | os.PathLike | None = None,
+):
     """A candidate table (set "oracle") of `candidates` scored with the run's oracle on the run's own
     evaluation scale. Prompt domains (text) need the `prompt_ids` the candidates answer (the table's
     `prompt_id` column): each summary is judged against its own document."""
@@ -263,13 +294,20 @@ def oracle_rescore(run: Run | str, candidates: Sequence[str], prompt_ids: Sequen
         if prompt_ids is None or len(prompt_ids) != len(candidates):
             raise ValueError(f"{cfg.domain} candidates answer documents: give one prompt id per candidate")
         ctx = contexts_by_id(domain, prompt_ids)
-    return score_candidates(list(candidates), domain, oracle_objectives(domain, cfg, run_calibration(run)),
-                            set_name="oracle", contexts=ctx)
+    return score_candidates(
+        list(candidates), domain, oracle_objectives(domain, cfg, run_calibration(run)), set_name="oracle", contexts=ctx
+    )
 
 
-def sample_candidates(run: Run | str, n: int, lambdas: Sequence[float] | str | None = None, seed: int = 0,
-                      runs_dir: str | os.PathLike | None = None, weights: Sequence[float] | str | None = None,
-                      starting: bool = False):
+def sample_candidates(
+    run: Run | str,
+    n: int,
+    lambdas: Sequence[float] | str | None = None,
+    seed: int = 0,
+    runs_dir: str | os.PathLike | None = None,
+    weights: Sequence[float] | str | None = None,
+    starting: bool = False,
+):
     """A scored candidate table (irs.candidates) of n new samples; set "sample", "remerge a/b/c", for a
     RiC run prompted with other weights "ric a/b/c", or with `starting` STARTING_SET (the model before
     fine-tuning, scored on the run's own scale: what the fine-tuning changed)."""
@@ -283,6 +321,10 @@ def sample_candidates(run: Run | str, n: int, lambdas: Sequence[float] | str | N
     domain = get_domain(cfg.domain)
     from irs.prompting import eval_contexts
 
-    return score_candidates(texts, domain, oracle_objectives(domain, cfg, run_calibration(run)),
-                            set_name=STARTING_SET if starting else set_name_for(lam, w),
-                            contexts=eval_contexts(domain, n))
+    return score_candidates(
+        texts,
+        domain,
+        oracle_objectives(domain, cfg, run_calibration(run)),
+        set_name=STARTING_SET if starting else set_name_for(lam, w),
+        contexts=eval_contexts(domain, n),
+    )

@@ -18,6 +18,7 @@ Who writes status.json: only the holder of the lock (the worker, or `start`/`res
 hold it), plus `create` before anyone can hold it. Readers never write; a dead worker is *reported* as
 failed (`Run.status()`), and the file keeps what the worker last wrote.
 """
+
 from __future__ import annotations
 
 import errno
@@ -157,8 +158,10 @@ class RunLock:
             if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise
             holder = self.run.lock_path.read_text().strip() if self.run.lock_path.is_file() else "?"
-            raise RunLocked(f"run {self.run.id} already has a worker (lock {self.run.lock_path} is held by "
-                            f"pid {holder or '?'}); see `irs status {self.run.id}`") from None
+            raise RunLocked(
+                f"run {self.run.id} already has a worker (lock {self.run.lock_path} is held by "
+                f"pid {holder or '?'}); see `irs status {self.run.id}`"
+            ) from None
         self.fd = fd
         self._write_pid(os.getpid())
         return self
@@ -326,11 +329,26 @@ class RunStore:
         try:
             cfg.save(tmp / "config.toml")
             t = now_iso()
-            st = {"run_id": run_id, "name": cfg.name, "method": cfg.method, "domain": cfg.domain,
-                  "state": "queued", "phase": "queued", "step": 0, "total_steps": cfg.merge.total_steps,
-                  "pid": None, "host": None, "heartbeat": None, "created": t, "updated": t,
-                  "started": None, "finished": None, "error": None,
-                  "notes": list(notes if notes is not None else cfg.notes), "last_checkpoint": None}
+            st = {
+                "run_id": run_id,
+                "name": cfg.name,
+                "method": cfg.method,
+                "domain": cfg.domain,
+                "state": "queued",
+                "phase": "queued",
+                "step": 0,
+                "total_steps": cfg.merge.total_steps,
+                "pid": None,
+                "host": None,
+                "heartbeat": None,
+                "created": t,
+                "updated": t,
+                "started": None,
+                "finished": None,
+                "error": None,
+                "notes": list(notes if notes is not None else cfg.notes),
+                "last_checkpoint": None,
+            }
             atomic_write_json(tmp / "status.json", st)
             os.rename(tmp, final)
         except BaseException:

@@ -26,6 +26,7 @@ An exception marks the run failed with its message (the traceback goes to log.tx
 worker where it is: state cancelled if a cancel was requested, else failed; resume continues from the
 last checkpoint.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -165,13 +166,19 @@ def _load_checkpoint(run: Run, tr, notes: list[str]) -> dict | None:
     saved, now = ck.get("config"), run.config().to_dict()
     if saved is not None and saved != now:
         changed = _changed_fields(saved, now)
-        raise RunError(f"run {run.id}: config.toml was edited after its last checkpoint ({', '.join(changed[:8])}); "
-                       "a resumed run must continue the run it started as: restore the file, or start a new run "
-                       "with the new config")
-    older = sorted((int(p.name[5:]), p) for p in run.checkpoints_dir.glob("step_*")
-                   if p.is_dir() and p.name[5:].isdigit() and int(p.name[5:]) < ck["step"])
-    candidates = [ck] + [json.loads((p / POINTER_FILE).read_text()) for _, p in reversed(older)
-                         if (p / POINTER_FILE).is_file()]
+        raise RunError(
+            f"run {run.id}: config.toml was edited after its last checkpoint ({', '.join(changed[:8])}); "
+            "a resumed run must continue the run it started as: restore the file, or start a new run "
+            "with the new config"
+        )
+    older = sorted(
+        (int(p.name[5:]), p)
+        for p in run.checkpoints_dir.glob("step_*")
+        if p.is_dir() and p.name[5:].isdigit() and int(p.name[5:]) < ck["step"]
+    )
+    candidates = [ck] + [
+        json.loads((p / POINTER_FILE).read_text()) for _, p in reversed(older) if (p / POINTER_FILE).is_file()
+    ]
     for k, c in enumerate(candidates):
         try:
             log.info("resuming from %s (step %d)", c["dir"], c["step"])
@@ -183,8 +190,9 @@ def _load_checkpoint(run: Run, tr, notes: list[str]) -> dict | None:
         if k:
             atomic_write_json(run.checkpoints_dir / "latest", c)
         return c
-    raise RunError(f"run {run.id}: every checkpoint is damaged ({', '.join(c['dir'] for c in candidates)}); "
-                   "the run cannot resume")
+    raise RunError(
+        f"run {run.id}: every checkpoint is damaged ({', '.join(c['dir'] for c in candidates)}); the run cannot resume"
+    )
 
 
 class _Checkpointer:
@@ -210,13 +218,19 @@ class _Checkpointer:
         self.last_step, self.last_time = t, time.monotonic()
         if self.tr.comm.rank != 0:
             return
-        pointer = {"step": t, "dir": name, "metrics_offset": self.metrics.offset, "time": now_iso(),
-                   "config": self.run.config().to_dict()}  # resume refuses a config edited since
+        pointer = {
+            "step": t,
+            "dir": name,
+            "metrics_offset": self.metrics.offset,
+            "time": now_iso(),
+            "config": self.run.config().to_dict(),
+        }  # resume refuses a config edited since
         # each checkpoint keeps its own pointer, so resume can fall back to it if a newer one is damaged
         atomic_write_json(self.run.checkpoints_dir / name / POINTER_FILE, pointer)
         atomic_write_json(self.run.checkpoints_dir / "latest", pointer)
-        steps = sorted((int(p.name[5:]), p) for p in self.run.checkpoints_dir.glob("step_*")
-                       if p.is_dir() and p.name[5:].isdigit())
+        steps = sorted(
+            (int(p.name[5:]), p) for p in self.run.checkpoints_dir.glob("step_*") if p.is_dir() and p.name[5:].isdigit()
+        )
         for _, p in steps[:-KEEP_CHECKPOINTS]:
             if p.name != name:
                 shutil.rmtree(p, ignore_errors=True)
@@ -231,9 +245,19 @@ def save_final(run: Run, tr) -> None:
     cfg = tr.cfg
     tmp = run.path / ".final.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    save_model_dir(tr.final_model(), tr.tokenizer, tmp,
-                   meta={"run_id": run.id, "method": cfg.method, "step": tr.schedule.t,
-                         "lambdas": tr.last_lambdas, "objectives": cfg.objective_names, "weights": cfg.weights})
+    save_model_dir(
+        tr.final_model(),
+        tr.tokenizer,
+        tmp,
+        meta={
+            "run_id": run.id,
+            "method": cfg.method,
+            "step": tr.schedule.t,
+            "lambdas": tr.last_lambdas,
+            "objectives": cfg.objective_names,
+            "weights": cfg.weights,
+        },
+    )
     replace_dir(tmp, run.final_dir)
 
     states = tr.final_expert_states()  # the experts before the final merge, in objective order
@@ -242,16 +266,23 @@ def save_final(run: Run, tr) -> None:
     tmp.mkdir()
     for i, st in enumerate(states):
         save_tensors(st, tmp / f"expert_{i}.safetensors")
-    atomic_write_json(tmp / "experts.json", {
-        "names": list(tr.expert_names), "files": [f"expert_{i}.safetensors" for i in range(len(states))],
-        "objectives": cfg.objective_names, "weights": cfg.weights, "lambdas": tr.last_lambdas,
-        # LoRA experts: only the adapted layers' weights W + B·A; the rest is final/'s shared base
-        "partial": bool(getattr(tr, "lora", False))})
+    atomic_write_json(
+        tmp / "experts.json",
+        {
+            "names": list(tr.expert_names),
+            "files": [f"expert_{i}.safetensors" for i in range(len(states))],
+            "objectives": cfg.objective_names,
+            "weights": cfg.weights,
+            "lambdas": tr.last_lambdas,
+            # LoRA experts: only the adapted layers' weights W + B·A; the rest is final/'s shared base
+            "partial": bool(getattr(tr, "lora", False)),
+        },
+    )
     replace_dir(tmp, run.experts_dir)
 
 
-FINAL_CHUNK = 256   # the sampler's own batch: chunked calls draw what one call draws (prompt-free domains)
-SCORE_CHUNK = 64    # oracle calls per progress report, cancel check and saved piece
+FINAL_CHUNK = 256  # the sampler's own batch: chunked calls draw what one call draws (prompt-free domains)
+SCORE_CHUNK = 64  # oracle calls per progress report, cancel check and saved piece
 PARTIAL_DIR = "final_sampling.partial"  # sampled texts and scored pieces so far; resume continues from them
 
 
@@ -295,9 +326,19 @@ def _final_texts(run: Run, tr, prompts, status, should_stop) -> list[str]:
     while len(texts) < K:
         i = len(texts)
         m = min(FINAL_CHUNK, K - i)
-        s = sample(model, tr.tokenizer, m, max_new_tokens=tr.max_new_tokens, temperature=r.temperature,
-                   top_k=r.top_k, top_p=r.top_p, bf16=tr.bf16, generator=g, batch_size=FINAL_CHUNK,
-                   prompt=prompts[i:i + m] if isinstance(prompts, list) else prompts)
+        s = sample(
+            model,
+            tr.tokenizer,
+            m,
+            max_new_tokens=tr.max_new_tokens,
+            temperature=r.temperature,
+            top_k=r.top_k,
+            top_p=r.top_p,
+            bf16=tr.bf16,
+            generator=g,
+            batch_size=FINAL_CHUNK,
+            prompt=prompts[i : i + m] if isinstance(prompts, list) else prompts,
+        )
         texts += s.texts
         part.mkdir(exist_ok=True)
         atomic_write_json(f, {"n": K, "seed": cfg.seed, "texts": texts, "generator": g.get_state().tolist()})
@@ -324,14 +365,17 @@ def _resumable_scoring(objectives, part: Path, key: str, status, should_stop) ->
             for j in range(0, len(cands), SCORE_CHUNK):
                 f = part / f"score-{key}-{k}-{j // SCORE_CHUNK}.npy"
                 a = np.load(f, allow_pickle=False) if f.is_file() else None
-                if a is None or a.shape != (len(cands[j:j + SCORE_CHUNK]),):
-                    a = raw(cands[j:j + SCORE_CHUNK], None if ctxs is None else ctxs[j:j + SCORE_CHUNK])
+                if a is None or a.shape != (len(cands[j : j + SCORE_CHUNK]),):
+                    a = raw(cands[j : j + SCORE_CHUNK], None if ctxs is None else ctxs[j : j + SCORE_CHUNK])
                     part.mkdir(exist_ok=True)
                     atomic_write_bytes(f, _npy_bytes(a))
                 pieces.append(a)
                 done = j + len(a)
-                status.set(phase="scoring", scoring=f"{o.name} {done}/{len(cands)}",
-                           scored_fraction=round((k + done / max(1, len(cands))) / n_obj, 4))
+                status.set(
+                    phase="scoring",
+                    scoring=f"{o.name} {done}/{len(cands)}",
+                    scored_fraction=round((k + done / max(1, len(cands))) / n_obj, 4),
+                )
                 if should_stop() and (done < len(cands) or k < n_obj - 1):
                     raise FinalSamplingCancelled(f"cancelled while scoring {o.name} ({done}/{len(cands)})")
             return np.concatenate(pieces) if pieces else np.zeros(0)
@@ -363,8 +407,9 @@ def write_candidates(run: Run, tr, status=None, should_stop=lambda: False) -> in
     texts = _final_texts(run, tr, prompts, status, should_stop)
     part = run.path / PARTIAL_DIR
     key = hashlib.sha256(json.dumps(texts).encode()).hexdigest()[:16]
-    objectives = _resumable_scoring(oracle_objectives(tr.domain, cfg, getattr(tr, "calibration", None)),
-                                    part, key, status, should_stop)
+    objectives = _resumable_scoring(
+        oracle_objectives(tr.domain, cfg, getattr(tr, "calibration", None)), part, key, status, should_stop
+    )
     df = score_candidates(texts, tr.domain, objectives, set_name="final", contexts=ctx)
     atomic_write_bytes(run.candidates_path, df.to_parquet(index=False))
     shutil.rmtree(part, ignore_errors=True)
@@ -392,8 +437,9 @@ def _train_and_finish(run: Run, status, comm=None) -> str:
     try:
         # rank 0 writes metrics.jsonl; the other ranks' expert-step records reach it at each step boundary
         pending: list[dict] = []
-        tr.on_record = metrics.write if leader else (lambda rec: pending.append(rec) if rec.get("type") == "step"
-                                                     else None)
+        tr.on_record = (
+            metrics.write if leader else (lambda rec: pending.append(rec) if rec.get("type") == "step" else None)
+        )
         ckpt = _Checkpointer(run, tr, metrics, status, tr.schedule.t)
         status.set(phase="training", step=tr.schedule.t, total_steps=tr.schedule.T, notes=notes)
 
@@ -463,9 +509,18 @@ def execute(run_dir: str | os.PathLike, lock_fd: int | None = None, threads: int
         # it (_die_with_parent)
         pid = os.getppid() if comm is not None and comm.world > 1 else os.getpid()
         before = run.read_status()
-        queued_at = before.get("queued_at") if before.get("state") == "queued" and before.get("queued_at") else now_iso()
-        status.set(state="queued", phase="waiting", pid=pid, host=socket.gethostname(), queued_at=queued_at,
-                   finished=None, error=None)
+        queued_at = (
+            before.get("queued_at") if before.get("state") == "queued" and before.get("queued_at") else now_iso()
+        )
+        status.set(
+            state="queued",
+            phase="waiting",
+            pid=pid,
+            host=socket.gethostname(),
+            queued_at=queued_at,
+            finished=None,
+            error=None,
+        )
         status.start_heartbeat()
         slot = None
         try:
@@ -515,15 +570,21 @@ def _die_with_parent() -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m irs.runs.worker", description="Execute one run directory.")
     ap.add_argument("run_dir", help="the run directory")
-    ap.add_argument("--lock-fd", type=int, default=None,
-                    help="descriptor of the run's lock, already held, inherited from the spawner (default: take it)")
-    ap.add_argument("--wait-stdin", action="store_true",
-                    help="wait for stdin to close before starting (the spawner records our pid first; default: off)")
+    ap.add_argument(
+        "--lock-fd",
+        type=int,
+        default=None,
+        help="descriptor of the run's lock, already held, inherited from the spawner (default: take it)",
+    )
+    ap.add_argument(
+        "--wait-stdin",
+        action="store_true",
+        help="wait for stdin to close before starting (the spawner records our pid first; default: off)",
+    )
     args = ap.parse_args(argv)
     if args.wait_stdin:
         sys.stdin.read()
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     threads = env.threads()  # torch CPU threads (default: torch's own choice)
     signal.signal(signal.SIGTERM, _on_sigterm)
     from irs.algorithms.distributed import init_from_env

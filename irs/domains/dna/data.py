@@ -9,6 +9,7 @@ The package is never imported (its dependencies are not installed); the file is 
 `irs.paths.package_data`. Also here: reverse complement and a dinucleotide-preserving shuffle
 (Altschul & Erickson 1985), used for oracle negatives and by the tests.
 """
+
 from __future__ import annotations
 
 import functools
@@ -20,8 +21,12 @@ DATA_FILE = "K562_hESCT0_HepG2_GM12878_12k_sequences_per_group.txt"
 SEQ_LEN = 200
 # Short cell-type names, in the oracle's output order, and the file's per-cell columns.
 CELL_TYPES = ("K562", "HepG2", "GM12878", "hESC")
-TAG_TO_CELL = {"K562_ENCLB843GMH": "K562", "HepG2_ENCLB029COU": "HepG2",
-               "GM12878_ENCLB441ZZZ": "GM12878", "hESCT0_ENCLB449ZZZ": "hESC"}
+TAG_TO_CELL = {
+    "K562_ENCLB843GMH": "K562",
+    "HepG2_ENCLB029COU": "HepG2",
+    "GM12878_ENCLB441ZZZ": "GM12878",
+    "hESCT0_ENCLB449ZZZ": "hESC",
+}
 SPLIT_CHROMS = {"val": "chr1", "test": "chr2"}
 _COMPLEMENT = str.maketrans("ACGT", "TGCA")
 
@@ -42,8 +47,9 @@ def load_sites():
     if unknown:
         raise ValueError(f"unexpected TAG values in {DATA_FILE}: {sorted(unknown)}")
     df["cell"] = df["TAG"].map(TAG_TO_CELL)
-    df["split"] = np.where(df["chr"] == SPLIT_CHROMS["val"], "val",
-                           np.where(df["chr"] == SPLIT_CHROMS["test"], "test", "train"))
+    df["split"] = np.where(
+        df["chr"] == SPLIT_CHROMS["val"], "val", np.where(df["chr"] == SPLIT_CHROMS["test"], "test", "train")
+    )
     df["sequence"] = df["sequence"].str.upper()
     bad = ~df["sequence"].str.fullmatch(f"[ACGT]{{{SEQ_LEN}}}")
     if bad.any():
@@ -123,7 +129,7 @@ def dinucleotide_shuffle(seq: str, rng: np.random.Generator) -> str:
 def dinucleotide_counts(seq: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     for i in range(len(seq) - 1):
-        d = seq[i:i + 2]
+        d = seq[i : i + 2]
         counts[d] = counts.get(d, 0) + 1
     return counts
 

@@ -8,6 +8,7 @@ log2(p / 0.25) against a uniform background. A window's score is the sum of the 
 scanned with the reverse-complement matrix; a hit's (start, end) is always on the given (plus) strand,
 0-based, end exclusive, so `seq[start:end]` is the site (reverse-complemented when strand is "-").
 """
+
 from __future__ import annotations
 
 import functools
@@ -27,11 +28,18 @@ log = logging.getLogger(__name__)
 JASPAR_RELEASE = "JASPAR2026"  # the release whose database file pyjaspar ships; ids below are versioned
 # Motif name -> JASPAR matrix id (DESIGN.md §3 for K562/HepG2; common lineage factors for the others).
 MOTIF_IDS = {
-    "GATA1": "MA0035.5", "GATA1::TAL1": "MA0140.3",                                   # K562 (erythroid)
-    "HNF4A": "MA0114.5", "HNF1A": "MA0046.3", "FOXA2": "MA0047.4", "CEBPA": "MA0102.5",  # HepG2 (liver)
-    "SPI1": "MA0080.7", "IRF4": "MA1419.2", "EBF1": "MA0154.5", "NFKB1": "MA0105.4",  # GM12878 (B cell)
-    "POU5F1::SOX2": "MA0142.1",                                                       # hESC
-    "CTCF": "MA0139.2",                                                               # ubiquitous insulator
+    "GATA1": "MA0035.5",
+    "GATA1::TAL1": "MA0140.3",  # K562 (erythroid)
+    "HNF4A": "MA0114.5",
+    "HNF1A": "MA0046.3",
+    "FOXA2": "MA0047.4",
+    "CEBPA": "MA0102.5",  # HepG2 (liver)
+    "SPI1": "MA0080.7",
+    "IRF4": "MA1419.2",
+    "EBF1": "MA0154.5",
+    "NFKB1": "MA0105.4",  # GM12878 (B cell)
+    "POU5F1::SOX2": "MA0142.1",  # hESC
+    "CTCF": "MA0139.2",  # ubiquitous insulator
 }
 CELL_MOTIFS = {
     "K562": ("GATA1", "GATA1::TAL1"),
@@ -72,7 +80,7 @@ class MotifHit(NamedTuple):
     name: str
     start: int
     end: int
-    strand: str   # "+" or "-"
+    strand: str  # "+" or "-"
     score: float  # log-odds, bits
 
 
@@ -156,7 +164,7 @@ def scan(codes: np.ndarray, motif: Motif) -> tuple[np.ndarray, np.ndarray]:
     plus = np.zeros((n, W))
     minus = np.zeros((n, W))
     for j in range(k):
-        cols = codes[:, j:j + W]
+        cols = codes[:, j : j + W]
         plus += motif.pssm[j][cols]
         minus += rc[j][cols]
     return plus, minus
@@ -167,8 +175,12 @@ def best_hits(seqs: Sequence[str], motif) -> dict[str, np.ndarray]:
     Sequences of unequal length are scored in groups of equal length."""
     motif = _as_motif(motif)
     n = len(seqs)
-    out = {"score": np.full(n, np.nan), "start": np.full(n, -1), "strand": np.zeros(n, np.int8),
-           "rel": np.full(n, np.nan)}
+    out = {
+        "score": np.full(n, np.nan),
+        "start": np.full(n, -1),
+        "strand": np.zeros(n, np.int8),
+        "rel": np.full(n, np.nan),
+    }
     by_len: dict[int, list[int]] = {}
     for i, s in enumerate(seqs):
         if isinstance(s, str) and len(s) >= motif.length:
@@ -209,7 +221,9 @@ def motif_hits(seq: str, motifs, min_rel: float = 0.85, top: int = 3) -> list[Mo
         if plus.shape[1] == 0:
             continue
         lo, hi = m.min_score, m.max_score
-        cands = [(float(s), i, "+") for i, s in enumerate(plus[0])] + [(float(s), i, "-") for i, s in enumerate(minus[0])]
+        cands = [(float(s), i, "+") for i, s in enumerate(plus[0])] + [
+            (float(s), i, "-") for i, s in enumerate(minus[0])
+        ]
         cands = [c for c in cands if (c[0] - lo) / (hi - lo) >= min_rel]
         cands.sort(key=lambda c: (-c[0], c[1], c[2]))
         taken: list[MotifHit] = []
@@ -245,8 +259,9 @@ def motifs_for_objectives(names: Sequence[str]) -> list[str]:
     return out
 
 
-def annotate(seqs: Sequence[str], cells: Sequence[str] = ("K562", "HepG2", "GM12878"), min_rel: float = 0.85,
-             top: int = 3) -> list[list[MotifHit]]:
+def annotate(
+    seqs: Sequence[str], cells: Sequence[str] = ("K562", "HepG2", "GM12878"), min_rel: float = 0.85, top: int = 3
+) -> list[list[MotifHit]]:
     """motif_hits for each sequence, with the motifs of `cells` (for the candidate table's hit column)."""
     motifs = [get_motif(m) for m in cell_motifs(cells)]
     return [motif_hits(s, motifs, min_rel, top) if isinstance(s, str) else [] for s in seqs]
@@ -264,8 +279,9 @@ def motif_cells(cells: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def scan_hits(seqs: Sequence, cells: Sequence[str] = ("K562", "HepG2", "GM12878"), min_rel: float = 0.85,
-              per_motif: int = 3) -> pd.DataFrame:
+def scan_hits(
+    seqs: Sequence, cells: Sequence[str] = ("K562", "HepG2", "GM12878"), min_rel: float = 0.85, per_motif: int = 3
+) -> pd.DataFrame:
     """Marker-motif hits of `cells` (CELL_MOTIFS) in many sequences at once, as one long table.
 
     Columns HIT_COLUMNS: `row` (position in `seqs`), `motif`, `cell` (the cell type the motif marks),
@@ -297,7 +313,7 @@ def scan_hits(seqs: Sequence, cells: Sequence[str] = ("K562", "HepG2", "GM12878"
             if W == 0:
                 continue
             lo, hi = m.min_score, m.max_score
-            both = np.stack([plus, minus], 1)                       # [n, 2, W]
+            both = np.stack([plus, minus], 1)  # [n, 2, W]
             rel = (both - lo) / (hi - lo)
             r, strand, pos = np.nonzero((rel >= min_rel) & ok[:, None, None])
             if len(r) == 0:
@@ -320,17 +336,32 @@ def scan_hits(seqs: Sequence, cells: Sequence[str] = ("K562", "HepG2", "GM12878"
                 taken.append(p0)
                 keep[j] = True
             r, strand, pos, sc = r[keep], strand[keep], pos[keep], sc[keep]
-            parts.append(pd.DataFrame({
-                "row": rows_of[r], "motif": m.name, "cell": owner[m.name], "start": pos,
-                "end": pos + m.length, "strand": np.where(strand == 0, "+", "-"),
-                "score": np.round(sc, 3), "rel": np.round((sc - lo) / (hi - lo), 4)}))
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "row": rows_of[r],
+                        "motif": m.name,
+                        "cell": owner[m.name],
+                        "start": pos,
+                        "end": pos + m.length,
+                        "strand": np.where(strand == 0, "+", "-"),
+                        "score": np.round(sc, 3),
+                        "rel": np.round((sc - lo) / (hi - lo), 4),
+                    }
+                )
+            )
     if not parts:
-        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(
-            HIT_COLUMNS, ("int64", "object", "object", "int64", "int64", "object", "float64", "float64"))})
+        return pd.DataFrame(
+            {
+                c: pd.Series(dtype=t)
+                for c, t in zip(
+                    HIT_COLUMNS, ("int64", "object", "object", "int64", "int64", "object", "float64", "float64")
+                )
+            }
+        )
     out = pd.concat(parts, ignore_index=True)
     out[["row", "start", "end"]] = out[["row", "start", "end"]].astype("int64")
-    return out.sort_values(["row", "score", "start"], ascending=[True, False, True], kind="stable",
-                           ignore_index=True)
+    return out.sort_values(["row", "score", "start"], ascending=[True, False, True], kind="stable", ignore_index=True)
 
 
 def top_hits_text(hits: pd.DataFrame, n_rows: int, top: int = 3) -> list[str]:
@@ -343,8 +374,10 @@ def top_hits_text(hits: pd.DataFrame, n_rows: int, top: int = 3) -> list[str]:
     best = hits.sort_values(["row", "score"], ascending=[True, False], kind="stable").groupby("row").head(top)
     for row, g in best.groupby("row", sort=False):
         if 0 <= row < n_rows:
-            out[int(row)] = "; ".join(f"{m} {s}{a + 1}-{b} ({v:.1f})" for m, s, a, b, v in
-                                      zip(g["motif"], g["strand"], g["start"], g["end"], g["score"]))
+            out[int(row)] = "; ".join(
+                f"{m} {s}{a + 1}-{b} ({v:.1f})"
+                for m, s, a, b, v in zip(g["motif"], g["strand"], g["start"], g["end"], g["score"])
+            )
     return out
 
 
@@ -372,13 +405,25 @@ def motif_objective(motif_name: str, canonicalize=None):
         seqs = [canonicalize(c) if canonicalize else c for c in cands]
         return best_hits([s if isinstance(s, str) else "" for s in seqs], m)["score"]
 
-    return Objective(objective_name(m.name), score, lo=0.0, hi=m.max_score, goal="max", unit="bits",
-                     description=f"best log-odds hit of JASPAR {m.matrix_id} {m.name} (consensus {m.consensus}), "
-                                 f"either strand; max {m.max_score:.1f} bits")
+    return Objective(
+        objective_name(m.name),
+        score,
+        lo=0.0,
+        hi=m.max_score,
+        goal="max",
+        unit="bits",
+        description=f"best log-odds hit of JASPAR {m.matrix_id} {m.name} (consensus {m.consensus}), "
+        f"either strand; max {m.max_score:.1f} bits",
+    )
 
 
-def gc_objective(start: int = 0, end: int = 200, target: tuple[float, float] = (0.40, 0.60), canonicalize=None,
-                 name: str | None = None):
+def gc_objective(
+    start: int = 0,
+    end: int = 200,
+    target: tuple[float, float] = (0.40, 0.60),
+    canonicalize=None,
+    name: str | None = None,
+):
     """Objective: GC fraction of positions [start, end) (0-based, end exclusive), kept inside the
     `target` window of GC fractions (reward 1 inside, falling linearly to 0 at 0 and 1)."""
     from irs.objectives import Objective
@@ -396,6 +441,13 @@ def gc_objective(start: int = 0, end: int = 200, target: tuple[float, float] = (
         return out
 
     whole = start == 0 and end == 200
-    return Objective(name or ("gc" if whole else f"gc_{start}_{end}"), score, lo=0.0, hi=1.0, goal="target",
-                     target=tuple(target), unit="fraction",
-                     description=f"GC content of positions {start}-{end}, target {target[0]:.2f}-{target[1]:.2f}")
+    return Objective(
+        name or ("gc" if whole else f"gc_{start}_{end}"),
+        score,
+        lo=0.0,
+        hi=1.0,
+        goal="target",
+        target=tuple(target),
+        unit="fraction",
+        description=f"GC content of positions {start}-{end}, target {target[0]:.2f}-{target[1]:.2f}",
+    )

@@ -14,6 +14,7 @@ dinucleotide shuffle of every chr2 site ("auroc", the issue's definition); and, 
 cells' sites only ("auroc_sites"). chr1 (val) picks the epoch. The model is saved as
 `oracle.safetensors` (fp16) + `oracle.json` (architecture, cell types, metrics, provenance).
 """
+
 from __future__ import annotations
 
 import json
@@ -43,27 +44,29 @@ RESULTS_PATH = "docs/results/dna_oracle.json"
 
 @dataclass
 class OracleConfig:
-    channels: tuple[int, int, int] = (64, 96, 96)   # conv widths
-    kernels: tuple[int, int, int] = (11, 7, 5)      # conv kernel sizes
-    pools: tuple[int, int] = (4, 4)                 # max-pool after conv1 and conv2
-    hidden: int = 128                               # fully connected layer
-    dropout: float = 0.3                            # before the output layer
-    epochs: int = 12                                # max epochs (early stopping on chr1 mean AUROC)
-    patience: int = 3                               # epochs without val improvement before stopping
-    batch_size: int = 128                           # sequences per step
-    lr: float = 2e-3                                # AdamW peak, cosine to 5%
-    weight_decay: float = 1e-3                      # AdamW weight decay
-    shuffle_ratio: float = 0.5                      # shuffled negatives per real training site, per epoch
-    seed: int = 0                                   # init, shuffles, data order
-    threads: int = 1                                # torch CPU threads
+    channels: tuple[int, int, int] = (64, 96, 96)  # conv widths
+    kernels: tuple[int, int, int] = (11, 7, 5)  # conv kernel sizes
+    pools: tuple[int, int] = (4, 4)  # max-pool after conv1 and conv2
+    hidden: int = 128  # fully connected layer
+    dropout: float = 0.3  # before the output layer
+    epochs: int = 12  # max epochs (early stopping on chr1 mean AUROC)
+    patience: int = 3  # epochs without val improvement before stopping
+    batch_size: int = 128  # sequences per step
+    lr: float = 2e-3  # AdamW peak, cosine to 5%
+    weight_decay: float = 1e-3  # AdamW weight decay
+    shuffle_ratio: float = 0.5  # shuffled negatives per real training site, per epoch
+    seed: int = 0  # init, shuffles, data order
+    threads: int = 1  # torch CPU threads
 
     def __post_init__(self):
         self.channels, self.kernels, self.pools = tuple(self.channels), tuple(self.kernels), tuple(self.pools)
         if len(self.channels) != 3 or len(self.kernels) != 3 or len(self.pools) != 2:
             raise ValueError("OracleConfig needs 3 channels, 3 kernels and 2 pools")
         if self.epochs <= 0 or self.batch_size <= 0 or self.shuffle_ratio < 0:
-            raise ValueError(f"bad OracleConfig: epochs={self.epochs}, batch_size={self.batch_size}, "
-                             f"shuffle_ratio={self.shuffle_ratio}")
+            raise ValueError(
+                f"bad OracleConfig: epochs={self.epochs}, batch_size={self.batch_size}, "
+                f"shuffle_ratio={self.shuffle_ratio}"
+            )
 
     @classmethod
     def from_dict(cls, d: dict) -> OracleConfig:
@@ -83,11 +86,18 @@ class ActivityCNN(nn.Module):
         def block(cin, cout, k):
             return [nn.Conv1d(cin, cout, k, padding=k // 2), nn.BatchNorm1d(cout), nn.ReLU()]
 
-        self.features = nn.Sequential(*block(4, c1, k1), nn.MaxPool1d(p1), *block(c1, c2, k2), nn.MaxPool1d(p2),
-                                      *block(c2, c3, k3))
+        self.features = nn.Sequential(
+            *block(4, c1, k1), nn.MaxPool1d(p1), *block(c1, c2, k2), nn.MaxPool1d(p2), *block(c2, c3, k3)
+        )
         L = seq_len // p1 // p2
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(c3 * L, cfg.hidden), nn.BatchNorm1d(cfg.hidden), nn.ReLU(),
-                                  nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, n_cells))
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(c3 * L, cfg.hidden),
+            nn.BatchNorm1d(cfg.hidden),
+            nn.ReLU(),
+            nn.Dropout(cfg.dropout),
+            nn.Linear(cfg.hidden, n_cells),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
@@ -127,7 +137,7 @@ class Oracle:
         out = np.full((len(seqs), len(self.cell_types)), np.nan)
         idx = [i for i, s in enumerate(seqs) if s is not None]
         for s in range(0, len(idx), batch_size):
-            rows = idx[s:s + batch_size]
+            rows = idx[s : s + batch_size]
             codes, _ = encode_codes([seqs[i] for i in rows])
             x = one_hot(codes)
             z = 0.5 * (self.model(x) + self.model(rc_onehot(x)))
@@ -156,8 +166,9 @@ class Oracle:
             d = ROOT / d
         p = d / "oracle.json"
         if not p.is_file():
-            raise FileNotFoundError(f"no DNA oracle in {d} (missing oracle.json); train one with "
-                                    f"`irs train-oracle --domain dna`")
+            raise FileNotFoundError(
+                f"no DNA oracle in {d} (missing oracle.json); train one with `irs train-oracle --domain dna`"
+            )
         meta = json.loads(p.read_text())
         cfg = OracleConfig.from_dict(meta["config"])
         model = ActivityCNN(cfg, len(meta["cell_types"]))
@@ -207,17 +218,25 @@ def evaluate(oracle: Oracle, part: str = "test", seed: int = 12345) -> dict:
     p_site = oracle.predict(seqs)
     p_shuf = oracle.predict(shuf)
     cells = df["cell"].to_numpy()
-    res = {"split": f"{part} ({data.SPLIT_CHROMS.get(part, 'training chromosomes')})", "n_sites": len(seqs),
-           "n_shuffled": len(shuf), "per_cell": {}}
+    res = {
+        "split": f"{part} ({data.SPLIT_CHROMS.get(part, 'training chromosomes')})",
+        "n_sites": len(seqs),
+        "n_shuffled": len(shuf),
+        "per_cell": {},
+    }
     for j, c in enumerate(oracle.cell_types):
         pos = cells == c
         y_all = np.concatenate([pos, np.zeros(len(shuf), bool)])
         s_all = np.concatenate([p_site[:, j], p_shuf[:, j]])
-        res["per_cell"][c] = {"auroc": auroc(s_all, y_all), "auroc_sites": auroc(p_site[:, j], pos),
-                              "auroc_vs_shuffled": auroc(np.concatenate([p_site[pos, j], p_shuf[:, j]]),
-                                                         np.concatenate([np.ones(pos.sum(), bool),
-                                                                         np.zeros(len(shuf), bool)])),
-                              "n_pos": int(pos.sum())}
+        res["per_cell"][c] = {
+            "auroc": auroc(s_all, y_all),
+            "auroc_sites": auroc(p_site[:, j], pos),
+            "auroc_vs_shuffled": auroc(
+                np.concatenate([p_site[pos, j], p_shuf[:, j]]),
+                np.concatenate([np.ones(pos.sum(), bool), np.zeros(len(shuf), bool)]),
+            ),
+            "n_pos": int(pos.sum()),
+        }
     res["mean_auroc"] = float(np.mean([v["auroc"] for v in res["per_cell"].values()]))
     res["mean_auroc_sites"] = float(np.mean([v["auroc_sites"] for v in res["per_cell"].values()]))
     acc = float(np.mean(np.asarray(oracle.cell_types)[p_site.argmax(1)] == cells))
@@ -252,12 +271,19 @@ def _val_auroc(model: ActivityCNN, x_site, cells, x_shuf, cell_types) -> float:
     out = []
     for j, c in enumerate(cell_types):
         pos = cells == c
-        out.append(auroc(np.concatenate([z_site[:, j], z_shuf[:, j]]), np.concatenate([pos, np.zeros(len(z_shuf), bool)])))
+        out.append(
+            auroc(np.concatenate([z_site[:, j], z_shuf[:, j]]), np.concatenate([pos, np.zeros(len(z_shuf), bool)]))
+        )
     return float(np.mean(out)), out
 
 
-def train_oracle(cfg: OracleConfig | None = None, out_dir: str = ORACLE_DIR, results_path: str | None = RESULTS_PATH,
-                 limit: int | None = None, command: str = "irs train-oracle --domain dna") -> dict:
+def train_oracle(
+    cfg: OracleConfig | None = None,
+    out_dir: str = ORACLE_DIR,
+    results_path: str | None = RESULTS_PATH,
+    limit: int | None = None,
+    command: str = "irs train-oracle --domain dna",
+) -> dict:
     """Train the activity CNN, keep the best chr1 epoch, evaluate on chr2, save. Returns the results dict.
 
     limit: use only `limit` training sites (smoke tests)."""
@@ -286,7 +312,8 @@ def train_oracle(cfg: OracleConfig | None = None, out_dir: str = ORACLE_DIR, res
     steps_per_epoch = math.ceil((len(tr_seqs) + n_shuf) / cfg.batch_size)
     total = cfg.epochs * steps_per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total))))
+        opt, lambda s: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / total)))
+    )
     rng = np.random.default_rng(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
     best, best_state, best_epoch, since, history = -1.0, None, -1, 0, []
@@ -300,7 +327,7 @@ def train_oracle(cfg: OracleConfig | None = None, out_dir: str = ORACLE_DIR, res
         model.train()
         loss_sum, nb = 0.0, 0
         for s in range(steps_per_epoch):
-            b = perm[s * cfg.batch_size:(s + 1) * cfg.batch_size]
+            b = perm[s * cfg.batch_size : (s + 1) * cfg.batch_size]
             if len(b) < 2:
                 continue
             xb = x[b]
@@ -313,10 +340,23 @@ def train_oracle(cfg: OracleConfig | None = None, out_dir: str = ORACLE_DIR, res
             sched.step()
             loss_sum, nb = loss_sum + loss.item(), nb + 1
         val_mean, val_per = _val_auroc(model, x_val, val_cells, x_val_shuf, cell_types)
-        history.append({"epoch": epoch + 1, "train_loss": loss_sum / max(nb, 1), "val_mean_auroc": val_mean,
-                        "val_auroc": dict(zip(cell_types, val_per)), "seconds": round(time.time() - te, 1)})
-        log.info("epoch %d: loss %.4f, val (chr1) mean AUROC %.4f %s, %.0fs", epoch + 1, loss_sum / max(nb, 1),
-                 val_mean, [round(v, 3) for v in val_per], time.time() - te)
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": loss_sum / max(nb, 1),
+                "val_mean_auroc": val_mean,
+                "val_auroc": dict(zip(cell_types, val_per)),
+                "seconds": round(time.time() - te, 1),
+            }
+        )
+        log.info(
+            "epoch %d: loss %.4f, val (chr1) mean AUROC %.4f %s, %.0fs",
+            epoch + 1,
+            loss_sum / max(nb, 1),
+            val_mean,
+            [round(v, 3) for v in val_per],
+            time.time() - te,
+        )
         if val_mean > best:
             best, best_epoch, since = val_mean, epoch + 1, 0
             best_state = {k: v.clone() for k, v in model.state_dict().items()}
@@ -332,10 +372,18 @@ def train_oracle(cfg: OracleConfig | None = None, out_dir: str = ORACLE_DIR, res
     oracle.model.eval()
     test = evaluate(oracle, "test")
     speed = time_scoring(oracle, 10_000)
-    info = {"command": command, "n_params": n_params, "best_epoch": best_epoch, "val_mean_auroc": best,
-            "history": history, "test": test, "speed_10k": speed, "n_train_sites": len(tr_seqs),
-            "wall_time_s": round(time.time() - t0, 1),
-            "data": f"dnadiffusion {data.DATA_FILE}; train = all chromosomes but chr1 (val) and chr2 (test)"}
+    info = {
+        "command": command,
+        "n_params": n_params,
+        "best_epoch": best_epoch,
+        "val_mean_auroc": best,
+        "history": history,
+        "test": test,
+        "speed_10k": speed,
+        "n_train_sites": len(tr_seqs),
+        "wall_time_s": round(time.time() - t0, 1),
+        "data": f"dnadiffusion {data.DATA_FILE}; train = all chromosomes but chr1 (val) and chr2 (test)",
+    }
     oracle.info = info
     out = Path(out_dir) if Path(out_dir).is_absolute() else ROOT / out_dir
     oracle.save(out)
@@ -343,8 +391,12 @@ def train_oracle(cfg: OracleConfig | None = None, out_dir: str = ORACLE_DIR, res
         rp = Path(results_path) if Path(results_path).is_absolute() else ROOT / results_path
         atomic_write_json(rp, {k: v for k, v in info.items()})
     _LOADED.clear()
-    log.info("oracle saved to %s: test (chr2) AUROC %s; 10k sequences in %.1fs", out,
-             {c: round(v["auroc"], 4) for c, v in test["per_cell"].items()}, speed["seconds"])
+    log.info(
+        "oracle saved to %s: test (chr2) AUROC %s; 10k sequences in %.1fs",
+        out,
+        {c: round(v["auroc"], 4) for c, v in test["per_cell"].items()},
+        speed["seconds"],
+    )
     return info
 
 
@@ -366,5 +418,12 @@ def activity_objective(cell: str, goal: str = "max", directory: str = ORACLE_DIR
         return cache["p"][:, j]
 
     verb = "high" if goal == "max" else "low"
-    return Objective(f"{cell.lower()}", score, lo=0.0, hi=1.0, goal=goal, unit="probability",
-                     description=f"oracle CNN: probability of regulatory activity in {cell} ({verb} is better)")
+    return Objective(
+        f"{cell.lower()}",
+        score,
+        lo=0.0,
+        hi=1.0,
+        goal=goal,
+        unit="probability",
+        description=f"oracle CNN: probability of regulatory activity in {cell} ({verb} is better)",
+    )

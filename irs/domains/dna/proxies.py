@@ -22,6 +22,7 @@ strands makes the features invariant to both, as the oracle is. It costs no extr
 Objectives (`proxy_objectives`) return sigmoid(predicted logit), the oracle's probability scale, so a
 proxy reward and the oracle's evaluation of the same objective share units (0..1).
 """
+
 from __future__ import annotations
 
 import logging
@@ -133,25 +134,42 @@ def labelled_subset(backbone: Backbone, n_real: int = 16000, n_generated: int = 
 
     train = data.split("train")
     per = n_real // len(data.CELL_TYPES)
-    real = (train.groupby("cell", group_keys=False).apply(lambda d: d.sample(n=min(per, len(d)), random_state=seed))
-            ["sequence"].tolist())
+    real = (
+        train.groupby("cell", group_keys=False)
+        .apply(lambda d: d.sample(n=min(per, len(d)), random_state=seed))["sequence"]
+        .tolist()
+    )
     gen: list[str] = []
     g = torch.Generator().manual_seed(seed)
     for T in (1.0, 0.7):
         want = n_generated // 2
         got: list[str] = []
         while len(got) < want:
-            s = sample(backbone.model, backbone.tokenizer, max(256, int((want - len(got)) * 1.05)),
-                       max_new_tokens=tokens_for(), temperature=T, generator=g, batch_size=500)
+            s = sample(
+                backbone.model,
+                backbone.tokenizer,
+                max(256, int((want - len(got)) * 1.05)),
+                max_new_tokens=tokens_for(),
+                temperature=T,
+                generator=g,
+                batch_size=500,
+            )
             got += [c for c in map(canonicalize, s.texts) if c is not None]
         gen += got[:want]
     return real + gen, ["real"] * len(real) + ["generated"] * len(gen)
 
 
-def train_dna_proxies(backbone_dir: str = BACKBONE_DIR, oracle_dir: str | None = None, out_dir: str = PROXY_DIR,
-                      results_path: str | None = RESULTS_PATH, n_real: int = 16000, n_generated: int = 4000,
-                      poolings=POOLINGS, cfg: HeadConfig | None = None,
-                      command: str = "python -m irs.domains.dna.proxies") -> dict:
+def train_dna_proxies(
+    backbone_dir: str = BACKBONE_DIR,
+    oracle_dir: str | None = None,
+    out_dir: str = PROXY_DIR,
+    results_path: str | None = RESULTS_PATH,
+    n_real: int = 16000,
+    n_generated: int = 4000,
+    poolings=POOLINGS,
+    cfg: HeadConfig | None = None,
+    command: str = "python -m irs.domains.dna.proxies",
+) -> dict:
     """Label a subset with the oracle, train one head per cell type, save heads and results."""
     import torch
 
@@ -171,17 +189,27 @@ def train_dna_proxies(backbone_dir: str = BACKBONE_DIR, oracle_dir: str | None =
     rng = np.random.default_rng(SPLIT_SEED)
     perm = rng.permutation(len(seqs))
     n_tr, n_va = int(0.7 * len(seqs)), int(0.1 * len(seqs))
-    parts = {"train": perm[:n_tr], "val": perm[n_tr:n_tr + n_va], "test": perm[n_tr + n_va:]}
+    parts = {"train": perm[:n_tr], "val": perm[n_tr : n_tr + n_va], "test": perm[n_tr + n_va :]}
     feats = {p: {k: v[i] for k, v in feats_all.items() if k != "ok"} for p, i in parts.items()}
     sha = file_sha256(bdir / "model.safetensors")
     base = cfg or HeadConfig()
-    results = {"command": command, "backbone": _rel(bdir), "oracle": str(oracle_dir or ORACLE_DIR),
-               "subset": {"n": len(seqs), "real_train_sites": int((source == "real").sum()),
-                          "dnagpt2_samples": int((source == "generated").sum()),
-                          "split": f"random 70/10/20, seed {SPLIT_SEED}",
-                          "n_train": n_tr, "n_val": n_va, "n_test": len(parts["test"])},
-               "label": "oracle logit; objectives use sigmoid(prediction)", "features": DNABackbone.FEATURES,
-               "heads": {}}
+    results = {
+        "command": command,
+        "backbone": _rel(bdir),
+        "oracle": str(oracle_dir or ORACLE_DIR),
+        "subset": {
+            "n": len(seqs),
+            "real_train_sites": int((source == "real").sum()),
+            "dnagpt2_samples": int((source == "generated").sum()),
+            "split": f"random 70/10/20, seed {SPLIT_SEED}",
+            "n_train": n_tr,
+            "n_val": n_va,
+            "n_test": len(parts["test"]),
+        },
+        "label": "oracle logit; objectives use sigmoid(prediction)",
+        "features": DNABackbone.FEATURES,
+        "heads": {},
+    }
     out = _abs(out_dir)
     for j, cell in enumerate(oracle.cell_types):
         name = head_name(cell)
@@ -189,10 +217,13 @@ def train_dna_proxies(backbone_dir: str = BACKBONE_DIR, oracle_dir: str | None =
         trials = {}
         for pooling in poolings:
             c = HeadConfig(**{**base.__dict__, "pooling": pooling})
-            head, info = train_head(pooled(feats["train"], pooling), y["train"], pooled(feats["val"], pooling),
-                                    y["val"], c)
+            head, info = train_head(
+                pooled(feats["train"], pooling), y["train"], pooled(feats["val"], pooling), y["val"], c
+            )
             trials[pooling] = (head, info, c)
-            log.info("%s / %s pooling: val MAE %.4f (best epoch %d)", name, pooling, info["val_mae"], info["best_epoch"])
+            log.info(
+                "%s / %s pooling: val MAE %.4f (best epoch %d)", name, pooling, info["val_mae"], info["best_epoch"]
+            )
         best = min(trials, key=lambda p: trials[p][1]["val_mae"])
         head, info, c = trials[best]
         # shipped weights are fp16 (the standardization buffers stay fp32); test the head as shipped
@@ -207,24 +238,52 @@ def train_dna_proxies(backbone_dir: str = BACKBONE_DIR, oracle_dir: str | None =
         sig = lambda v: 1 / (1 + np.exp(-np.asarray(v, np.float64)))
         test_prob = regression_metrics(sig(pred), sig(y["test"]))
         src_test = source[parts["test"]]
-        by_source = {s: regression_metrics(sig(pred[src_test == s]), sig(y["test"][src_test == s]))["pearson_r"]
-                     for s in ("real", "generated")}
-        spec = ProxySpec(name=name, pooling=best, hidden=c.hidden, d_in=int(head.x_mean.shape[0]),
-                         y_mean=info["y_mean"], y_std=info["y_std"], backbone=_rel(bdir), backbone_sha256=sha,
-                         extra={"cell_type": cell, "label": "oracle logit", "features": DNABackbone.FEATURES, "test_logit": test_logit,
-                                "test_probability": test_prob, "test_r_by_source": by_source,
-                                "val_mae_by_pooling": {p: t[1]["val_mae"] for p, t in trials.items()},
-                                "head_config": {**c.__dict__, "hidden": list(c.hidden)},
-                                "epochs_run": info["epochs_run"], "command": command,
-                                "split": results["subset"]["split"]})
+        by_source = {
+            s: regression_metrics(sig(pred[src_test == s]), sig(y["test"][src_test == s]))["pearson_r"]
+            for s in ("real", "generated")
+        }
+        spec = ProxySpec(
+            name=name,
+            pooling=best,
+            hidden=c.hidden,
+            d_in=int(head.x_mean.shape[0]),
+            y_mean=info["y_mean"],
+            y_std=info["y_std"],
+            backbone=_rel(bdir),
+            backbone_sha256=sha,
+            extra={
+                "cell_type": cell,
+                "label": "oracle logit",
+                "features": DNABackbone.FEATURES,
+                "test_logit": test_logit,
+                "test_probability": test_prob,
+                "test_r_by_source": by_source,
+                "val_mae_by_pooling": {p: t[1]["val_mae"] for p, t in trials.items()},
+                "head_config": {**c.__dict__, "hidden": list(c.hidden)},
+                "epochs_run": info["epochs_run"],
+                "command": command,
+                "split": results["subset"]["split"],
+            },
+        )
         ProxyModel(backbone, head, spec).save(out)
         state = {k: (v.half() if k.startswith("net.") else v) for k, v in head.state_dict().items()}
         save_tensors(state, out / f"{name}.safetensors")  # overwrite with fp16 weights (half the size)
-        results["heads"][name] = {"cell_type": cell, "pooling": best, "test_r_logit": test_logit["pearson_r"],
-                                  "test_r_probability": test_prob["pearson_r"], "test_mae_probability": test_prob["mae"],
-                                  "test_r_probability_by_source": by_source, "n_test": test_logit["n"]}
-        log.info("%s: pooling %s, test r %.4f (logit), %.4f (probability)", name, best, test_logit["pearson_r"],
-                 test_prob["pearson_r"])
+        results["heads"][name] = {
+            "cell_type": cell,
+            "pooling": best,
+            "test_r_logit": test_logit["pearson_r"],
+            "test_r_probability": test_prob["pearson_r"],
+            "test_mae_probability": test_prob["mae"],
+            "test_r_probability_by_source": by_source,
+            "n_test": test_logit["n"],
+        }
+        log.info(
+            "%s: pooling %s, test r %.4f (logit), %.4f (probability)",
+            name,
+            best,
+            test_logit["pearson_r"],
+            test_prob["pearson_r"],
+        )
     results["wall_time_s"] = round(time.time() - t0, 1)
     if results_path:
         atomic_write_json(_abs(results_path), results)
@@ -247,8 +306,10 @@ def load_proxies(proxy_dir: str = PROXY_DIR, cells=data.CELL_TYPES) -> dict[str,
             if backbone is None:
                 spec_path = d / f"{head_name(cell)}.json"
                 if not spec_path.is_file():
-                    raise FileNotFoundError(f"no DNA proxy head {head_name(cell)!r} in {d}; train them with "
-                                            f"`python -m irs.domains.dna.proxies`")
+                    raise FileNotFoundError(
+                        f"no DNA proxy head {head_name(cell)!r} in {d}; train them with "
+                        f"`python -m irs.domains.dna.proxies`"
+                    )
                 backbone = DNABackbone.load(_abs(json.loads(spec_path.read_text())["backbone"]))
             p = ProxyModel.load(d, head_name(cell), backbone=backbone, root=ROOT, preprocess=canonicalize)
             backbone = p.backbone
@@ -268,9 +329,16 @@ def proxy_objective(cell: str, goal: str = "max", proxy_dir: str = PROXY_DIR) ->
             return 1.0 / (1.0 + np.exp(-z))
 
     verb = "high" if goal == "max" else "low"
-    return Objective(head_name(cell), score, lo=0.0, hi=1.0, goal=goal, unit="probability",
-                     description=f"DNAGPT-2 proxy of the oracle's activity probability in {cell} "
-                                 f"({proxy.spec.pooling} pooling; {verb} is better)")
+    return Objective(
+        head_name(cell),
+        score,
+        lo=0.0,
+        hi=1.0,
+        goal=goal,
+        unit="probability",
+        description=f"DNAGPT-2 proxy of the oracle's activity probability in {cell} "
+        f"({proxy.spec.pooling} pooling; {verb} is better)",
+    )
 
 
 def labelled_data(preset: str | None, objectives, n: int = 0, seed: int = 0):
@@ -320,8 +388,16 @@ def main(argv=None) -> int:
     if args.n_real < 10 or args.n_generated < 0:
         raise ValueError(f"need --n-real >= 10 and --n-generated >= 0, got {args.n_real}, {args.n_generated}")
     cmd = "python -m irs.domains.dna.proxies " + " ".join(argv if argv is not None else sys.argv[1:])
-    res = train_dna_proxies(args.backbone, args.oracle, args.out, args.results, args.n_real, args.n_generated,
-                            cfg=HeadConfig(epochs=args.epochs), command=cmd.strip())
+    res = train_dna_proxies(
+        args.backbone,
+        args.oracle,
+        args.out,
+        args.results,
+        args.n_real,
+        args.n_generated,
+        cfg=HeadConfig(epochs=args.epochs),
+        command=cmd.strip(),
+    )
     print(f"{'head':<9} {'pooling':<10} {'test r (logit)':>15} {'test r (prob)':>14}")
     for name, h in res["heads"].items():
         print(f"{name:<9} {h['pooling']:<10} {h['test_r_logit']:15.4f} {h['test_r_probability']:14.4f}")

@@ -10,6 +10,7 @@ proxies never see a malformed sequence as a clean one.
 `canonicalize` defines validity for the whole domain: exactly 200 nt of A/C/G/T (after stripping
 whitespace and upper-casing), else None. A generation that did not stop after 200 nt is invalid.
 """
+
 from __future__ import annotations
 
 import itertools

@@ -6,6 +6,7 @@ mixtures) are invalid (None): the objectives score one molecule, and MOSES, the 
 holds single-fragment molecules only. The canonical form is RDKit's canonical isomeric SMILES.
 RDKit's own error messages are silenced; invalid input is reported by returning None.
 """
+
 from __future__ import annotations
 
 import io
@@ -53,8 +54,9 @@ def canonicalize_many(smiles: Iterable[str | None]) -> list[str | None]:
     return [canonicalize(s) for s in smiles]
 
 
-def embed_3d(smiles: str, n_conf: int = 1, seed: int = 0, mmff_iters: int = 500,
-             timeout_s: int = 30) -> Chem.Mol | None:
+def embed_3d(
+    smiles: str, n_conf: int = 1, seed: int = 0, mmff_iters: int = 500, timeout_s: int = 30
+) -> Chem.Mol | None:
     """Molecule with explicit hydrogens and up to `n_conf` 3D conformers (ETKDG v3, then MMFF94).
 
     Each conformer carries its MMFF energy (kcal/mol) as the double property `mmff_energy` (NaN when
@@ -119,6 +121,7 @@ def _tag_value(v) -> str:
         return "nan" if math.isnan(v) else repr(float(v))
     try:
         import numpy as np
+
         if isinstance(v, np.bool_):
             return str(bool(v))
         if isinstance(v, np.floating):
@@ -175,8 +178,10 @@ def write_sdf(rows: Sequence[dict], path: str | os.PathLike, run_id: str, seed: 
         # a SMILES that leaves a stereocentre open gets one configuration from the embedding: say so
         mol.SetProp("unspecified_stereocentres", str(unspecified))
         if unspecified:
-            mol.SetProp("stereo_note", f"{unspecified} stereocentre(s) unspecified in the SMILES; "
-                                       "the conformer's configuration is arbitrary")
+            mol.SetProp(
+                "stereo_note",
+                f"{unspecified} stereocentre(s) unspecified in the SMILES; the conformer's configuration is arbitrary",
+            )
         for k, v in row.items():
             if k in ("canonical", "name"):
                 continue
@@ -223,8 +228,10 @@ def read_sdf(path: str | os.PathLike, text_tags: Sequence[str] = TEXT_TAGS) -> l
     for i, mol in enumerate(Chem.SDMolSupplier(str(p), removeHs=False, sanitize=True)):
         if mol is None:
             raise ValueError(f"{p}: record {i} does not parse")
-        row = {k: (mol.GetProp(k) if k in text_tags else _parse_tag(mol.GetProp(k)))
-               for k in mol.GetPropNames(includePrivate=False, includeComputed=False)}
+        row = {
+            k: (mol.GetProp(k) if k in text_tags else _parse_tag(mol.GetProp(k)))
+            for k in mol.GetPropNames(includePrivate=False, includeComputed=False)
+        }
         row["mol"] = mol
         out.append(row)
     return out

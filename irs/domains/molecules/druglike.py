@@ -11,6 +11,7 @@ for training (reward) and evaluation (it is its own oracle; no separate model).
   logP -2 and 6.
 Invalid SMILES (see chem.canonicalize) score NaN.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -52,6 +53,7 @@ def _descriptor(fn: Callable) -> Callable[[Sequence[str]], np.ndarray]:
                 except Exception:  # a descriptor failing on odd chemistry scores NaN, never crashes
                     pass
         return out
+
     return score
 
 
@@ -78,11 +80,34 @@ def logp_window_normalized() -> tuple[float, float]:
 
 def druglike_objectives() -> list[Objective]:
     return [
-        Objective("qed", _descriptor(qed), 0.0, 1.0, "max", description="drug-likeness QED (maximize)", unit="",
-                  bounds=(0.0, 1.0)),
-        Objective("sa", _descriptor(sa), 1.0, 10.0, "min",
-                  description="synthetic accessibility score, 1 easy to 10 hard (minimize)", unit="",
-                  bounds=(1.0, 10.0)),
-        Objective("logp", _descriptor(logp), LOGP_LO, LOGP_HI, "target", target=logp_window_normalized(),
-                  description=f"Crippen logP in the window {LOGP_WINDOW[0]:g}-{LOGP_WINDOW[1]:g}", unit=""),
+        Objective(
+            "qed",
+            _descriptor(qed),
+            0.0,
+            1.0,
+            "max",
+            description="drug-likeness QED (maximize)",
+            unit="",
+            bounds=(0.0, 1.0),
+        ),
+        Objective(
+            "sa",
+            _descriptor(sa),
+            1.0,
+            10.0,
+            "min",
+            description="synthetic accessibility score, 1 easy to 10 hard (minimize)",
+            unit="",
+            bounds=(1.0, 10.0),
+        ),
+        Objective(
+            "logp",
+            _descriptor(logp),
+            LOGP_LO,
+            LOGP_HI,
+            "target",
+            target=logp_window_normalized(),
+            description=f"Crippen logP in the window {LOGP_WINDOW[0]:g}-{LOGP_WINDOW[1]:g}",
+            unit="",
+        ),
     ]

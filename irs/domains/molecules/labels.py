@@ -12,6 +12,7 @@ chunk by chunk and atomically, so an interrupted labelling resumes where it stop
 is extended, not redone. Every molecule is scored by the same oracle as evaluation (irs.domains.molecules
 .oracle.QM9Oracle); failures keep their status and NaN labels.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,8 +61,9 @@ def generated_smiles(n: int, seed: int = 0, temperature: float = 0.7, model: str
     return list(out)[:n]
 
 
-def extend_labels(todo: list[tuple[str, str]], path: str | Path = LABELS_PATH, workers: int | None = 1,
-                  chunk: int = 100) -> int:
+def extend_labels(
+    todo: list[tuple[str, str]], path: str | Path = LABELS_PATH, workers: int | None = 1, chunk: int = 100
+) -> int:
     """Score (smiles, source) pairs not yet in the table with the oracle, appending chunk by chunk."""
     import pandas as pd
 
@@ -79,10 +81,18 @@ def extend_labels(todo: list[tuple[str, str]], path: str | Path = LABELS_PATH, w
     oracle = QM9Oracle(n_workers=workers)
     t0 = time.time()
     for i in range(0, len(rows), chunk):
-        part = rows[i:i + chunk]
+        part = rows[i : i + chunk]
         res = oracle.score([c for c, _ in part])
-        new = pd.DataFrame({"smiles": [c for c, _ in part], "source": [s for _, s in part],
-                            "alpha": res["alpha"], "gap": res["gap"], "u0": res["u0"], "status": res["status"]})
+        new = pd.DataFrame(
+            {
+                "smiles": [c for c, _ in part],
+                "source": [s for _, s in part],
+                "alpha": res["alpha"],
+                "gap": res["gap"],
+                "u0": res["u0"],
+                "status": res["status"],
+            }
+        )
         df = pd.concat([df, new], ignore_index=True)
         atomic_write_bytes(path, df.to_parquet(index=False))
         log.info("labelled %d / %d new molecules (%.0f s)", i + len(part), len(rows), time.time() - t0)
@@ -95,7 +105,9 @@ def main(argv=None) -> int:
     p.add_argument("--n-generated", type=int, default=1000, help="MolGPT-2 samples (T = 0.7) to label (default: 1000)")
     p.add_argument("--seed", type=int, default=0, help="MOSES sample and sampling seed (default: 0)")
     p.add_argument("--workers", type=int, default=1, help="oracle worker processes (default: 1)")
-    p.add_argument("--out", default=str(LABELS_PATH), help="label table (default: assets/molecules/oracle_labels.parquet)")
+    p.add_argument(
+        "--out", default=str(LABELS_PATH), help="label table (default: assets/molecules/oracle_labels.parquet)"
+    )
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from irs.domains.molecules.oracle import moses_sample
@@ -103,11 +115,13 @@ def main(argv=None) -> int:
     moses = [(s, "moses") for s in moses_sample(a.n_moses, a.seed, split="train")]
     gen = [(s, "molgpt2") for s in generated_smiles(a.n_generated, a.seed)]
     # interleaved, so that a labelling cut short still holds both sources in proportion
-    todo = [x for pair in zip(moses, gen) for x in pair] + moses[len(gen):] + gen[len(moses):]
+    todo = [x for pair in zip(moses, gen) for x in pair] + moses[len(gen) :] + gen[len(moses) :]
     n = extend_labels(todo, a.out, a.workers)
     df = load_labels(a.out)
-    print(f"{a.out}: {len(df)} molecules ({n} new); sources {df['source'].value_counts().to_dict()}; "
-          f"ok {(df['status'] == 'ok').sum()}")
+    print(
+        f"{a.out}: {len(df)} molecules ({n} new); sources {df['source'].value_counts().to_dict()}; "
+        f"ok {(df['status'] == 'ok').sum()}"
+    )
     return 0
 
 

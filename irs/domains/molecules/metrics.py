@@ -13,6 +13,7 @@ Definitions (as in the MOSES benchmark, Polykovskiy et al. 2020):
   either MOSES's own precomputed test statistics (`test_stats.npz`, the full 176k test set; default) or a
   seeded subsample of the test SMILES.
 """
+
 from __future__ import annotations
 
 import logging
@@ -69,17 +70,27 @@ def fcd(generated: Sequence[str], reference: Sequence[str] | None = None, n_jobs
     return float(model.metric(pref, pgen))
 
 
-def moses_metrics(samples: Sequence[str], train: set[str] | None = None, k: int = 10_000,
-                  fcd_reference: Sequence[str] | None = None, with_fcd: bool = True) -> dict:
+def moses_metrics(
+    samples: Sequence[str],
+    train: set[str] | None = None,
+    k: int = 10_000,
+    fcd_reference: Sequence[str] | None = None,
+    with_fcd: bool = True,
+) -> dict:
     """All four metrics for a list of generated strings. `train`: the MOSES train SMILES as a set."""
     if train is None:
         from irs.domains.molecules.moses import moses_train
 
         train = set(moses_train())
     canon = canonical_list(samples)
-    out = {"n_samples": len(samples), "validity": validity(canon), f"uniqueness@{k}": uniqueness(canon, k),
-           "novelty": novelty(canon, train), "n_valid": sum(c is not None for c in canon),
-           "n_unique_valid": len({c for c in canon if c is not None})}
+    out = {
+        "n_samples": len(samples),
+        "validity": validity(canon),
+        f"uniqueness@{k}": uniqueness(canon, k),
+        "novelty": novelty(canon, train),
+        "n_valid": sum(c is not None for c in canon),
+        "n_unique_valid": len({c for c in canon if c is not None}),
+    }
     if with_fcd:
         out["fcd_test"] = fcd([c for c in canon if c is not None], fcd_reference)
     return out

@@ -3,6 +3,7 @@
 The `moses` package itself is never imported (its dependency pomegranate does not build); we only
 locate its directory with importlib and read `moses/dataset/data/{train,test}.csv.gz` with pandas.
 """
+
 from __future__ import annotations
 
 import functools

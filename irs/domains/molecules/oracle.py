@@ -31,6 +31,7 @@ Rebuild the calibration (and the MOSES-widened normalization ranges, see `qm9` d
 which writes `assets/molecules/oracle_calibration.json` and `assets/molecules/norm_stats.json`
 (`... oracle ranges` redoes only the second).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,19 +70,30 @@ CALIBRATION_VERSION = 1
 #     lowering measured for Cl (-0.001501). The same recipe reproduces the QM9 values of C, N, O, F within
 #     1-4 mHa, which is < 0.001 % of a MOSES molecule's U0. Derivation: scripts/molecules_atom_energies.py.
 ATOM_U0 = {
-    "H": -0.500273, "C": -37.846772, "N": -54.583861, "O": -75.064579, "F": -99.718730,
-    "S": -398.103354, "Cl": -460.134289, "Br": -2573.832446,
+    "H": -0.500273,
+    "C": -37.846772,
+    "N": -54.583861,
+    "O": -75.064579,
+    "F": -99.718730,
+    "S": -398.103354,
+    "Cl": -460.134289,
+    "Br": -2573.832446,
 }
 # Unpaired electrons of the free atoms (for the xTB atomic reference energies).
 ATOM_SPIN = {"H": 1, "C": 2, "N": 3, "O": 2, "F": 1, "S": 2, "Cl": 1, "Br": 1}
 QM9_ELEMENTS = ("H", "C", "N", "O", "F")
 BOND_ORDERS = ("SINGLE", "DOUBLE", "TRIPLE", "AROMATIC")
-U0_FEATURES = ("xtb_atomization",) + tuple(f"n_{e}" for e in QM9_ELEMENTS) + tuple(
-    f"n_{b.lower()}" for b in BOND_ORDERS) + ("intercept",)
+U0_FEATURES = (
+    ("xtb_atomization",)
+    + tuple(f"n_{e}" for e in QM9_ELEMENTS)
+    + tuple(f"n_{b.lower()}" for b in BOND_ORDERS)
+    + ("intercept",)
+)
 STATUSES = ("ok", "u0_elements", "invalid", "embed_fail", "scf_fail", "timeout", "error")
 
 
 # ----------------------------------------------------------------------------------------- per molecule
+
 
 def _gap_from_orbitals(eps: np.ndarray, occ: np.ndarray) -> float:
     """HOMO-LUMO gap by aufbau from the electron count (robust to fractional Fermi-smeared occupations)."""
@@ -93,8 +105,9 @@ def _gap_from_orbitals(eps: np.ndarray, occ: np.ndarray) -> float:
     return float(eps[homo + 1] - eps[homo])
 
 
-def compute_raw(smiles: str, n_conf: int = DEFAULT_N_CONF, seed: int = DEFAULT_SEED,
-                n_xtb: int = DEFAULT_N_XTB) -> dict:
+def compute_raw(
+    smiles: str, n_conf: int = DEFAULT_N_CONF, seed: int = DEFAULT_SEED, n_xtb: int = DEFAULT_N_XTB
+) -> dict:
     """Uncalibrated physics for one molecule; never raises for chemistry problems.
 
     Embeds `n_conf` conformers; D4 α on all of them; GFN2-xTB on the `n_xtb` lowest-MMFF-energy ones (a
@@ -108,8 +121,16 @@ def compute_raw(smiles: str, n_conf: int = DEFAULT_N_CONF, seed: int = DEFAULT_S
 
     from irs.domains.molecules.chem import embed_3d, mol_from_smiles
 
-    out = {"status": "invalid", "gaps": [], "alphas": [], "energies": [], "mmff": [], "elements": {},
-           "bonds": {}, "error": ""}
+    out = {
+        "status": "invalid",
+        "gaps": [],
+        "alphas": [],
+        "energies": [],
+        "mmff": [],
+        "elements": {},
+        "bonds": {},
+        "error": "",
+    }
     mol2d = mol_from_smiles(smiles)
     if mol2d is None:
         return out
@@ -233,9 +254,15 @@ class _Worker:
         self.conn.close()
 
 
-def compute_raw_many(smiles: Sequence[str], n_conf: int = DEFAULT_N_CONF, seed: int = DEFAULT_SEED,
-                     n_workers: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
-                     log_every: int = 0, n_xtb: int = DEFAULT_N_XTB) -> list[dict]:
+def compute_raw_many(
+    smiles: Sequence[str],
+    n_conf: int = DEFAULT_N_CONF,
+    seed: int = DEFAULT_SEED,
+    n_workers: int | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    log_every: int = 0,
+    n_xtb: int = DEFAULT_N_XTB,
+) -> list[dict]:
     """`compute_raw` over many SMILES with `n_workers` spawned processes and a per-molecule timeout.
 
     n_workers: default min(2, CPU count); 0 or 1 computes in this process (no timeout guard; for tests
@@ -303,6 +330,7 @@ def compute_raw_many(smiles: Sequence[str], n_conf: int = DEFAULT_N_CONF, seed: 
 
 # ------------------------------------------------------------------------------------- calibration
 
+
 def _agg(values, how: str, energies=None) -> float:
     """Combine per-conformer values: "mean", "median" or "boltzmann" (weights exp(-ΔE/kT), 298.15 K)."""
     v = np.asarray(values, dtype=float)
@@ -361,8 +389,12 @@ def agreement(pred: np.ndarray, true: np.ndarray) -> dict:
     ok = np.isfinite(pred) & np.isfinite(true)
     if ok.sum() < 3:
         return {"r": float("nan"), "mae": float("nan"), "n": int(ok.sum()), "n_nan": int((~ok).sum())}
-    return {"r": float(np.corrcoef(pred[ok], true[ok])[0, 1]), "mae": float(np.abs(pred[ok] - true[ok]).mean()),
-            "n": int(ok.sum()), "n_nan": int((~ok).sum())}
+    return {
+        "r": float(np.corrcoef(pred[ok], true[ok])[0, 1]),
+        "mae": float(np.abs(pred[ok] - true[ok]).mean()),
+        "n": int(ok.sum()),
+        "n_nan": int((~ok).sum()),
+    }
 
 
 class Calibration:
@@ -380,8 +412,9 @@ class Calibration:
     def load(cls, path: str | os.PathLike = CALIBRATION_PATH) -> Calibration:
         p = Path(path)
         if not p.is_file():
-            raise FileNotFoundError(f"no oracle calibration at {p}; rebuild it with "
-                                    "`python -m irs.domains.molecules.oracle calibrate`")
+            raise FileNotFoundError(
+                f"no oracle calibration at {p}; rebuild it with `python -m irs.domains.molecules.oracle calibrate`"
+            )
         return cls(json.loads(p.read_text()))
 
     @property
@@ -402,8 +435,15 @@ class Calibration:
         return {"alpha": alpha, "gap": gap, "u0": u0, "status": status}
 
 
-def fit_calibration(raws: Sequence[dict], labels, atom_xtb: dict[str, float], n_conf: int, n_xtb: int,
-                    seed: int, gap_agg: str = "boltzmann") -> dict:
+def fit_calibration(
+    raws: Sequence[dict],
+    labels,
+    atom_xtb: dict[str, float],
+    n_conf: int,
+    n_xtb: int,
+    seed: int,
+    gap_agg: str = "boltzmann",
+) -> dict:
     """Fit the α, gap and U0 maps on QM9 molecules (`labels`: DataFrame with alpha, gap, u0)."""
     alpha_x, gap_x, X, atoms, _ = raw_table(raws, atom_xtb, gap_agg)
     y_at = labels["u0"].to_numpy(float) - atoms
@@ -413,8 +453,12 @@ def fit_calibration(raws: Sequence[dict], labels, atom_xtb: dict[str, float], n_
         "version": CALIBRATION_VERSION,
         "alpha": _linfit(alpha_x, labels["alpha"].to_numpy(float)),
         "gap": _linfit(gap_x, labels["gap"].to_numpy(float)),
-        "u0": {"features": list(U0_FEATURES), "coef": [float(c) for c in coef], "n": int(ok.sum()),
-               "target": "U0 - sum_Z n_Z*atom_u0[Z] (minus the atomization energy), Ha"},
+        "u0": {
+            "features": list(U0_FEATURES),
+            "coef": [float(c) for c in coef],
+            "n": int(ok.sum()),
+            "target": "U0 - sum_Z n_Z*atom_u0[Z] (minus the atomization energy), Ha",
+        },
         "atom_u0": dict(ATOM_U0),
         "atom_energy_xtb": dict(atom_xtb),
         "n_conf": int(n_conf),
@@ -435,9 +479,16 @@ def moses_sample(n: int, seed: int, split: str = "test") -> list[str]:
     return pd.Series(moses_smiles(split)).sample(n=n, random_state=seed).tolist()
 
 
-def calibrate(n_cal: int = 3000, n_moses: int = 1000, n_conf: int = DEFAULT_N_CONF, seed: int = DEFAULT_SEED,
-              n_workers: int | None = None, n_xtb: int = DEFAULT_N_XTB, out: str | os.PathLike = CALIBRATION_PATH,
-              stats_out: str | os.PathLike = qm9.NORM_STATS_PATH) -> dict:
+def calibrate(
+    n_cal: int = 3000,
+    n_moses: int = 1000,
+    n_conf: int = DEFAULT_N_CONF,
+    seed: int = DEFAULT_SEED,
+    n_workers: int | None = None,
+    n_xtb: int = DEFAULT_N_XTB,
+    out: str | os.PathLike = CALIBRATION_PATH,
+    stats_out: str | os.PathLike = qm9.NORM_STATS_PATH,
+) -> dict:
     """Fit the oracle on `n_cal` QM9 training molecules, write it, then `measure_ranges` on MOSES."""
     t0 = time.time()
     train = qm9.split(seed=qm9.SPLIT_SEED)["train"]
@@ -453,7 +504,7 @@ def calibrate(n_cal: int = 3000, n_moses: int = 1000, n_conf: int = DEFAULT_N_CO
     cal["provenance"] = {
         "created": now,
         "command": f"python -m irs.domains.molecules.oracle calibrate --n-cal {n_cal} --n-conf {n_conf} "
-                   f"--n-xtb {n_xtb} --seed {seed}",
+        f"--n-xtb {n_xtb} --seed {seed}",
         "qm9": f"training split (seed {qm9.SPLIT_SEED}), random sample of {len(sample)}",
         "seconds": round(time.time() - t0, 1),
         "geometry": "RDKit ETKDGv3 + MMFF94, coordinates in bohr",
@@ -467,8 +518,13 @@ def calibrate(n_cal: int = 3000, n_moses: int = 1000, n_conf: int = DEFAULT_N_CO
     return {"calibration": cal, "norm_stats": stats}
 
 
-def measure_ranges(cal: Calibration, n_moses: int = 1000, seed: int = DEFAULT_SEED, n_workers: int | None = None,
-                   stats_out: str | os.PathLike = qm9.NORM_STATS_PATH) -> dict:
+def measure_ranges(
+    cal: Calibration,
+    n_moses: int = 1000,
+    seed: int = DEFAULT_SEED,
+    n_workers: int | None = None,
+    stats_out: str | os.PathLike = qm9.NORM_STATS_PATH,
+) -> dict:
     """Score `n_moses` MOSES test molecules with the calibrated oracle and write the normalization ranges
     (rule in the qm9 module docstring: QM9 p1/p99 widened to MOSES p5/p95 for α and U0)."""
     t0 = time.time()
@@ -489,19 +545,25 @@ def measure_ranges(cal: Calibration, n_moses: int = 1000, seed: int = DEFAULT_SE
     stats = {
         "provisional": False,
         "rule": "alpha: lo=QM9-train p1, hi=max(QM9-train p99, MOSES-oracle p95); u0: lo=min(QM9-train p1, "
-                "MOSES-oracle p5), hi=QM9-train p99; gap: QM9-train p1/p99 (see irs/domains/molecules/qm9.py)",
+        "MOSES-oracle p5), hi=QM9-train p99; gap: QM9-train p1/p99 (see irs/domains/molecules/qm9.py)",
         "ranges": {k: {"lo": v[0], "hi": v[1]} for k, v in ranges.items()},
         "qm9_train_percentiles_1_99": {k: list(v) for k, v in q.items()},
         "moses_oracle_percentiles_5_95": {k: list(v) for k, v in moses_pct.items()},
-        "moses_oracle_percentiles_1_50_99": {k: [float(x) for x in np.nanpercentile(pred[k], [1, 50, 99])]
-                                             for k in qm9.OBJECTIVES},
+        "moses_oracle_percentiles_1_50_99": {
+            k: [float(x) for x in np.nanpercentile(pred[k], [1, 50, 99])] for k in qm9.OBJECTIVES
+        },
         "moses_fraction_outside_qm9_range": outside,
         "moses_fraction_clipped_with_ranges": clipped,
         "moses_status_counts": dict(collections.Counter(pred["status"])),
         "moses_fraction_containing": has,
         "moses_sample": {"split": "test", "n": n_moses, "seed": seed},
-        "oracle": {"n_conf": cal.n_conf, "n_xtb": cal.n_xtb, "calibration_created": cal.data.get("provenance", {}).get("created")},
-        "created": now, "seconds": round(time.time() - t0, 1),
+        "oracle": {
+            "n_conf": cal.n_conf,
+            "n_xtb": cal.n_xtb,
+            "calibration_created": cal.data.get("provenance", {}).get("created"),
+        },
+        "created": now,
+        "seconds": round(time.time() - t0, 1),
         "command": f"python -m irs.domains.molecules.oracle ranges --n-moses {n_moses} --seed {seed}",
     }
     atomic_write_json(stats_out, stats)
@@ -511,6 +573,7 @@ def measure_ranges(cal: Calibration, n_moses: int = 1000, seed: int = DEFAULT_SE
 
 # ------------------------------------------------------------------------------------------ scoring
 
+
 class QM9Oracle:
     """Scores SMILES with the calibrated oracle; results are cached by canonical SMILES.
 
@@ -519,10 +582,18 @@ class QM9Oracle:
     `cpu_seconds` the worker CPU time spent.
     """
 
-    def __init__(self, calibration: Calibration | str | os.PathLike | None = None, n_conf: int | None = None,
-                 seed: int = DEFAULT_SEED, n_workers: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
-                 n_xtb: int | None = None):
-        self.cal = calibration if isinstance(calibration, Calibration) else Calibration.load(calibration or CALIBRATION_PATH)
+    def __init__(
+        self,
+        calibration: Calibration | str | os.PathLike | None = None,
+        n_conf: int | None = None,
+        seed: int = DEFAULT_SEED,
+        n_workers: int | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        n_xtb: int | None = None,
+    ):
+        self.cal = (
+            calibration if isinstance(calibration, Calibration) else Calibration.load(calibration or CALIBRATION_PATH)
+        )
         self.n_conf = int(n_conf if n_conf is not None else self.cal.n_conf)
         self.n_xtb = int(n_xtb if n_xtb is not None else self.cal.n_xtb)
         if self.n_conf < 1 or self.n_xtb < 1:
@@ -546,8 +617,12 @@ class QM9Oracle:
                 self.counts[pred["status"][k]] += 1
         self.counts["invalid"] += sum(c is None for c in canon)
         rows = [self._cache[c] if c is not None else (np.nan, np.nan, np.nan, "invalid") for c in canon]
-        return {"alpha": np.array([r[0] for r in rows], dtype=float), "gap": np.array([r[1] for r in rows], dtype=float),
-                "u0": np.array([r[2] for r in rows], dtype=float), "status": [r[3] for r in rows]}
+        return {
+            "alpha": np.array([r[0] for r in rows], dtype=float),
+            "gap": np.array([r[1] for r in rows], dtype=float),
+            "u0": np.array([r[2] for r in rows], dtype=float),
+            "status": [r[3] for r in rows],
+        }
 
 
 def oracle_objectives(oracle: QM9Oracle | None = None, **kwargs) -> list:
@@ -564,6 +639,7 @@ def oracle_objectives(oracle: QM9Oracle | None = None, **kwargs) -> list:
     def scorer(name):
         def f(cands):
             return oracle.score(cands)[name]
+
         f.oracle = oracle
         return f
 
@@ -571,24 +647,43 @@ def oracle_objectives(oracle: QM9Oracle | None = None, **kwargs) -> list:
     for name in qm9.OBJECTIVES:
         goal, target = qm9.QM9_GOALS[name]
         lo, hi = stats[name]
-        objs.append(Objective(name, scorer(name), lo, hi, goal, target=target,
-                              description=f"{qm9.DESCRIPTIONS[name]}; oracle: xTB/D4 physics calibrated on QM9",
-                              unit=qm9.UNITS[name], invalid_reward=float("nan")))
+        objs.append(
+            Objective(
+                name,
+                scorer(name),
+                lo,
+                hi,
+                goal,
+                target=target,
+                description=f"{qm9.DESCRIPTIONS[name]}; oracle: xTB/D4 physics calibrated on QM9",
+                unit=qm9.UNITS[name],
+                invalid_reward=float("nan"),
+            )
+        )
     return objs
 
 
 # ---------------------------------------------------------------------------------------------- CLI
 
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m irs.domains.molecules.oracle",
-                                description="Rebuild the QM9 oracle calibration and normalization ranges.")
+    p = argparse.ArgumentParser(
+        prog="python -m irs.domains.molecules.oracle",
+        description="Rebuild the QM9 oracle calibration and normalization ranges.",
+    )
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("calibrate", help="fit on QM9 training molecules; write assets/molecules/*.json")
     c.add_argument("--n-cal", type=int, default=3000, help="QM9 training molecules to fit on (default 3000)")
     c.add_argument("--n-moses", type=int, default=1000, help="MOSES test molecules for the ranges (default 1000)")
-    c.add_argument("--n-conf", type=int, default=DEFAULT_N_CONF, help=f"conformers per molecule (default {DEFAULT_N_CONF})")
-    c.add_argument("--n-xtb", type=int, default=DEFAULT_N_XTB,
-                   help=f"lowest-MMFF conformers that get GFN2-xTB (default {DEFAULT_N_XTB})")
+    c.add_argument(
+        "--n-conf", type=int, default=DEFAULT_N_CONF, help=f"conformers per molecule (default {DEFAULT_N_CONF})"
+    )
+    c.add_argument(
+        "--n-xtb",
+        type=int,
+        default=DEFAULT_N_XTB,
+        help=f"lowest-MMFF conformers that get GFN2-xTB (default {DEFAULT_N_XTB})",
+    )
     c.add_argument("--seed", type=int, default=DEFAULT_SEED, help="sampling and embedding seed (default 0)")
     c.add_argument("--workers", type=int, default=None, help="worker processes (default min(2, CPUs))")
     r = sub.add_parser("ranges", help="only remeasure the MOSES normalization ranges with the shipped calibration")
@@ -604,8 +699,15 @@ def main(argv: list[str] | None = None) -> int:
             if getattr(args, name) < 1:
                 p.error(f"--{name.replace('_', '-')} must be >= 1")
         res = calibrate(args.n_cal, args.n_moses, args.n_conf, args.seed, args.workers, args.n_xtb)
-        print(json.dumps({"fit_agreement_train_sample": res["calibration"]["fit_agreement_train_sample"],
-                          "ranges": res["norm_stats"]["ranges"]}, indent=1))
+        print(
+            json.dumps(
+                {
+                    "fit_agreement_train_sample": res["calibration"]["fit_agreement_train_sample"],
+                    "ranges": res["norm_stats"]["ranges"],
+                },
+                indent=1,
+            )
+        )
         return 0
     if args.cmd == "ranges":
         if args.n_moses < 1:

@@ -15,6 +15,7 @@ streamlit.
   count and alert rates, for a run's candidates and, side by side, its starting model's samples.
 - `nearest_neighbours(smiles, reference)`: the most similar reference molecule of each query molecule.
 """
+
 from __future__ import annotations
 
 import functools
@@ -26,8 +27,20 @@ import pandas as pd
 from irs.domains.molecules.chem import mol_from_smiles
 
 FP_RADIUS, FP_BITS = 2, 2048
-DESCRIPTOR_COLUMNS = ("MW", "TPSA", "HBD", "HBA", "rot_bonds", "heavy_atoms", "charge", "rings", "arom_rings",
-                      "lipinski", "veber", "unspec_stereo")
+DESCRIPTOR_COLUMNS = (
+    "MW",
+    "TPSA",
+    "HBD",
+    "HBA",
+    "rot_bonds",
+    "heavy_atoms",
+    "charge",
+    "rings",
+    "arom_rings",
+    "lipinski",
+    "veber",
+    "unspec_stereo",
+)
 
 
 class QueryError(ValueError):
@@ -59,11 +72,20 @@ def _row(smiles: str | None) -> dict:
     rot, tpsa = rdMolDescriptors.CalcNumRotatableBonds(mol), rdMolDescriptors.CalcTPSA(mol)
     violations = (mw > 500) + (logp > 5) + (hbd > 5) + (hba > 10)
     centres = FindMolChiralCenters(mol, includeUnassigned=True, useLegacyImplementation=False)
-    return {"MW": mw, "TPSA": tpsa, "HBD": hbd, "HBA": hba, "rot_bonds": rot,
-            "heavy_atoms": mol.GetNumHeavyAtoms(), "charge": sum(a.GetFormalCharge() for a in mol.GetAtoms()),
-            "rings": rdMolDescriptors.CalcNumRings(mol), "arom_rings": rdMolDescriptors.CalcNumAromaticRings(mol),
-            "lipinski": bool(violations <= 1), "veber": bool(rot <= 10 and tpsa <= 140),
-            "unspec_stereo": sum(1 for _, tag in centres if tag == "?")}
+    return {
+        "MW": mw,
+        "TPSA": tpsa,
+        "HBD": hbd,
+        "HBA": hba,
+        "rot_bonds": rot,
+        "heavy_atoms": mol.GetNumHeavyAtoms(),
+        "charge": sum(a.GetFormalCharge() for a in mol.GetAtoms()),
+        "rings": rdMolDescriptors.CalcNumRings(mol),
+        "arom_rings": rdMolDescriptors.CalcNumAromaticRings(mol),
+        "lipinski": bool(violations <= 1),
+        "veber": bool(rot <= 10 and tpsa <= 140),
+        "unspec_stereo": sum(1 for _, tag in centres if tag == "?"),
+    }
 
 
 @functools.lru_cache(maxsize=200_000)
@@ -222,11 +244,15 @@ def diagnostics(smiles: Sequence[str], train: set[str] | None = None) -> dict:
     distinct = list(dict.fromkeys(valid))
     d = alerts(distinct)
     n_scaf = len(scaffold_counts(distinct))
-    return {"n": len(canon), "validity": len(valid) / len(canon) if canon else float("nan"),
-            "uniqueness": len(distinct) / len(valid) if valid else float("nan"),
-            "novelty": (sum(c not in train for c in distinct) / len(distinct)) if train is not None and distinct
-            else float("nan"),
-            "int_div": internal_diversity(distinct),
-            "scaffolds_per_molecule": n_scaf / len(distinct) if distinct else float("nan"),
-            "pains_rate": float((d["pains"].fillna("") != "").mean()) if len(d) else float("nan"),
-            "brenk_rate": float((d["brenk"].fillna("") != "").mean()) if len(d) else float("nan")}
+    return {
+        "n": len(canon),
+        "validity": len(valid) / len(canon) if canon else float("nan"),
+        "uniqueness": len(distinct) / len(valid) if valid else float("nan"),
+        "novelty": (sum(c not in train for c in distinct) / len(distinct))
+        if train is not None and distinct
+        else float("nan"),
+        "int_div": internal_diversity(distinct),
+        "scaffolds_per_molecule": n_scaf / len(distinct) if distinct else float("nan"),
+        "pains_rate": float((d["pains"].fillna("") != "").mean()) if len(d) else float("nan"),
+        "brenk_rate": float((d["brenk"].fillna("") != "").mean()) if len(d) else float("nan"),
+    }

@@ -17,6 +17,7 @@ so a Br atom's -2574 Ha is not something it has to learn. Test figures are repor
 Objectives (`qm9_proxy_objectives`): lo/hi from `qm9.norm_stats()`, shared with the oracle. A candidate
 that is not a valid molecule (chem.canonicalize returns None) scores NaN.
 """
+
 from __future__ import annotations
 
 import logging
@@ -73,7 +74,7 @@ def atom_u0(smiles) -> np.ndarray:
 
 
 OFFSETS = {"atom_u0": atom_u0}
-HEAD_OFFSET = {"u0": "atom_u0"}   # objective -> the exact part its head predicts on top of
+HEAD_OFFSET = {"u0": "atom_u0"}  # objective -> the exact part its head predicts on top of
 
 
 def _hash_part(smiles: str) -> str:
@@ -83,10 +84,17 @@ def _hash_part(smiles: str) -> str:
     return "test" if b == 0 else "val" if b == 1 else "train"
 
 
-def train_qm9_proxies(backbone_dir: str = BACKBONE_DIR, out_dir: str = PROXY_DIR,
-                      results_path: str | None = RESULTS_PATH, poolings=POOLINGS, limit: int | None = None,
-                      cfg: HeadConfig | None = None, command: str = "irs train-proxies --domain molecules",
-                      labels_path: str | None = None, qm9_train: int | None = None) -> dict:
+def train_qm9_proxies(
+    backbone_dir: str = BACKBONE_DIR,
+    out_dir: str = PROXY_DIR,
+    results_path: str | None = RESULTS_PATH,
+    poolings=POOLINGS,
+    limit: int | None = None,
+    cfg: HeadConfig | None = None,
+    command: str = "irs train-proxies --domain molecules",
+    labels_path: str | None = None,
+    qm9_train: int | None = None,
+) -> dict:
     """Train one head per objective in qm9.OBJECTIVES; return the results dict (also written as JSON).
 
     limit: use only the first `limit` rows of each split (smoke tests). labels_path: oracle labels of
@@ -110,8 +118,9 @@ def train_qm9_proxies(backbone_dir: str = BACKBONE_DIR, out_dir: str = PROXY_DIR
         extra = extra[(extra["status"] == "ok") & np.isfinite(extra[list(qm9.OBJECTIVES)]).all(1)]
         part = extra["smiles"].map(_hash_part)
         for k in splits:
-            splits[k] = pd.concat([splits[k], extra[part == k][["smiles", "source", *qm9.OBJECTIVES]]],
-                                  ignore_index=True)
+            splits[k] = pd.concat(
+                [splits[k], extra[part == k][["smiles", "source", *qm9.OBJECTIVES]]], ignore_index=True
+            )
     feats, labels, sources, smiles = {}, {}, {}, {}
     for part, df in splits.items():
         ts = time.time()
@@ -125,12 +134,18 @@ def train_qm9_proxies(backbone_dir: str = BACKBONE_DIR, out_dir: str = PROXY_DIR
         smiles[part] = [c for c, o in zip(canon, ok) if o]
         log.info("features %s: %d of %d molecules encoded in %.0fs", part, int(ok.sum()), len(df), time.time() - ts)
     offsets = {p: {name: OFFSETS[HEAD_OFFSET[name]](smiles[p]) for name in HEAD_OFFSET} for p in feats}
-    results = {"command": command, "backbone": _rel(bdir), "n": {k: int(len(v["u0"])) for k, v in labels.items()},
-               "n_by_source": {k: {s: int((v == s).sum()) for s in sorted(set(v))} for k, v in sources.items()},
-               "labels": _rel(Path(lp)) if extra is not None else None, "heads": {}}
+    results = {
+        "command": command,
+        "backbone": _rel(bdir),
+        "n": {k: int(len(v["u0"])) for k, v in labels.items()},
+        "n_by_source": {k: {s: int((v == s).sum()) for s in sorted(set(v))} for k, v in sources.items()},
+        "labels": _rel(Path(lp)) if extra is not None else None,
+        "heads": {},
+    }
     out = Path(out_dir) if Path(out_dir).is_absolute() else ROOT / out_dir
     sha = file_sha256(bdir / "model.safetensors")
     base = cfg or HeadConfig()
+
     def target(part, name):  # what the head learns: the label, less its exact offset where it has one
         y = labels[part][name]
         return y - offsets[part][name] if name in HEAD_OFFSET else y
@@ -140,16 +155,31 @@ def train_qm9_proxies(backbone_dir: str = BACKBONE_DIR, out_dir: str = PROXY_DIR
         keep = {p: np.isfinite(target(p, name)) for p in feats}
         for pooling in poolings:
             c = HeadConfig(**{**base.__dict__, "pooling": pooling})
-            head, info = train_head(pooled(feats["train"], pooling)[keep["train"]], target("train", name)[keep["train"]],
-                                    pooled(feats["val"], pooling)[keep["val"]], target("val", name)[keep["val"]], c)
+            head, info = train_head(
+                pooled(feats["train"], pooling)[keep["train"]],
+                target("train", name)[keep["train"]],
+                pooled(feats["val"], pooling)[keep["val"]],
+                target("val", name)[keep["val"]],
+                c,
+            )
             trials[pooling] = (head, info, c)
-            log.info("%s / %s pooling: val MAE %.5f (best epoch %d)", name, pooling, info["val_mae"], info["best_epoch"])
+            log.info(
+                "%s / %s pooling: val MAE %.5f (best epoch %d)", name, pooling, info["val_mae"], info["best_epoch"]
+            )
         best = min(trials, key=lambda p: trials[p][1]["val_mae"])
         head, info, c = trials[best]
         off = HEAD_OFFSET.get(name)
-        spec = ProxySpec(name=name, pooling=best, hidden=c.hidden, d_in=head.x_mean.shape[0], y_mean=info["y_mean"],
-                         y_std=info["y_std"], backbone=_rel(bdir), backbone_sha256=sha,
-                         extra={"offset": off} if off else {})
+        spec = ProxySpec(
+            name=name,
+            pooling=best,
+            hidden=c.hidden,
+            d_in=head.x_mean.shape[0],
+            y_mean=info["y_mean"],
+            y_std=info["y_std"],
+            backbone=_rel(bdir),
+            backbone_sha256=sha,
+            extra={"offset": off} if off else {},
+        )
         proxy = ProxyModel(backbone, head, spec, offset=OFFSETS[off] if off else None)
         import torch
 
@@ -166,17 +196,35 @@ def train_qm9_proxies(backbone_dir: str = BACKBONE_DIR, out_dir: str = PROXY_DIR
                 by_source[src] = regression_metrics(pred[m], labels["test"][name][m])
                 if name == "u0":  # the bonding part alone: what the head has to learn
                     by_source[src]["atomization_pearson_r"] = regression_metrics(
-                        pred[m] - offsets["test"][name][m], labels["test"][name][m] - offsets["test"][name][m])["pearson_r"]
+                        pred[m] - offsets["test"][name][m], labels["test"][name][m] - offsets["test"][name][m]
+                    )["pearson_r"]
         val_by_pooling = {p: t[1]["val_mae"] for p, t in trials.items()}
-        spec.extra = {**spec.extra, "test": test, "test_by_source": by_source, "val_mae_by_pooling": val_by_pooling,
-                      "unit": qm9.UNITS[name],
-                      "head_config": {**c.__dict__, "hidden": list(c.hidden)}, "epochs_run": info["epochs_run"],
-                      "command": command, "split": f"qm9.split() 80/10/10, seed {qm9.SPLIT_SEED}"}
+        spec.extra = {
+            **spec.extra,
+            "test": test,
+            "test_by_source": by_source,
+            "val_mae_by_pooling": val_by_pooling,
+            "unit": qm9.UNITS[name],
+            "head_config": {**c.__dict__, "hidden": list(c.hidden)},
+            "epochs_run": info["epochs_run"],
+            "command": command,
+            "split": f"qm9.split() 80/10/10, seed {qm9.SPLIT_SEED}",
+        }
         proxy.save(out)
-        results["heads"][name] = {"pooling": best, "unit": qm9.UNITS[name], "test_pearson_r": test["pearson_r"],
-                                  "test_mae": test["mae"], "test_r2": test["r2"], "n_test": test["n"],
-                                  "test_by_source": by_source, "offset": off, "val_mae_by_pooling": val_by_pooling}
-        log.info("%s: pooling %s, test r %.4f, MAE %.5f %s", name, best, test["pearson_r"], test["mae"], qm9.UNITS[name])
+        results["heads"][name] = {
+            "pooling": best,
+            "unit": qm9.UNITS[name],
+            "test_pearson_r": test["pearson_r"],
+            "test_mae": test["mae"],
+            "test_r2": test["r2"],
+            "n_test": test["n"],
+            "test_by_source": by_source,
+            "offset": off,
+            "val_mae_by_pooling": val_by_pooling,
+        }
+        log.info(
+            "%s: pooling %s, test r %.4f, MAE %.5f %s", name, best, test["pearson_r"], test["mae"], qm9.UNITS[name]
+        )
     results["wall_time_s"] = round(time.time() - t0, 1)
     if results_path:
         rp = Path(results_path) if Path(results_path).is_absolute() else ROOT / results_path
@@ -208,8 +256,16 @@ def qm9_proxy_objectives(proxy_dir: str = PROXY_DIR) -> list[Objective]:
     for name in qm9.OBJECTIVES:
         goal, target = qm9.QM9_GOALS[name]
         lo, hi = ranges[name]
-        objs.append(Objective(name=name, scorer=proxies[name].predict, lo=lo, hi=hi, goal=goal, target=target,
-                              description=f"{qm9.DESCRIPTIONS[name]}; MolGPT-2 proxy head "
-                                          f"({proxies[name].spec.pooling} pooling)",
-                              unit=qm9.UNITS[name]))
+        objs.append(
+            Objective(
+                name=name,
+                scorer=proxies[name].predict,
+                lo=lo,
+                hi=hi,
+                goal=goal,
+                target=target,
+                description=f"{qm9.DESCRIPTIONS[name]}; MolGPT-2 proxy head ({proxies[name].spec.pooling} pooling)",
+                unit=qm9.UNITS[name],
+            )
+        )
     return objs

@@ -42,6 +42,7 @@ QM9 part when asked to (`from_file=False`). The alternative, per-heavy-atom (int
 rejected: minimizing U0 per heavy atom rewards swapping carbon for halogens and sulfur only, and it
 changes the paper's objectives.
 """
+
 from __future__ import annotations
 
 import json
@@ -119,8 +120,11 @@ def split_indices(n: int, seed: int = SPLIT_SEED, fractions=SPLIT_FRACTIONS) -> 
     perm = np.random.default_rng(seed).permutation(n)
     n_train = int(round(fractions[0] * n))
     n_val = int(round(fractions[1] * n))
-    return {"train": np.sort(perm[:n_train]), "val": np.sort(perm[n_train:n_train + n_val]),
-            "test": np.sort(perm[n_train + n_val:])}
+    return {
+        "train": np.sort(perm[:n_train]),
+        "val": np.sort(perm[n_train : n_train + n_val]),
+        "test": np.sort(perm[n_train + n_val :]),
+    }
 
 
 def split(seed: int = SPLIT_SEED) -> dict[str, pd.DataFrame]:
@@ -139,8 +143,9 @@ def qm9_percentiles(seed: int = SPLIT_SEED) -> dict[str, tuple[float, float]]:
     return {k: tuple(float(x) for x in np.percentile(tr[k].to_numpy(), PERCENTILES)) for k in OBJECTIVES}
 
 
-def combine_ranges(qm9: dict[str, tuple[float, float]],
-                   moses: dict[str, tuple[float, float]] | None) -> dict[str, tuple[float, float]]:
+def combine_ranges(
+    qm9: dict[str, tuple[float, float]], moses: dict[str, tuple[float, float]] | None
+) -> dict[str, tuple[float, float]]:
     """The normalization rule of the module docstring: widen α upwards and U0 downwards to MOSES.
 
     `qm9`: QM9-train (p1, p99) per objective; `moses`: MOSES-oracle (p5, p95) per objective.
@@ -163,6 +168,7 @@ def norm_stats(from_file: bool = True) -> dict[str, tuple[float, float]]:
         data = json.loads(NORM_STATS_PATH.read_text())
         return {k: (float(data["ranges"][k]["lo"]), float(data["ranges"][k]["hi"])) for k in OBJECTIVES}
     if from_file:
-        log.warning("%s missing; using QM9-only ranges (alpha/u0 of MOSES-size molecules will saturate)",
-                    NORM_STATS_PATH)
+        log.warning(
+            "%s missing; using QM9-only ranges (alpha/u0 of MOSES-size molecules will saturate)", NORM_STATS_PATH
+        )
     return qm9_percentiles()

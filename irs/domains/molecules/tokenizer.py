@@ -4,6 +4,7 @@ Tokens are bracket atoms ([nH], [C@@H], [NH3+]), two-letter organic atoms (Br, C
 bonds, branches, ring closures (digits and %nn). Ids 0..3 are PAD, BOS, EOS, UNK (irs.tokenizer). The
 vocabulary covers MOSES train and QM9, so the pretraining corpus and the proxy labels encode without UNK.
 """
+
 from __future__ import annotations
 
 import functools
@@ -11,9 +12,7 @@ import functools
 from irs.tokenizer import VocabTokenizer
 
 # No capturing groups: `re.findall` must return whole tokens.
-SMILES_PATTERN = (
-    r"\[[^\]]+]|Br?|Cl?|N|O|S|P|F|I|b|c|n|o|s|p|\(|\)|\.|=|#|-|\+|\\|\/|:|~|@|\?|>|\*|\$|%[0-9]{2}|[0-9]"
-)
+SMILES_PATTERN = r"\[[^\]]+]|Br?|Cl?|N|O|S|P|F|I|b|c|n|o|s|p|\(|\)|\.|=|#|-|\+|\\|\/|:|~|@|\?|>|\*|\$|%[0-9]{2}|[0-9]"
 
 
 def qm9_smiles() -> list[str]:

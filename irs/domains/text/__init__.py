@@ -13,6 +13,7 @@ Prompts: `prompts(split)` gives one record per paper (id, prompt, source, refere
 from train, merge selection from train/val, the final candidates come from test. Runs default to LoRA
 (RunConfig [lora]) and the tokenizer is the model's own chat tokenizer (irs.chat_tokenizer).
 """
+
 from __future__ import annotations
 
 import os
@@ -46,8 +47,9 @@ def gguf_tokenizer():
         from irs.model_import import SMOLLM2, package_file
 
         f = package_file(SMOLLM2["package"], SMOLLM2["file"])
-        _GGUF_TOK = ChatTokenizer(AutoTokenizer.from_pretrained(str(f.parent), gguf_file=f.name),
-                                  name="smollm2-135m-instruct")
+        _GGUF_TOK = ChatTokenizer(
+            AutoTokenizer.from_pretrained(str(f.parent), gguf_file=f.name), name="smollm2-135m-instruct"
+        )
     return _GGUF_TOK
 
 
@@ -75,8 +77,8 @@ def _oracle():
 DOMAIN = Domain(
     name="text",
     description="Summaries of the approach of ACL papers (ACLSum) by SmolLM2-135M-Instruct. Preset default: "
-                "faithfulness to the abstract, quality vs the reference, conciseness (paper 5.3); "
-                "evaluation adds ROUGE-L.",
+    "faithfulness to the abstract, quality vs the reference, conciseness (paper 5.3); "
+    "evaluation adds ROUGE-L.",
     default_model=DEFAULT_MODEL,
     presets={"default": _rewards},
     default_preset="default",
@@ -86,7 +88,9 @@ DOMAIN = Domain(
     prompts=prompts,
     eval_only=("rouge_l",),
     lora_default=True,
-    oracle_notes={"default": "faithfulness to the abstract and quality against the reference (sentence "
-                             "embeddings), length, and ROUGE-L; each summary against its own paper"},
+    oracle_notes={
+        "default": "faithfulness to the abstract and quality against the reference (sentence "
+        "embeddings), length, and ROUGE-L; each summary against its own paper"
+    },
     calibrate_default=False,  # exact rewards in [0, 1]; 512 samples of the 135M model would cost minutes
 )

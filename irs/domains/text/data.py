@@ -11,6 +11,7 @@ tokens stays near 200 tokens: fast enough for RL on a CPU.
 The data files are read directly (`aclsum/dataset/<split>.jsonl`, found via the package's metadata);
 the package is not imported (it needs `sienna`, which is not installed).
 """
+
 from __future__ import annotations
 
 import functools
@@ -22,7 +23,7 @@ from irs.model_import import package_file
 SPLITS = ("train", "val", "test")
 ASPECT = "approach"
 MAX_SOURCE_WORDS = 120
-INSTRUCTION = ("Summarize the approach of this paper in one sentence of at most 25 words.")
+INSTRUCTION = "Summarize the approach of this paper in one sentence of at most 25 words."
 
 
 def detokenize(text: str) -> str:
@@ -66,9 +67,16 @@ def _records(split: str, max_source_words: int) -> tuple[dict, ...]:
         sents = truncate_words([detokenize(s) for s in d["sentences"]["abstract"]], max_source_words)
         title = detokenize(d["title"])
         source = " ".join(sents)
-        out.append({"id": d["id"], "title": title, "source": source, "source_sentences": sents,
-                    "reference": detokenize(d["summary"][ASPECT]),
-                    "prompt": f"{INSTRUCTION}\n\nTitle: {title}\nAbstract: {source}"})
+        out.append(
+            {
+                "id": d["id"],
+                "title": title,
+                "source": source,
+                "source_sentences": sents,
+                "reference": detokenize(d["summary"][ASPECT]),
+                "prompt": f"{INSTRUCTION}\n\nTitle: {title}\nAbstract: {source}",
+            }
+        )
     return tuple(out)
 
 

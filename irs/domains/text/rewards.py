@@ -22,6 +22,7 @@ The MiniLM encoder loads from the package folder with transformers (mean pooling
 what its sentence-transformers config says), so sentence-transformers is not needed; HF_HUB_OFFLINE=1.
 Embeddings of sources and references are cached per text.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -71,7 +72,7 @@ def embed(texts: list[str], batch_size: int = 64) -> np.ndarray:
         tok, model = _encoder()
         with torch.inference_mode():
             for s in range(0, len(todo), batch_size):
-                chunk = todo[s:s + batch_size]
+                chunk = todo[s : s + batch_size]
                 enc = tok(chunk, padding=True, truncation=True, max_length=256, return_tensors="pt")
                 h = model(**enc).last_hidden_state
                 m = enc["attention_mask"].unsqueeze(-1).to(h.dtype)
@@ -129,8 +130,12 @@ def _rouge():
 def rouge_l(candidates: list[str], contexts: list[dict]) -> np.ndarray:
     """ROUGE-L F1 of the summary against the reference."""
     sc = _rouge()
-    return np.array([sc.score(ctx["reference"], c)["rougeL"].fmeasure if c and c.strip() else np.nan
-                     for c, ctx in zip(candidates, contexts)])
+    return np.array(
+        [
+            sc.score(ctx["reference"], c)["rougeL"].fmeasure if c and c.strip() else np.nan
+            for c, ctx in zip(candidates, contexts)
+        ]
+    )
 
 
 # ---- normalization statistics (train split) --------------------------------------------------------
@@ -143,7 +148,7 @@ def compute_stats(split: str = "train", seed: int = 0) -> dict:
     recs = prompts(split)
     n = len(recs)
     rng = np.random.default_rng(seed)
-    other = (np.arange(n) + rng.integers(1, n, size=n)) % n   # a different paper for each one
+    other = (np.arange(n) + rng.integers(1, n, size=n)) % n  # a different paper for each one
     refs = [r["reference"] for r in recs]
     own_f = faithfulness_raw(refs, recs)
     mis_f = faithfulness_raw(refs, [recs[j] for j in other])
@@ -154,18 +159,35 @@ def compute_stats(split: str = "train", seed: int = 0) -> dict:
     p = lambda a, q: round(float(np.percentile(a, q)), 6)
     hi_w = round(4 * med, 3)
     return {
-        "faithfulness": {"lo": p(mis_f, 5), "hi": p(own_f, 95),
-                         "how": "lo: p5 of references vs another paper's abstract; hi: p95 of references vs their own"},
-        "quality": {"lo": p(mis_q, 5), "hi": p(best_sent, 95),
-                    "how": "lo: p5 of similarity between references of different papers; hi: p95 of the best "
-                           "single abstract sentence's similarity to the reference"},
-        "conciseness": {"lo": 0.0, "hi": hi_w, "target": [round(p(words, 10) / hi_w, 6), round(p(words, 90) / hi_w, 6)],
-                        "how": "words; reward 1 between the p10 and p90 reference lengths, 0 at 0 and at 4 x median"},
+        "faithfulness": {
+            "lo": p(mis_f, 5),
+            "hi": p(own_f, 95),
+            "how": "lo: p5 of references vs another paper's abstract; hi: p95 of references vs their own",
+        },
+        "quality": {
+            "lo": p(mis_q, 5),
+            "hi": p(best_sent, 95),
+            "how": "lo: p5 of similarity between references of different papers; hi: p95 of the best "
+            "single abstract sentence's similarity to the reference",
+        },
+        "conciseness": {
+            "lo": 0.0,
+            "hi": hi_w,
+            "target": [round(p(words, 10) / hi_w, 6), round(p(words, 90) / hi_w, 6)],
+            "how": "words; reward 1 between the p10 and p90 reference lengths, 0 at 0 and at 4 x median",
+        },
         "rouge_l": {"lo": 0.0, "hi": 1.0, "how": "ROUGE-L F1, not re-normalized"},
-        "reference": {"n": n, "median_words": med, "mean_faithfulness": round(float(own_f.mean()), 6),
-                      "mean_rouge_l_lead_sentence": round(float(np.mean(rouge_l(
-                          [r["source_sentences"][0] for r in recs], recs))), 6)},
-        "split": split, "aspect": ASPECT, "max_source_words": MAX_SOURCE_WORDS,
+        "reference": {
+            "n": n,
+            "median_words": med,
+            "mean_faithfulness": round(float(own_f.mean()), 6),
+            "mean_rouge_l_lead_sentence": round(
+                float(np.mean(rouge_l([r["source_sentences"][0] for r in recs], recs))), 6
+            ),
+        },
+        "split": split,
+        "aspect": ASPECT,
+        "max_source_words": MAX_SOURCE_WORDS,
         "encoder": f"{MINILM_PACKAGE} {importlib.metadata.version(MINILM_PACKAGE)}",
         "aclsum": importlib.metadata.version("aclsum"),
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -184,17 +206,51 @@ def objectives(stats: dict | None = None, with_rouge: bool = False) -> list[Obje
     st = stats or load_stats()
     f, q, c = st["faithfulness"], st["quality"], st["conciseness"]
     objs = [
-        Objective("faithfulness", faithfulness_raw, f["lo"], f["hi"], "max", needs_context=True, unit="cosine",
-                  description="MiniLM similarity of each summary sentence to its closest abstract sentence, "
-                              "averaged (is every statement backed by the source?)"),
-        Objective("quality", quality_raw, q["lo"], q["hi"], "max", needs_context=True, unit="cosine",
-                  description="MiniLM similarity of the summary to the reference summary"),
-        Objective("conciseness", n_words, c["lo"], c["hi"], "target", target=tuple(c["target"]),
-                  needs_context=True, unit="words",
-                  description="length in the range of the reference summaries' lengths (p10-p90)"),
+        Objective(
+            "faithfulness",
+            faithfulness_raw,
+            f["lo"],
+            f["hi"],
+            "max",
+            needs_context=True,
+            unit="cosine",
+            description="MiniLM similarity of each summary sentence to its closest abstract sentence, "
+            "averaged (is every statement backed by the source?)",
+        ),
+        Objective(
+            "quality",
+            quality_raw,
+            q["lo"],
+            q["hi"],
+            "max",
+            needs_context=True,
+            unit="cosine",
+            description="MiniLM similarity of the summary to the reference summary",
+        ),
+        Objective(
+            "conciseness",
+            n_words,
+            c["lo"],
+            c["hi"],
+            "target",
+            target=tuple(c["target"]),
+            needs_context=True,
+            unit="words",
+            description="length in the range of the reference summaries' lengths (p10-p90)",
+        ),
     ]
     if with_rouge:
         r = st["rouge_l"]
-        objs.append(Objective("rouge_l", rouge_l, r["lo"], r["hi"], "max", needs_context=True, unit="F1",
-                              description="ROUGE-L F1 against the reference summary (evaluation only)"))
+        objs.append(
+            Objective(
+                "rouge_l",
+                rouge_l,
+                r["lo"],
+                r["hi"],
+                "max",
+                needs_context=True,
+                unit="F1",
+                description="ROUGE-L F1 against the reference summary (evaluation only)",
+            )
+        )
     return objs
