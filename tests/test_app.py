@@ -304,6 +304,7 @@ def test_explore_structure_and_property_filters_refuse_bad_input_inline(env):
     assert len(mw) < len(before) and mw.between(300, 400).all()
 
 
+@pytest.mark.slow
 def test_explore_scaffolds_diagnostics_and_a_starting_model_set(env, tmp_path, monkeypatch):
     import shutil
 

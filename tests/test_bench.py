@@ -68,6 +68,7 @@ def _run_ids(bench_dir: Path) -> dict:
     return {k: e.get("run_id") for k, e in m["runs"].items()}
 
 
+@pytest.mark.slow
 def test_bench_writes_report_and_survives_a_kill(config, tmp_path):
     bench_dir, out = tmp_path / "bench", tmp_path / "out"
     args = [

@@ -54,6 +54,7 @@ def test_queue_cli_shows_and_sets_the_limit(tmp_path, monkeypatch, capsys):
     assert json.loads((tmp_path / q.QUEUE_FILE).read_text()) == {"max_runs": 2}
 
 
+@pytest.mark.slow
 def test_one_slot_runs_three_runs_one_after_another_in_order(tmp_path, monkeypatch):
     monkeypatch.setenv("IRS_MAX_RUNS", "1")
     runs = [start_run(tiny_cfg(f"q{i}"), tmp_path) for i in range(3)]
@@ -75,6 +76,7 @@ def test_one_slot_runs_three_runs_one_after_another_in_order(tmp_path, monkeypat
     assert all(sts[i]["finished"] <= sts[i + 1]["started"] for i in range(2))
 
 
+@pytest.mark.slow
 def test_cancel_while_queued_is_quick_and_the_run_resumes(tmp_path, monkeypatch):
     monkeypatch.setenv("IRS_MAX_RUNS", "1")
     held = q.try_slot(tmp_path, 1)  # something else trains: the only slot is taken

@@ -136,6 +136,7 @@ def test_a_run_directory_holds_every_output(reference):
     assert df["pareto"].any()
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_gives_identical_final_weights(store, reference):
     run = start_run(tiny_cfg("killed"), store.root)
     poll(lambda: (run.checkpoints_dir / "latest").is_file())
@@ -194,6 +195,7 @@ def test_damaged_weights_are_detected_and_resume_falls_back_to_the_previous_chec
         load_tensors(final)
 
 
+@pytest.mark.slow
 def test_kills_at_random_points_leave_readable_resumable_runs(store, reference):
     """Two workers at once, each SIGKILLed at its own random point (a step it must reach, plus a random
     delay: while building, training, checkpointing or sampling), then resumed to the reference result."""

@@ -185,6 +185,7 @@ def test_context_objective_path_and_candidate_columns():
 
 
 # ---- trainer: prompts, LoRA, SFT, save/restore ----------------------------------------------------------
+@pytest.mark.slow
 def test_trainer_draws_train_prompts_per_row_deterministically(tok):
     from irs.domains.text import DOMAIN
 
@@ -222,6 +223,7 @@ def test_trainer_draws_train_prompts_per_row_deterministically(tok):
     assert len({tuple(x) for x in runs[0]}) > 1  # each step/expert draws its own prompts
 
 
+@pytest.mark.slow
 def test_lora_trainer_final_merge_equals_average_of_dense_experts_and_resumes(tok, tmp_path):
     from irs.algorithms.merging import merge_state_dicts
 
@@ -334,6 +336,7 @@ def test_example_configs_validate(name, tmp_path, monkeypatch):
         assert len(grid) == 7
 
 
+@pytest.mark.slow
 def test_tiny_text_run_end_to_end(tok, tmp_path, monkeypatch):
     import irs.domains.text as text
     from irs.runs import load_candidates, sample_candidates
