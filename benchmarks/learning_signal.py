@@ -103,14 +103,14 @@ def base_table(cfg, calibration: dict, seed: int):
 
     from irs.candidates import score_candidates
     from irs.config import bf16_flag
-    from irs.domains import domain_tokenizer, get_domain
+    from irs.domains import get_domain
     from irs.prompting import eval_contexts, prompt_texts
-    from irs.rl.policy import build_model
+    from irs.rl.policy import starting_model
     from irs.rl.sampler import sample
     from irs.runs import oracle_objectives
 
     domain = get_domain(cfg.domain)
-    model, tok = build_model(cfg.model or domain.default_model, domain_tokenizer(domain), seed=seed)
+    model, tok = starting_model(cfg, domain, seed)
     r = cfg.rl
     ctx = eval_contexts(domain, cfg.n_final_samples)
     s = sample(

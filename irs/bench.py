@@ -407,7 +407,7 @@ def reference_eval(base: RunConfig, seed: int, cache_dir: Path) -> dict:
     from irs.candidates import score_candidates
     from irs.config import bf16_flag
     from irs.domains import get_domain
-    from irs.rl.policy import build_model
+    from irs.rl.policy import starting_model
     from irs.rl.sampler import sample
     from irs.runs import oracle_objectives
 
@@ -417,9 +417,7 @@ def reference_eval(base: RunConfig, seed: int, cache_dir: Path) -> dict:
     if cache.is_file():
         df = pd.read_parquet(cache)
     else:
-        from irs.domains import domain_tokenizer
-
-        model, tok = build_model(cfg.model or domain.default_model, domain_tokenizer(domain), seed=seed)
+        model, tok = starting_model(cfg, domain, seed)
         from irs.prompting import eval_contexts, prompt_texts
 
         r = cfg.rl

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from irs.algorithms.ric import LABELLED_DATA, extend_positions, labelled_data, parse_prompt, prompt_for, ric_prompt
+from irs.algorithms.ric import extend_positions, labelled_data, parse_prompt, prompt_for, ric_prompt
 
 
 def cli_main(argv) -> int:
@@ -55,7 +55,9 @@ def dna_objectives():
 
 
 def test_dna_labelled_data_hook(dna_objectives):
-    assert "dna" in LABELLED_DATA
+    from irs.domains import get_domain
+
+    assert get_domain("dna").labelled_data is not None
     texts, R = labelled_data("dna", "3cell", dna_objectives, 32, 0)
     assert len(texts) == 32 and all(len(t) == 200 and set(t) <= set("ACGT") for t in texts)
     assert R.shape == (32, 3) and np.isfinite(R).all() and (R >= 0).all() and (R <= 1).all()

@@ -44,7 +44,7 @@ objective i in the training data. The paper's App. B "p = 2" is read as this nor
 lo_i + min(N w_i, 1)(hi_i - lo_i)). With the paper's equal weights and p = 2 every objective asks for
 lo + 0.577 (hi - lo); with p = inf, for hi.
 
-Labelled data (`LABELLED_DATA`, one hook per domain; no domain file is touched)
+Labelled data (`Domain.labelled_data`, each domain's own hook)
 ------------------------------------------------------------------------------
 - molecules / qm9: the QM9 training split (`qm9.split()`), canonical SMILES, with the *DFT labels*
   (α, gap, U0) sent through the objectives' own normalization and goal transform: the data RiC is
@@ -95,7 +95,7 @@ from irs.config import RunConfig, lora_enabled
 from irs.io import atomic_write_json, replace_dir
 from irs.objectives import Objective
 from irs.prompting import eval_contexts, prompt_texts, with_prefix
-from irs.rl.policy import build_model, disable_dropout
+from irs.rl.policy import disable_dropout, starting_model
 from irs.rl.sampler import autocast, sample
 from irs.tokenizer import VocabTokenizer
 
@@ -203,94 +203,16 @@ def ric_prompt(model, weights: Sequence[float] | None = None) -> str | None:
     return prompt_for(weights, meta["lo"], meta["hi"], float(meta["p"]), int(meta["n_bins"]))
 
 
-# ---- labelled data, one hook per domain ------------------------------------------------------------
-def _exact_rewards(objectives: Sequence[Objective], texts: list[str], contexts: list[dict] | None = None) -> np.ndarray:
-    """Rewards from the objectives' scorers without touching their query counters (labels, not queries);
-    context-aware objectives get each text's prompt record."""
-    cols = []
-    for o in objectives:
-        out = o.scorer(list(texts), list(contexts)) if getattr(o, "needs_context", False) else o.scorer(list(texts))
-        raw = np.asarray(out, dtype=np.float64).reshape(-1)
-        cols.append(o.transform(raw))
-    return np.column_stack(cols) if cols else np.zeros((len(texts), 0))
-
-
-def _toy_labelled(preset: str | None, objectives: Sequence[Objective], n: int, seed: int):
-    rng = np.random.default_rng([seed, 4242])
-    n = n or 5000
-    alphabet = np.array(list("abc"))
-    lengths = rng.integers(1, 17, size=n)
-    mix = rng.dirichlet([0.5, 0.5, 0.5], size=n)
-    texts = ["".join(rng.choice(alphabet, size=int(L), p=p)) for L, p in zip(lengths, mix)]
-    return texts, _exact_rewards(objectives, texts)
-
-
-def _molecules_labelled(preset: str | None, objectives: Sequence[Objective], n: int, seed: int):
-    from irs.domains.molecules.chem import canonicalize
-
-    preset = preset or "qm9"
-    rng = np.random.default_rng([seed, 4242])
-    if preset == "qm9":
-        from irs.domains.molecules import qm9
-
-        df = qm9.split()["train"]
-        missing = [o.name for o in objectives if o.name not in df.columns]
-        if missing:
-            raise ValueError(f"RiC labelled data: QM9 has no label for objective(s) {missing}")
-        if n and n < len(df):
-            df = df.iloc[np.sort(rng.choice(len(df), size=n, replace=False))]
-        canon = [canonicalize(s) for s in df["smiles"]]
-        ok = np.array([c is not None for c in canon])
-        texts = [c for c in canon if c is not None]
-        R = np.column_stack([o.transform(df[o.name].to_numpy(np.float64)[ok]) for o in objectives])
-        return texts, R
-    if preset == "druglike":
-        from irs.domains.molecules.moses import moses_train
-
-        pool = moses_train()
-        idx = np.sort(rng.choice(len(pool), size=min(n or 20000, len(pool)), replace=False))
-        canon = [canonicalize(pool[i]) for i in idx]
-        texts = [c for c in canon if c is not None]
-        return texts, _exact_rewards(objectives, texts)
-    raise ValueError(f"RiC has no labelled data for molecules preset {preset!r}; add one to LABELLED_DATA")
-
-
-def _dna_labelled(preset: str | None, objectives: Sequence[Objective], n: int, seed: int):
-    """Real training-split DHS sites (chr1/chr2 held out), activity objectives labelled by the oracle
-    (irs.domains.dna.proxies.labelled_data); n: sites drawn (0 = its default, 20,000)."""
-    from irs.domains.dna.proxies import labelled_data as dna_labelled
-
-    return dna_labelled(preset, objectives, n, seed)
-
-
-def _text_labelled(preset: str | None, objectives: Sequence[Objective], n: int, seed: int):
-    """The train split's (prompt record, reference summary) pairs, the references scored exactly with the
-    run's (context-aware) objectives against their own record; n: records drawn (0 = all)."""
-    from irs.domains.text import DOMAIN
-
-    recs = DOMAIN.prompts("train")
-    if n and n < len(recs):
-        idx = np.sort(np.random.default_rng([seed, 4242]).choice(len(recs), size=n, replace=False))
-        recs = [recs[i] for i in idx]
-    texts = [r["reference"] for r in recs]
-    return texts, _exact_rewards(objectives, texts, recs), recs
-
-
-# domain name -> fn(preset, objectives, max_examples (0 = the hook's default/all), seed) -> (texts, R), or
-# (texts, R, contexts) for prompt domains: each text is the completion of its context's prompt
-LABELLED_DATA: dict[str, Callable] = {
-    "toy": _toy_labelled,
-    "molecules": _molecules_labelled,
-    "dna": _dna_labelled,
-    "text": _text_labelled,
-}
-
-
+# ---- labelled data: each domain's hook (Domain.labelled_data) ----------------------------------------
 def labelled_examples(domain_name: str, preset: str | None, objectives: Sequence[Objective], n: int, seed: int):
-    """(texts, R, contexts or None): the domain's labelled data, rows with a non-finite score dropped."""
-    if domain_name not in LABELLED_DATA:
-        raise ValueError(f"RiC needs labelled data for domain {domain_name!r}; known: {sorted(LABELLED_DATA)}")
-    out = LABELLED_DATA[domain_name](preset, objectives, n, seed)
+    """(texts, R, contexts or None): the domain's labelled data (Domain.labelled_data), rows with a
+    non-finite score dropped."""
+    from irs.domains import get_domain
+
+    hook = get_domain(domain_name).labelled_data
+    if hook is None:
+        raise ValueError(f"RiC needs labelled data, and domain {domain_name!r} has none (Domain.labelled_data)")
+    out = hook(preset, objectives, n, seed)
     texts, R = out[0], out[1]
     ctx = out[2] if len(out) > 2 else None
     R = np.asarray(R, dtype=np.float64).reshape(len(texts), len(objectives))
@@ -372,11 +294,7 @@ class RiCTrainer:
 
         torch.manual_seed(self.cfg.seed)
         if model is None:
-            from irs.domains import domain_tokenizer
-
-            model, tokenizer = build_model(
-                self.cfg.model or self.domain.default_model, domain_tokenizer(self.domain), seed=self.cfg.seed
-            )
+            model, tokenizer = starting_model(self.cfg, self.domain)
         # the same calibrated scale as the RL methods (one starting model, one scale), before RiC's
         # score tokens change the model: its labelled data and its evaluation use it
         self.calibration = None
@@ -412,7 +330,7 @@ class RiCTrainer:
         if self.contextual and (ctx is None or len(ctx) != len(texts)):
             raise ValueError(
                 f"RiC on domain {self.domain.name!r} (prompts) needs the prompt record of every "
-                f"labelled example (LABELLED_DATA must return (texts, R, contexts))"
+                f"labelled example (Domain.labelled_data must return (texts, R, contexts))"
             )
         if not self.contextual:
             ctx = None

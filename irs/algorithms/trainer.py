@@ -42,7 +42,7 @@ from irs.config import RunConfig, bf16_flag, lora_enabled, normalization_of, val
 from irs.domains import get_domain
 from irs.io import atomic_write_json, replace_dir
 from irs.objectives import Objective, aggregate
-from irs.rl.policy import build_model, disable_dropout
+from irs.rl.policy import disable_dropout, starting_model
 from irs.rl.sampler import Samples, sample
 from irs.rl.updates import ValueHead, make_rollout, update
 
@@ -153,9 +153,7 @@ class Trainer:
         self.device = run_device(self.comm)
         torch.manual_seed(self.cfg.seed)
         if model is None:
-            model, tokenizer = build_model(
-                self.cfg.model or self.domain.default_model, self.domain_tokenizer(), seed=self.cfg.seed
-            )
+            model, tokenizer = starting_model(self.cfg, self.domain)
         self.tokenizer = tokenizer
         self.lora = lora_enabled(self.cfg, self.domain)
         self._prompt_cache: dict[str, list[dict]] = {}
@@ -238,11 +236,6 @@ class Trainer:
 
         self.calibration = calibration
         self.objectives = apply(self.data_objectives, calibration["train"] if calibration else None)
-
-    def domain_tokenizer(self):
-        from irs.domains import domain_tokenizer
-
-        return domain_tokenizer(self.domain)
 
     def _make_expert(self, k: int, index: int, name: str, model) -> Expert:
         m = disable_dropout(copy.deepcopy(model)).to(self.device).train()

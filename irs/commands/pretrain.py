@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
-# domain -> "module:function" returning (texts, tokenizer). Add a line per pretrainable domain.
-CORPORA = {
-    "molecules": "irs.domains.molecules.moses:pretrain_corpus",
-    "dna": "irs.domains.dna.data:pretrain_corpus",
-}
-DEFAULT_OUT = {"molecules": "assets/molecules/molgpt2", "dna": "assets/dna/dnagpt2"}
-# Per-domain defaults that differ from the generic ones below (DNA: BOS + 50 four-mers + EOS = 52 positions).
-DOMAIN_DEFAULTS = {"dna": {"max_len": 52, "n_embd": 128}}
+GENERIC = {"max_len": 64, "n_embd": 256}  # a domain's Pretraining.defaults override these
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -22,16 +14,29 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help="pretrain a domain's small GPT-2 (e.g. MolGPT-2 on MOSES)",
         description="Pretrain a causal GPT-2 on a domain corpus; resumable; saves fp16 safetensors.",
     )
-    p.add_argument("--domain", required=True, choices=sorted(CORPORA), help="domain whose corpus to use (required)")
-    p.add_argument("--out", default=None, help="output model directory (default: assets/<domain>/... per domain)")
+    from irs.domains import domains_with
+
+    doms = domains_with("pretraining")
+    per = lambda key: "; ".join(  # noqa: E731
+        [f"{GENERIC[key]}"]
+        + [f"{d.name}: {d.pretraining.defaults[key]}" for d in doms if key in d.pretraining.defaults]
+    )
+    p.add_argument(
+        "--domain", required=True, choices=[d.name for d in doms], help="domain whose corpus to use (required)"
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        help="output model directory (default: " + ", ".join(f"{d.name}: {d.pretraining.out}" for d in doms) + ")",
+    )
     p.add_argument("--ckpt-dir", default=None, help="resumable checkpoint directory (default: runs/pretrain/<domain>)")
     p.add_argument("--minutes", type=float, default=None, help="wall-clock budget in minutes (default: none)")
     p.add_argument("--steps", type=int, default=100_000, help="step budget (default: 100000)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint directory (default: off)")
     p.add_argument("--n-layer", type=int, default=4, help="transformer blocks (default: 4)")
-    p.add_argument("--n-embd", type=int, default=None, help="hidden width (default: 256; dna: 128)")
+    p.add_argument("--n-embd", type=int, default=None, help=f"hidden width (default: {per('n_embd')})")
     p.add_argument("--n-head", type=int, default=4, help="attention heads (default: 4)")
-    p.add_argument("--max-len", type=int, default=None, help="positions incl. BOS/EOS (default: 64; dna: 52)")
+    p.add_argument("--max-len", type=int, default=None, help=f"positions incl. BOS/EOS (default: {per('max_len')})")
     p.add_argument("--batch-size", type=int, default=128, help="sequences per step (default: 128)")
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: 1e-3)")
     p.add_argument("--warmup", type=int, default=200, help="warmup steps (default: 200)")
@@ -44,15 +49,16 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
+    from irs.domains import get_domain
     from irs.pretrain import PretrainConfig, pretrain
 
-    mod, fn = CORPORA[args.domain].split(":")
-    texts, tokenizer = getattr(importlib.import_module(mod), fn)()
+    spec = get_domain(args.domain).pretraining
+    texts, tokenizer = spec.corpus()
     if args.limit is not None:
         if args.limit <= 0:
             raise ValueError(f"--limit must be positive, got {args.limit}")
         texts = texts[: args.limit]
-    dd = {"max_len": 64, "n_embd": 256, **DOMAIN_DEFAULTS.get(args.domain, {})}
+    dd = {**GENERIC, **spec.defaults}
     n_embd = args.n_embd if args.n_embd is not None else dd["n_embd"]
     max_len = args.max_len if args.max_len is not None else dd["max_len"]
     cfg = PretrainConfig(
@@ -70,12 +76,12 @@ def run(args) -> int:
         bf16=not args.no_bf16,
         threads=args.threads,
     )
-    out = args.out or DEFAULT_OUT.get(args.domain, f"assets/{args.domain}/gpt2")
+    out = args.out or spec.out
     ckpt = args.ckpt_dir or f"runs/pretrain/{args.domain}"
     argv = sys.argv[sys.argv.index("pretrain") :] if "pretrain" in sys.argv else ["pretrain", "--domain", args.domain]
     meta = {
         "command": "irs " + " ".join(argv),
-        "data": f"{args.domain} corpus ({CORPORA[args.domain]}), {len(texts)} texts",
+        "data": f"{args.domain} corpus ({spec.corpus.__module__}), {len(texts)} texts",
     }
     pretrain(texts, tokenizer, cfg, out, ckpt_dir=ckpt, resume=args.resume, meta=meta)
     print(f"saved {out}")

@@ -1,8 +1,8 @@
 """`irs train-proxies`: train a domain's proxy reward heads on a frozen pretrained backbone.
 
-molecules: QM9 α, gap, U0 heads on MolGPT-2 (irs.domains.molecules.proxies.train_qm9_proxies).
-dna: K562, HepG2, GM12878, hESC activity heads on DNAGPT-2, trained on oracle labels; dispatched to the
-DNA trainer's own entry point (`python -m irs.domains.dna.proxies`, irs.domains.dna.proxies.main).
+Each domain with learned proxies brings its trainer, its defaults and its own flags (Domain.train_proxies,
+irs.domains.base.ProxyTraining): molecules trains QM9 α, gap, U0 heads on MolGPT-2; dna the K562, HepG2,
+GM12878, hESC activity heads on DNAGPT-2 from oracle labels. A flag of another domain is refused.
 """
 
 from __future__ import annotations
@@ -10,147 +10,53 @@ from __future__ import annotations
 import argparse
 import sys
 
-DOMAINS = ("molecules", "dna")
-# per-domain defaults of the shared options (None in the parser, filled in by run())
-DEFAULTS = {
-    "molecules": {
-        "backbone": "assets/molecules/molgpt2",
-        "out": "assets/molecules/proxies",
-        "results": "docs/results/proxies.json",
-        "epochs": 30,
-    },
-    "dna": {
-        "backbone": "assets/dna/dnagpt2",
-        "out": "assets/dna/proxies",
-        "results": "docs/results/dna_proxies.json",
-        "epochs": 60,
-    },
-}
-MOLECULES_ONLY = ("pooling", "limit", "labels", "qm9_train")
-DNA_ONLY = ("oracle", "n_real", "n_generated")
+SHARED = ("backbone", "out", "results", "epochs")
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
+    from irs.domains import domains_with
+
+    doms = domains_with("train_proxies")
+    per = lambda key: ", ".join(f"{d.name}: {d.train_proxies.defaults[key]}" for d in doms)  # noqa: E731
     p = sub.add_parser(
         "train-proxies",
         help="train proxy reward heads (molecules: QM9 α, gap, U0; dna: activity per cell type)",
-        description="Train one MLP head per objective on frozen backbone features; writes heads "
-        "+ stats and a results JSON with test Pearson r and MAE. molecules: QM9 "
-        "labels on MolGPT-2; dna: oracle-labelled DHS sites and DNAGPT-2 samples on "
-        "DNAGPT-2 (the same as `python -m irs.domains.dna.proxies`).",
+        description="Train one MLP head per objective on frozen backbone features; writes heads + stats and a "
+        "results JSON with test Pearson r and MAE.",
     )
     p.add_argument(
-        "--domain", required=True, choices=DOMAINS, help="domain whose proxies to train: molecules or dna (required)"
+        "--domain",
+        required=True,
+        choices=[d.name for d in doms],
+        help=f"domain whose proxies to train: {' or '.join(d.name for d in doms)} (required)",
     )
-    p.add_argument(
-        "--backbone", default=None, help="backbone model dir (default: assets/molecules/molgpt2 | assets/dna/dnagpt2)"
-    )
-    p.add_argument(
-        "--out", default=None, help="head directory (default: assets/molecules/proxies | assets/dna/proxies)"
-    )
-    p.add_argument(
-        "--results",
-        default=None,
-        help="results JSON (default: docs/results/proxies.json | docs/results/dna_proxies.json)",
-    )
-    p.add_argument("--epochs", type=int, default=None, help="max epochs per head (default: 30 molecules, 60 dna)")
-    p.add_argument(
-        "--pooling",
-        nargs="+",
-        default=None,
-        help="molecules only: pooling variants to compare on val (default: last mean mean_last "
-        "sum_last; dna compares all of them)",
-    )
-    p.add_argument(
-        "--limit", type=int, default=None, help="molecules only: rows per split, for smoke tests (default: all)"
-    )
-    p.add_argument(
-        "--labels",
-        default=None,
-        help="molecules only: oracle labels of non-QM9 molecules added to every split (default: "
-        "assets/molecules/oracle_labels.parquet when it exists; '' for QM9 alone)",
-    )
-    p.add_argument(
-        "--qm9-train",
-        type=int,
-        default=None,
-        help="molecules only: QM9 training molecules to use (default: all 104,459)",
-    )
-    p.add_argument("--oracle", default=None, help="dna only: oracle dir (default: assets/dna/oracle)")
-    p.add_argument("--n-real", type=int, default=None, help="dna only: real training sites to label (default: 16000)")
-    p.add_argument("--n-generated", type=int, default=None, help="dna only: DNAGPT-2 samples to label (default: 4000)")
-    p.set_defaults(func=run)
+    p.add_argument("--backbone", default=None, help=f"backbone model dir (default: {per('backbone')})")
+    p.add_argument("--out", default=None, help=f"head directory (default: {per('out')})")
+    p.add_argument("--results", default=None, help=f"results JSON, '' for none (default: {per('results')})")
+    p.add_argument("--epochs", type=int, default=None, help=f"max epochs per head (default: {per('epochs')})")
+    own = {}
+    for d in doms:
+        before = {a.dest for a in p._actions}
+        if d.train_proxies.add_arguments is not None:
+            d.train_proxies.add_arguments(p)
+        own[d.name] = [a for a in p._actions if a.dest not in before]
+    p.set_defaults(func=run, _own_flags=own)
     return p
 
 
-def _given(args, names) -> list[str]:
-    return ["--" + n.replace("_", "-") for n in names if getattr(args, n, None) is not None]
-
-
-def dna_argv(args) -> list[str]:
-    """The argument list for irs.domains.dna.proxies.main equivalent to these `irs train-proxies` args."""
-    wrong = _given(args, MOLECULES_ONLY)
-    if wrong:
-        raise ValueError(f"{', '.join(wrong)}: molecules-only option(s); not used with --domain dna")
-    d = DEFAULTS["dna"]
-    argv = [
-        "--backbone",
-        args.backbone or d["backbone"],
-        "--out",
-        args.out or d["out"],
-        "--results",
-        d["results"] if args.results is None else args.results,
-        "--epochs",
-        str(args.epochs or d["epochs"]),
-    ]
-    if args.oracle is not None:
-        argv += ["--oracle", args.oracle]
-    if args.n_real is not None:
-        argv += ["--n-real", str(args.n_real)]
-    if args.n_generated is not None:
-        argv += ["--n-generated", str(args.n_generated)]
-    return argv
-
-
 def run(args) -> int:
+    from irs.domains import get_domain
+
     if args.epochs is not None and args.epochs <= 0:
         raise ValueError(f"--epochs must be positive, got {args.epochs}")
-    if args.domain == "dna":
-        from irs.domains.dna import proxies as dna_proxies
-
-        return int(dna_proxies.main(dna_argv(args)) or 0)
-    wrong = _given(args, DNA_ONLY)
+    others = [a for name, acts in args._own_flags.items() if name != args.domain for a in acts]
+    wrong = [a.option_strings[0] for a in others if getattr(args, a.dest, None) is not None]
     if wrong:
-        raise ValueError(f"{', '.join(wrong)}: dna-only option(s); not used with --domain {args.domain}")
-    from irs.domains.molecules.proxies import train_qm9_proxies
-    from irs.objectives.proxy import POOLINGS, HeadConfig
-
-    d = DEFAULTS["molecules"]
-    poolings = tuple(args.pooling or POOLINGS)
-    for p in poolings:
-        if p not in POOLINGS:
-            raise ValueError(f"--pooling must be among {POOLINGS}, got {p!r}")
-    argv = (
-        sys.argv[sys.argv.index("train-proxies") :]
-        if "train-proxies" in sys.argv
-        else ["train-proxies", "--domain", args.domain]
-    )
-    results = d["results"] if args.results is None else args.results
-    out = args.out or d["out"]
-    res = train_qm9_proxies(
-        args.backbone or d["backbone"],
-        out,
-        results,
-        poolings=poolings,
-        limit=args.limit,
-        cfg=HeadConfig(epochs=args.epochs or d["epochs"]),
-        command="irs " + " ".join(argv),
-        labels_path=args.labels,
-        qm9_train=args.qm9_train,
-    )
-    print(f"{'objective':<10} {'pooling':<10} {'test r':>7} {'test MAE':>10}  unit  (test r by source)")
-    for name, h in res["heads"].items():
-        by = ", ".join(f"{s} {m['pearson_r']:.3f}" for s, m in h.get("test_by_source", {}).items())
-        print(f"{name:<10} {h['pooling']:<10} {h['test_pearson_r']:7.4f} {h['test_mae']:10.5f}  {h['unit']}  ({by})")
-    print(f"wrote {out} and {results}" if results else f"wrote {out}")
-    return 0
+        raise ValueError(f"{', '.join(wrong)}: not an option of --domain {args.domain}; nothing was trained")
+    pt = get_domain(args.domain).train_proxies
+    for k in SHARED:
+        if getattr(args, k) is None:
+            setattr(args, k, pt.defaults[k])
+    argv = sys.argv[sys.argv.index("train-proxies") :] if "train-proxies" in sys.argv else ["train-proxies"]
+    args.command_line = "irs " + " ".join(argv)
+    return int(pt.train(args) or 0)

@@ -1,12 +1,17 @@
-"""Explicit registry of domains. Modules load lazily so that `import irs` stays light."""
+"""Explicit registry of domains. Modules load lazily so that `import irs` stays light.
+
+A domain outside this package (a plugin, or the test domain in tests/) is registered by the environment:
+IRS_DOMAINS="name=module[,name=module...]", each module exposing `DOMAIN`; workers inherit it.
+"""
 
 from __future__ import annotations
 
 import importlib
+import os
 
-from irs.domains.base import Domain
+from irs.domains.base import Domain, Pretraining, ProxyTraining, exact_rewards
 
-# name -> module exposing a module-level `DOMAIN: Domain`
+# name -> module exposing a module-level `DOMAIN: Domain`. One line per domain.
 _REGISTRY = {
     "toy": "irs.domains.toy",
     "molecules": "irs.domains.molecules",
@@ -15,22 +20,33 @@ _REGISTRY = {
 }
 
 
+def _registry() -> dict[str, str]:
+    extra = {}
+    for item in filter(None, (x.strip() for x in os.environ.get("IRS_DOMAINS", "").split(","))):
+        name, sep, module = item.partition("=")
+        if not sep or not name.strip() or not module.strip():
+            raise ValueError(f"IRS_DOMAINS entry {item!r}: expected name=module")
+        extra[name.strip()] = module.strip()
+    return {**_REGISTRY, **extra}
+
+
 def domain_names() -> list[str]:
-    return list(_REGISTRY)
+    return list(_registry())
 
 
 def get_domain(name: str) -> Domain:
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown domain {name!r}; choose from {domain_names()}")
-    return importlib.import_module(_REGISTRY[name]).DOMAIN
+    reg = _registry()
+    if name not in reg:
+        raise ValueError(f"unknown domain {name!r}; choose from {list(reg)}")
+    dom = importlib.import_module(reg[name]).DOMAIN
+    if dom.name != name:
+        raise ValueError(f"module {reg[name]} holds domain {dom.name!r}, registered as {name!r}")
+    return dom
 
 
-def domain_tokenizer(domain: Domain | str):
-    """The domain module's `tokenizer()` factory called, or None (the model directory brings its own).
-    getattr, not `from ... import tokenizer`: that would import a *submodule* named tokenizer."""
-    name = domain if isinstance(domain, str) else domain.name
-    fn = getattr(importlib.import_module(_REGISTRY[name]), "tokenizer", None)
-    return fn() if callable(fn) else None
+def domains_with(member: str) -> list[Domain]:
+    """The registered domains whose `member` (e.g. "pretraining", "train_proxies") is set."""
+    return [d for d in map(get_domain, domain_names()) if getattr(d, member) is not None]
 
 
-__all__ = ["Domain", "get_domain", "domain_names", "domain_tokenizer"]
+__all__ = ["Domain", "Pretraining", "ProxyTraining", "exact_rewards", "get_domain", "domain_names", "domains_with"]

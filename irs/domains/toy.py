@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from irs.domains.base import Domain
+from irs.domains.base import Domain, exact_rewards
 from irs.objectives import Objective
 from irs.tokenizer import SPECIALS, VocabTokenizer
 
@@ -38,6 +38,18 @@ def _objectives():
     ]
 
 
+def labelled_data(preset, objectives, n: int, seed: int):
+    """RiC's labelled data: random strings over {a, b, c} (random length, Dirichlet character mix), scored
+    exactly; n = 0 means 5,000."""
+    rng = np.random.default_rng([seed, 4242])
+    n = n or 5000
+    alphabet = np.array(list(ALPHABET))
+    lengths = rng.integers(1, 17, size=n)
+    mix = rng.dirichlet([0.5, 0.5, 0.5], size=n)
+    texts = ["".join(rng.choice(alphabet, size=int(L), p=p)) for L, p in zip(lengths, mix)]
+    return texts, exact_rewards(objectives, texts)
+
+
 DOMAIN = Domain(
     name="toy",
     description="Strings over {a,b,c}; objectives count characters. For tests and the smoke run.",
@@ -47,4 +59,6 @@ DOMAIN = Domain(
     canonicalize=lambda s: s if s and set(s) <= set(ALPHABET) else None,
     export_formats=("fasta",),
     max_new_tokens=16,
+    tokenizer=tokenizer,
+    labelled_data=labelled_data,
 )

@@ -83,6 +83,14 @@ def build_model(spec: str, tokenizer: VocabTokenizer | None = None, seed: int = 
     return disable_dropout(model), tokenizer
 
 
+def starting_model(cfg, domain, seed: int | None = None):
+    """(model, tokenizer) a run starts from: cfg.model, else the domain's default; `tiny:*` models are
+    built with the domain's tokenizer. seed: of a tiny model's init (default cfg.seed)."""
+    return build_model(
+        cfg.model or domain.default_model, domain.build_tokenizer(), seed=cfg.seed if seed is None else seed
+    )
+
+
 def rollout_inputs(s: Samples):
     """Concatenate prompt and generation: ids [B, P+L], attention mask, position ids, and P."""
     ids = torch.cat([s.prompt_ids, s.tokens], 1)

@@ -203,12 +203,12 @@ STARTING_SET = "starting model"  # the candidate set of samples of the model bef
 def starting_model(run: Run | str, runs_dir: str | os.PathLike | None = None):
     """(model, tokenizer): the pretrained model the run started from, before any fine-tuning (a RiC
     run's supervised stage included), built as the trainer builds it."""
-    from irs.domains import domain_tokenizer, get_domain
-    from irs.rl.policy import build_model
+    from irs.domains import get_domain
+    from irs.rl.policy import starting_model
 
     cfg = as_run(run, runs_dir).config()
     domain = get_domain(cfg.domain)
-    model, tok = build_model(cfg.model or domain.default_model, domain_tokenizer(domain), seed=cfg.seed)
+    model, tok = starting_model(cfg, domain)
     return model.eval(), tok
 
 

@@ -17,14 +17,12 @@ Heavy modules (torch models, pyjaspar) load only when a factory is called.
 
 from __future__ import annotations
 
-from irs.domains.base import Domain
+from irs.domains.base import Domain, Pretraining, ProxyTraining
 from irs.domains.dna.tokenizer import canonicalize, tokens_for
 
 
 def tokenizer():
-    """The domain's tokenizer factory (the convention of irs.domains.toy): the 4-mer DNA tokenizer.
-    Defined after the submodule import above on purpose: this function, not the submodule, is the
-    package attribute `tokenizer` that the engine calls."""
+    """The domain's tokenizer factory (Domain.tokenizer): the 4-mer DNA tokenizer."""
     from irs.domains.dna.tokenizer import dna_tokenizer
 
     return dna_tokenizer()
@@ -64,6 +62,31 @@ def _motifs():
     return [motif_objective(m, canonicalize) for m in PRESET_MOTIFS] + [gc_objective(canonicalize=canonicalize)]
 
 
+def _labelled(*args):
+    from irs.domains.dna.proxies import labelled_data
+
+    return labelled_data(*args)
+
+
+def _corpus():
+    from irs.domains.dna.data import pretrain_corpus
+
+    return pretrain_corpus()
+
+
+def _train_proxies(args):
+    from irs.domains.dna.proxies import train_from_cli
+
+    return train_from_cli(args)
+
+
+def _proxy_flags(p) -> None:
+    """The DNA trainer's own flags of `irs train-proxies` (Domain.train_proxies)."""
+    p.add_argument("--oracle", default=None, help="dna: oracle dir (default: assets/dna/oracle)")
+    p.add_argument("--n-real", type=int, default=None, help="dna: real training sites to label (default: 16000)")
+    p.add_argument("--n-generated", type=int, default=None, help="dna: DNAGPT-2 samples to label (default: 4000)")
+
+
 _CNN_NOTE = "the cell-type activity CNN (trained on DHS sites, independent of the proxy heads)"
 
 DOMAIN = Domain(
@@ -79,6 +102,21 @@ DOMAIN = Domain(
     export_formats=("fasta",),
     max_new_tokens=tokens_for(),  # 50 four-mers (200 nt) + EOS
     proxy_presets=("3cell", "specificity"),
+    tokenizer=tokenizer,
+    labelled_data=_labelled,
+    # BOS + 50 four-mers + EOS = 52 positions
+    pretraining=Pretraining(corpus=_corpus, out="assets/dna/dnagpt2", defaults={"max_len": 52, "n_embd": 128}),
+    train_proxies=ProxyTraining(
+        train=_train_proxies,
+        add_arguments=_proxy_flags,
+        defaults={
+            "backbone": "assets/dna/dnagpt2",
+            "out": "assets/dna/proxies",
+            "results": "docs/results/dna_proxies.json",
+            "epochs": 60,
+        },
+    ),
+    view="ui.views.dna",
     oracle_notes={
         "3cell": _CNN_NOTE,
         "specificity": _CNN_NOTE,

@@ -1,7 +1,7 @@
 """Proxy rewards for the DNA domain (paper Appendix B.2): the activity oracle labels a subset of sequences,
 and one MLP head per cell type on the frozen DNAGPT-2 backbone learns those labels (irs.objectives.proxy).
 
-Labelled subset (`train_dna_proxies`, command `python -m irs.domains.dna.proxies`):
+Labelled subset (`train_dna_proxies`, command `irs train-proxies --domain dna`):
 - 16,000 real training-split sites (4,000 per cell type) and 4,000 DNAGPT-2 samples (half at temperature
   1.0, half at 0.7, the RL default; only valid 200-nt ones), so that the heads see the policy's own
   distribution as well as real DHS;
@@ -26,7 +26,6 @@ proxy reward and the oracle's evaluation of the same objective share units (0..1
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from pathlib import Path
 
@@ -168,7 +167,7 @@ def train_dna_proxies(
     n_generated: int = 4000,
     poolings=POOLINGS,
     cfg: HeadConfig | None = None,
-    command: str = "python -m irs.domains.dna.proxies",
+    command: str = "irs train-proxies --domain dna",
 ) -> dict:
     """Label a subset with the oracle, train one head per cell type, save heads and results."""
     import torch
@@ -308,7 +307,7 @@ def load_proxies(proxy_dir: str = PROXY_DIR, cells=data.CELL_TYPES) -> dict[str,
                 if not spec_path.is_file():
                     raise FileNotFoundError(
                         f"no DNA proxy head {head_name(cell)!r} in {d}; train them with "
-                        f"`python -m irs.domains.dna.proxies`"
+                        f"`irs train-proxies --domain dna`"
                     )
                 backbone = DNABackbone.load(_abs(json.loads(spec_path.read_text())["backbone"]))
             p = ProxyModel.load(d, head_name(cell), backbone=backbone, root=ROOT, preprocess=canonicalize)
@@ -342,7 +341,7 @@ def proxy_objective(cell: str, goal: str = "max", proxy_dir: str = PROXY_DIR) ->
 
 
 def labelled_data(preset: str | None, objectives, n: int = 0, seed: int = 0):
-    """(texts, R) for RiC (irs.algorithms.ric.LABELLED_DATA hook): real training-split sites with rewards.
+    """(texts, R) for RiC (the domain's RiC hook, Domain.labelled_data): real training-split sites with rewards.
 
     Activity objectives (k562, hepg2, gm12878, hesc) are labelled by the oracle (its probability through
     the objective's goal transform, as the paper labels its subset with Malinois); any other objective
@@ -368,42 +367,24 @@ def labelled_data(preset: str | None, objectives, n: int = 0, seed: int = 0):
     return texts, (np.column_stack(cols) if cols else np.zeros((len(texts), 0)))
 
 
-def main(argv=None) -> int:
-    import argparse
-
-    import torch
-
-    p = argparse.ArgumentParser(description="Train the DNA proxy heads (oracle-labelled subset, frozen DNAGPT-2).")
-    p.add_argument("--backbone", default=BACKBONE_DIR, help=f"backbone model dir (default: {BACKBONE_DIR})")
-    p.add_argument("--oracle", default=None, help="oracle dir (default: assets/dna/oracle)")
-    p.add_argument("--out", default=PROXY_DIR, help=f"head directory (default: {PROXY_DIR})")
-    p.add_argument("--results", default=RESULTS_PATH, help=f"results JSON (default: {RESULTS_PATH})")
-    p.add_argument("--n-real", type=int, default=16000, help="real training sites to label (default: 16000)")
-    p.add_argument("--n-generated", type=int, default=4000, help="DNAGPT-2 samples to label (default: 4000)")
-    p.add_argument("--epochs", type=int, default=60, help="max epochs per head (default: 60)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    torch.set_num_threads(args.threads)
-    if args.n_real < 10 or args.n_generated < 0:
-        raise ValueError(f"need --n-real >= 10 and --n-generated >= 0, got {args.n_real}, {args.n_generated}")
-    cmd = "python -m irs.domains.dna.proxies " + " ".join(argv if argv is not None else sys.argv[1:])
+def train_from_cli(args) -> int:
+    """`irs train-proxies --domain dna`: the shared flags are filled in by the command."""
+    n_real = 16000 if args.n_real is None else args.n_real
+    n_generated = 4000 if args.n_generated is None else args.n_generated
+    if n_real < 10 or n_generated < 0:
+        raise ValueError(f"need --n-real >= 10 and --n-generated >= 0, got {n_real}, {n_generated}")
     res = train_dna_proxies(
         args.backbone,
         args.oracle,
         args.out,
         args.results,
-        args.n_real,
-        args.n_generated,
+        n_real,
+        n_generated,
         cfg=HeadConfig(epochs=args.epochs),
-        command=cmd.strip(),
+        command=getattr(args, "command_line", "irs train-proxies --domain dna"),
     )
     print(f"{'head':<9} {'pooling':<10} {'test r (logit)':>15} {'test r (prob)':>14}")
     for name, h in res["heads"].items():
         print(f"{name:<9} {h['pooling']:<10} {h['test_r_logit']:15.4f} {h['test_r_probability']:14.4f}")
     print(f"wrote {args.out}" + (f" and {args.results}" if args.results else ""))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -39,10 +39,3 @@ def moses_train() -> list[str]:
 
 def moses_test() -> list[str]:
     return moses_smiles("test")
-
-
-def pretrain_corpus():
-    """(texts, tokenizer) for `irs pretrain --domain molecules`: MOSES train SMILES."""
-    from irs.domains.molecules.tokenizer import smiles_tokenizer
-
-    return moses_train(), smiles_tokenizer()

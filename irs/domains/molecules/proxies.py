@@ -269,3 +269,30 @@ def qm9_proxy_objectives(proxy_dir: str = PROXY_DIR) -> list[Objective]:
             )
         )
     return objs
+
+
+def train_from_cli(args) -> int:
+    """`irs train-proxies --domain molecules`: the shared flags are filled in by the command."""
+    from irs.objectives.proxy import POOLINGS, HeadConfig
+
+    poolings = tuple(args.pooling or POOLINGS)
+    for p in poolings:
+        if p not in POOLINGS:
+            raise ValueError(f"--pooling must be among {POOLINGS}, got {p!r}")
+    res = train_qm9_proxies(
+        args.backbone,
+        args.out,
+        args.results,
+        poolings=poolings,
+        limit=args.limit,
+        cfg=HeadConfig(epochs=args.epochs),
+        command=getattr(args, "command_line", "irs train-proxies --domain molecules"),
+        labels_path=args.labels,
+        qm9_train=args.qm9_train,
+    )
+    print(f"{'objective':<10} {'pooling':<10} {'test r':>7} {'test MAE':>10}  unit  (test r by source)")
+    for name, h in res["heads"].items():
+        by = ", ".join(f"{s} {m['pearson_r']:.3f}" for s, m in h.get("test_by_source", {}).items())
+        print(f"{name:<10} {h['pooling']:<10} {h['test_pearson_r']:7.4f} {h['test_mae']:10.5f}  {h['unit']}  ({by})")
+    print(f"wrote {args.out} and {args.results}" if args.results else f"wrote {args.out}")
+    return 0

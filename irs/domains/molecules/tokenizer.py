@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 
+from irs.domains.molecules.moses import moses_train
 from irs.tokenizer import VocabTokenizer
 
 # No capturing groups: `re.findall` must return whole tokens.
@@ -31,8 +32,6 @@ def qm9_smiles() -> list[str]:
 @functools.lru_cache(maxsize=1)
 def smiles_tokenizer() -> VocabTokenizer:
     """Build the SMILES vocabulary over MOSES train + QM9 (takes ~20 s; model dirs store the result)."""
-    from irs.domains.molecules.moses import moses_train
-
     return VocabTokenizer.from_corpus(moses_train() + qm9_smiles(), pattern=SMILES_PATTERN, name="smiles")
 
 
@@ -41,3 +40,8 @@ def smiles_tokenizer_from_vocab(tokens: list[str]) -> VocabTokenizer:
     from irs.tokenizer import SPECIALS
 
     return VocabTokenizer(list(SPECIALS) + sorted(set(tokens) - set(SPECIALS)), SMILES_PATTERN, name="smiles")
+
+
+def pretrain_corpus():
+    """(texts, tokenizer) for `irs pretrain --domain molecules`: MOSES train SMILES."""
+    return moses_train(), smiles_tokenizer()

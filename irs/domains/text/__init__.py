@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import os
 
-from irs.domains.base import Domain
+import numpy as np
+
+from irs.domains.base import Domain, exact_rewards
 from irs.domains.text.data import prompts
 
 DEFAULT_MODEL = "assets/text/smollm2-135m-instruct"
@@ -74,6 +76,17 @@ def _oracle():
     return objectives(with_rouge=True)
 
 
+def labelled_data(preset, objectives, n: int, seed: int):
+    """RiC's labelled data: the train split's (prompt record, reference summary) pairs, each reference scored
+    exactly with the run's context-aware objectives against its own record; n records drawn (0 = all)."""
+    recs = prompts("train")
+    if n and n < len(recs):
+        idx = np.sort(np.random.default_rng([seed, 4242]).choice(len(recs), size=n, replace=False))
+        recs = [recs[i] for i in idx]
+    texts = [r["reference"] for r in recs]
+    return texts, exact_rewards(objectives, texts, recs), recs
+
+
 DOMAIN = Domain(
     name="text",
     description="Summaries of the approach of ACL papers (ACLSum) by SmolLM2-135M-Instruct. Preset default: "
@@ -92,5 +105,8 @@ DOMAIN = Domain(
         "default": "faithfulness to the abstract and quality against the reference (sentence "
         "embeddings), length, and ROUGE-L; each summary against its own paper"
     },
+    tokenizer=tokenizer,
+    labelled_data=labelled_data,
+    view="ui.views.text",
     calibrate_default=False,  # exact rewards in [0, 1]; 512 samples of the 135M model would cost minutes
 )
