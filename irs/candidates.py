@@ -1,6 +1,6 @@
 """The candidate table: generated samples -> canonical form, oracle scores, rewards, flags (Section 5).
 
-One row per generated sample, in generation order (schema in docs/conventions.md):
+One row per generated sample, in generation order (schema in docs/architecture.md, "Conventions"):
 
     candidate  canonical  valid  duplicate  <name>...  reward_<name>...  pareto  set
 

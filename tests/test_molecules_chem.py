@@ -206,3 +206,22 @@ def test_similarity_scaffolds_nearest_neighbours_and_diagnostics():
     assert d["n"] == 6 and d["validity"] == pytest.approx(5 / 6) and d["uniqueness"] == pytest.approx(4 / 5)
     assert d["novelty"] == pytest.approx(3 / 4) and 0 < d["int_div"] < 1
     assert d["scaffolds_per_molecule"] == pytest.approx(3 / 4)
+
+
+def test_moses_style_metrics_on_a_known_sample():
+    """validity, uniqueness, novelty by hand on six strings; FCD is ~0 for a set against itself and larger
+    against a different chemistry."""
+    from irs.domains.molecules.metrics import fcd, moses_metrics, novelty, uniqueness, validity
+
+    samples = ["CCO", "OCC", "c1ccccc1", "not a smiles", "CC(=O)O", "C1CC"]  # OCC = CCO; C1CC unclosed
+    m = moses_metrics(samples, train={"CCO"}, with_fcd=False)
+    assert m["n_samples"] == 6 and m["n_valid"] == 4 and m["n_unique_valid"] == 3
+    assert m["validity"] == 4 / 6 and m["uniqueness@10000"] == 3 / 4 and m["novelty"] == 2 / 3
+    with pytest.raises(ValueError, match="empty"):
+        validity([])
+    assert np.isnan(uniqueness([None])) and np.isnan(novelty([None], set()))
+    ref = ["CCO", "CCN", "CCC", "CCCl", "CC(C)O", "OCCO", "CCOC", "NCCO"] * 3
+    arom = ["c1ccccc1O", "c1ccncc1", "c1ccc2ccccc2c1", "Cc1ccccc1", "c1ccoc1", "c1ccsc1", "Nc1ccccc1", "Oc1ccncc1"] * 3
+    same, other = fcd(ref, ref), fcd(ref, arom)
+    assert abs(same) < 1e-3 and other > same + 1.0
+    assert np.isnan(fcd(["CCO"]))

@@ -19,31 +19,17 @@ from irs.candidates import cross_set_duplicates, objective_names
 from irs.plots import parallel_coordinates, pareto_scatter
 from irs.runs import sample_candidates
 from ui import common, logic
+from ui.views import DomainView, view_for
+from ui.views.base import SEL
 
-SEL = "explore_sel"  # the selection: candidate table row ids, shared by plot and table
-MAX_2D = 8  # 2D depictions shown at once
 MAX_ORACLE = 50  # molecules re-scored by the oracle in one click
 TABLE_ROWS = 2000  # the table shows at most this many rows (the best by weighted score)
-TEXT_COLUMN = {"molecules": "SMILES", "dna": "sequence"}
-DNA_CELLS = "explore_dna_cells"  # cell types whose marker motifs are shown (DNA)
-TOP_HITS = 3  # hits in the table's "top hits" column
 TOOLS = {"box": "Box select", "lasso": "Lasso", "click": "Click points"}
 TOOL_HINT = {
     "box": "Drag a box to select; double-click to clear.",
     "lasso": "Draw a lasso to select; double-click to clear.",
     "click": "Click a point to select it, shift-click to add more; drag to zoom, double-click to zoom out.",
 }
-EXCERPT = 140  # characters of a source / reference in the text table
-
-
-def _is_text_table(df: pd.DataFrame) -> bool:
-    """A text domain's table (prompt_id, source, reference besides the generated `candidate`)."""
-    return "source" in df.columns
-
-
-def _excerpt(x, n: int = EXCERPT) -> str:
-    t = " ".join(str(x).split()) if isinstance(x, str) else ""
-    return t if len(t) <= n else t[: n - 1].rstrip() + "…"
 
 
 # ---- selection sync -------------------------------------------------------------------------------
@@ -67,56 +53,8 @@ def _reset_for(run_id: str) -> None:
             st.session_state.pop(k, None)
 
 
-# ---- cached helpers -------------------------------------------------------------------------------
-@st.cache_data(show_spinner=False, max_entries=256)
-def _molblock(smiles: str) -> str | None:
-    from ui.mol3d import molblock_3d
-
-    return molblock_3d(smiles)
-
-
-@st.cache_data(show_spinner=False, max_entries=512)
-def _svg(smiles: str) -> str | None:
-    from ui.mol3d import svg_2d
-
-    return svg_2d(smiles)
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def _motif_hits(run_path: str, stamp: tuple, cells: tuple[str, ...]) -> pd.DataFrame:
-    """Marker-motif hits (irs.domains.dna.motifs.scan_hits) of every valid sequence of the run's table,
-    `row` = the row id; cached per run, table version and cell types (2,000 sequences: ~0.5 s)."""
-    from pathlib import Path
-
-    from irs.domains.dna.motifs import scan_hits
-
-    df = logic.load_table(Path(run_path))
-    seqs = [c if v else None for c, v in zip(df["canonical"], df["valid"].to_numpy(bool))]
-    h = scan_hits(seqs, cells)
-    h["row"] = df.index.to_numpy()[h["row"].to_numpy()]
-    return h
-
-
-def dna_hits(run, cells: list[str]) -> pd.DataFrame | None:
-    """The run's motif hits for `cells`, or None (no cell type chosen, or JASPAR unavailable: reported)."""
-    if not cells:
-        return None
-    try:
-        return _motif_hits(str(run.path), logic.table_stamp(run.path), tuple(cells))
-    except Exception as e:  # a missing pyjaspar database must not take the page down
-        st.warning(f"Motif scanning is unavailable: {type(e).__name__}: {logic.md_text(e)}")
-        return None
-
-
-def default_cells(cfg, options: list[str]) -> list[str]:
-    """The run's activity objectives' cell types (k562 -> K562 ...), else K562, HepG2 and GM12878."""
-    names = set(cfg.objective_names) if cfg is not None else set()
-    got = [c for c in options if c.lower() in names]
-    return got or [c for c in ("K562", "HepG2", "GM12878") if c in options]
-
-
 # ---- page parts -----------------------------------------------------------------------------------
-def controls(df_all: pd.DataFrame, infos: dict, cfg) -> dict:
+def controls(df_all: pd.DataFrame, infos: dict, cfg, dv: DomainView) -> dict:
     with st.sidebar:
         st.subheader("Preferences")
         defaults = None
@@ -157,22 +95,8 @@ def controls(df_all: pd.DataFrame, infos: dict, cfg) -> dict:
             key="explore_show_invalid",
             help="Invalid candidates have no scores, so they appear in the table only.",
         )
-        cells = []
-        if cfg is not None and cfg.domain == "dna":
-            from irs.domains.dna.motifs import CELL_MOTIFS
-
-            options = list(CELL_MOTIFS)
-            if DNA_CELLS not in st.session_state:
-                st.session_state[DNA_CELLS] = default_cells(cfg, options)
-            cells = st.multiselect(
-                "Motifs of cell types",
-                options,
-                key=DNA_CELLS,
-                help="JASPAR marker motifs per cell type: "
-                + "; ".join(f"{c}: {', '.join(m)}" for c, m in CELL_MOTIFS.items())
-                + ". A hit is a window whose log-odds score reaches 85% of the motif's range (either strand).",
-            )
-    return {"weights": w, "k": int(k), "sets": chosen, "axes": axes, "show_invalid": show_invalid, "cells": cells}
+        extra = dv.sidebar(cfg)
+    return {"weights": w, "k": int(k), "sets": chosen, "axes": axes, "show_invalid": show_invalid, **extra}
 
 
 def plot(df: pd.DataFrame, names: list[str], infos: dict, opts: dict, top: list[int]) -> None:
@@ -235,36 +159,14 @@ def plot(df: pd.DataFrame, names: list[str], infos: dict, opts: dict, top: list[
     )
 
 
-def chem_views():
-    """ui.chem_views, imported for molecules runs only (it loads RDKit's catalogues)."""
-    from ui import chem_views as cv
-
-    return cv
-
-
-def table(
-    df: pd.DataFrame,
-    names: list[str],
-    score: np.ndarray,
-    domain: str,
-    opts: dict,
-    hits: pd.DataFrame | None = None,
-    chem: pd.DataFrame | None = None,
-) -> None:
+def table(df: pd.DataFrame, names: list[str], score: np.ndarray, dv: DomainView, opts: dict, ctx=None) -> None:
     st.subheader("Candidates")
-    text_table = _is_text_table(df)
     c1, c2, c3 = st.columns([3, 1, 1])
-    what = {"dna": "sequence"}.get(domain, "summary or source" if text_table else "candidate")
-    if domain == "molecules":  # structure-aware search lives in the filters above; a substring of SMILES is not
-        text = ""
-        c1.toggle(
-            "Structure images",
-            value=True,
-            key="explore_images",
-            help=f"2D depictions in the table (its first {chem_views().MAX_IMAGES} rows)",
-        )
+    text = ""
+    if dv.text_filter:
+        text = c1.text_input("Filter", key="explore_filter", placeholder=f"substring of the {dv.label} or set name")
     else:
-        text = c1.text_input("Filter", key="explore_filter", placeholder=f"substring of the {what} or set name")
+        dv.table_toggle(c1)
     pareto_only = c2.toggle("Pareto only", key="explore_pareto_only")
     sel_only = c3.toggle("Selected only", key="explore_selected_only")
     t = df.copy()
@@ -280,36 +182,28 @@ def table(
     shown_text = t["canonical"].where(t["valid"].to_numpy(bool), t["candidate"]).astype(str)
     if text:
         found = shown_text.str.contains(text, regex=False) | t["set"].astype(str).str.contains(text, regex=False)
-        if text_table:
-            found |= t["source"].astype(str).str.contains(text, regex=False)
+        more = dv.search_text(t)
+        if more is not None:
+            found |= more.str.contains(text, regex=False)
         mask &= found.to_numpy()
     view = t[mask].sort_values("score", ascending=False, na_position="last", kind="stable")
     n_match = len(view)
     # row selection needs the whole table in the browser (Streamlit's lazy tables cannot select), so a
     # large table is cut to its best rows; the plots still show and select every candidate
     view = view.head(TABLE_ROWS)
-    label = "summary" if text_table else TEXT_COLUMN.get(domain, "candidate")
+    label = dv.label
     cc: dict = {}
     disp = pd.DataFrame({"id": view.index})
-    if text_table:
-        disp["source"] = [_excerpt(x) for x in view["source"]]
+    dv.columns_before(disp, view, cc)
     disp[label] = shown_text.loc[view.index].to_numpy()
-    if text_table and "reference" in view.columns:
-        disp["reference"] = [_excerpt(x) for x in view["reference"]]
-    if hits is not None:
-        pos = {int(i): k for k, i in enumerate(view.index)}
-        sub = hits[hits["row"].isin(view.index)]
-        from irs.domains.dna.motifs import top_hits_text
-
-        disp["top hits"] = top_hits_text(sub.assign(row=sub["row"].map(pos)), len(view), TOP_HITS)
+    dv.columns_after(disp, view, cc, ctx, opts)
     disp["set"], disp["pareto"] = view["set"].to_numpy(), view["pareto"].to_numpy(bool)
     disp["score"], disp["rank"] = view["score"].to_numpy(), view["rank"].to_numpy()
     for n in names:
         disp[n] = view[n].to_numpy()
     for n in names:
         disp[f"reward_{n}"] = view[f"reward_{n}"].to_numpy()
-    if chem is not None:  # structure images after the id, properties after the scores
-        chem_views().add_columns(disp, view.index, list(disp[label]), chem, cc)
+    dv.columns_end(disp, view, label, cc, ctx)
     disp["valid"], disp["duplicate"] = view["valid"].to_numpy(bool), view["duplicate"].to_numpy(bool)
     ids = [int(i) for i in view.index]
     st.session_state["explore_table_ids"] = ids
@@ -321,24 +215,12 @@ def table(
         }
     }
     num = st.column_config.NumberColumn
-    cc |= {
+    cc = cc | {
         "id": num("id", help="row id in the candidate table (also in exports)", format="%d"),
         "score": num("score", help="weighted score Σ λ_i · reward_i with the sliders' λ", format="%.3f"),
         "rank": num("rank", format="%d"),
         "pareto": st.column_config.CheckboxColumn("Pareto", help="Pareto-optimal within its set"),
     }
-    if hits is not None:
-        cc["top hits"] = st.column_config.TextColumn(
-            "top hits",
-            width="large",
-            help=f"the {TOP_HITS} best marker-motif hits of the chosen cell types: motif, "
-            "strand, positions (1-based, inclusive), log-odds score in bits",
-        )
-    if text_table:
-        cc["source"] = st.column_config.TextColumn(
-            "source", width="large", help="the source text (excerpt); select a row for the full text"
-        )
-        cc["reference"] = st.column_config.TextColumn("reference", width="medium", help="reference summary (excerpt)")
     for n in names:
         cc[n] = num(n, format="%.4g")
         cc[f"reward_{n}"] = num(f"reward {n}", format="%.3f")
@@ -388,61 +270,16 @@ def property_card(row: pd.Series, names: list[str], infos: dict, score: float, r
     )
 
 
-def dna_view(seq: str, row_id: int, hits: pd.DataFrame | None, cells: list[str]) -> None:
-    """The 200-nt sequence in monospace with the chosen cell types' motif hits highlighted, a legend, and
-    the hits as a small table."""
-    from irs.domains.dna.motifs import cell_motifs
-
-    if hits is None:
-        st.code(seq, language=None)
-        st.caption("Choose cell types in the sidebar (Motifs of cell types) to highlight their motif hits.")
-        return
-    h = logic.hits_for_row(hits, row_id)
-    st.html(logic.sequence_html(seq, h, logic.motif_colors(cell_motifs(cells))))
-    if len(h):
-        st.dataframe(
-            h[["motif", "cell", "strand", "first", "last", "score", "rel"]],
-            hide_index=True,
-            key="explore_hits_table",
-            height=min(220, 38 + 35 * len(h)),
-            column_config={
-                "first": st.column_config.NumberColumn("from", help="1-based, inclusive"),
-                "last": st.column_config.NumberColumn("to", help="1-based, inclusive"),
-                "score": st.column_config.NumberColumn("bits", format="%.2f"),
-                "rel": st.column_config.NumberColumn("relative", format="%.2f"),
-            },
-        )
-
-
-def text_view(row: pd.Series, shown: str) -> None:
-    """Source, generated summary and reference of one row of a text table, in full (escaped)."""
-    import html
-
-    def block(title: str, text) -> None:
-        st.markdown(f"**{title}**")
-        st.html(
-            '<div style="white-space:pre-wrap;max-height:260px;overflow-y:auto;border:1px solid #e4e7eb;'
-            'border-radius:4px;padding:6px 8px;font-size:14px">' + html.escape(str(text)) + "</div>"
-        )
-
-    if "prompt_id" in row.index:
-        st.caption(f"prompt {logic.md_text(row['prompt_id'])}")
-    block("Source", row.get("source", ""))
-    block("Summary (generated)", shown)
-    if "reference" in row.index:
-        block("Reference", row["reference"])
-
-
 def selection_panel(
     df: pd.DataFrame,
     names: list[str],
     infos: dict,
     score: pd.Series,
-    domain: str,
+    dv: DomainView,
     run,
     cfg,
-    hits: pd.DataFrame | None = None,
-    cells: list[str] | None = None,
+    ctx,
+    opts: dict,
 ) -> None:
     sel = [i for i in st.session_state.get(SEL, []) if i in df.index]
     st.subheader(f"Selection ({len(sel)})")
@@ -466,37 +303,11 @@ def selection_panel(
     row = df.loc[focus]
     left, right = st.columns([1, 1])
     with left:
-        if domain == "molecules" and row["valid"]:
-            st.code(shown_text(focus), language=None, wrap_lines=True)  # the SMILES as text
-            mb = _molblock(str(row["canonical"]))
-            if mb:
-                from ui.mol3d import viewer_html
-
-                st.iframe(viewer_html(mb, width=460, height=320), height=330)
-                st.caption("3D: one MMFF-optimized conformer (RDKit ETKDG); drag to rotate, scroll to zoom.")
-            else:
-                st.warning("No 3D conformer could be embedded for this molecule.")
-        elif domain == "dna" and row["valid"]:
-            dna_view(shown_text(focus), int(focus), hits, list(cells or []))
-        elif _is_text_table(df):
-            text_view(row, shown_text(focus))
-        else:
-            st.code(shown_text(focus), language=None)
+        dv.focus(row, shown_text(focus), int(focus), ctx, opts)
     with right:
         r = ranks.get(focus)
         property_card(row, names, infos, float(score.get(focus, np.nan)), "-" if pd.isna(r) else int(r))
-    if domain == "molecules":
-        shown = valid_sel[:MAX_2D]
-        cols = st.columns(4)
-        for k, i in enumerate(shown):
-            svg = _svg(str(df.at[i, "canonical"]))
-            with cols[k % 4]:
-                if svg:
-                    st.image(svg, caption=f"row {i}", width="stretch")
-        if len(valid_sel) > MAX_2D:
-            st.caption(f"Showing {MAX_2D} of {len(valid_sel)} selected molecules in 2D; the table lists all.")
-    elif len(sel) > 1:
-        st.code("\n".join(shown_text(i) for i in sel[:50]), language=None)
+    dv.many(df, valid_sel, sel, shown_text)
     oracle_panel(df, valid_sel, run, cfg)
 
 
@@ -652,16 +463,13 @@ def remerge_panel(run, cfg, names: list[str], weights) -> None:
     show_sampled_message()
 
 
-def welcome(run, cfg, ids: list[str]) -> None:
+def welcome(run, cfg, ids: list[str], what: str) -> None:
     """A first-start note while the runs folder holds only the shipped demo runs: what is on show and
     what to try; dismissed for the session."""
     demos = {p.name for p in logic.demo_runs()}
     if st.session_state.get("welcome_done") or any(i not in demos for i in ids) or cfg is None:
         return
     objs = ", ".join(cfg.objective_names)
-    what = {"molecules": "generated molecule", "dna": "generated 200-bp DNA sequence", "text": "generated summary"}.get(
-        cfg.domain, "candidate"
-    )
     with st.container(border=True, key="explore_welcome"):
         st.markdown(
             f"**Welcome.** This is a shipped demo run: {logic.METHOD_LABELS.get(cfg.method, cfg.method)} "
@@ -692,7 +500,6 @@ if not runs:
 run = common.run_picker("explore_run", runs, help="Runs that have candidates")
 _reset_for(run.id)
 cfg = common.load_config(run)
-welcome(run, cfg, [r.id for r, _ in statuses])
 try:
     df_all = common.load_table(run)
 except ValueError as e:
@@ -704,20 +511,19 @@ if df_all.empty:
 names = objective_names(df_all)
 infos = common.infos_for(cfg, names)
 domain = cfg.domain if cfg is not None else dict((r.id, s) for r, s in statuses)[run.id].get("domain", "")
-opts = controls(df_all, infos, cfg)
+dv = view_for(domain, df_all.columns)
+welcome(run, cfg, [r.id for r, _ in statuses], dv.noun)
+opts = controls(df_all, infos, cfg, dv)
 df = df_all[df_all["set"].isin(opts["sets"])]
 if df.empty:
     st.info("Choose at least one candidate set in the sidebar.")
     st.stop()
-chem, filter_text = None, ""
-if domain == "molecules":
-    fmask, chem, filter_text = chem_views().filters(df)
-    if filter_text:
-        st.caption(
-            f"Filtered: {logic.md_text(filter_text)} · {int(fmask.sum())} of {len(df)} candidates "
-            "(plots, table, export)"
-        )
-    df = df[fmask]
+fmask, filter_text, ctx = dv.prepare(df, run, opts)
+if filter_text:
+    st.caption(
+        f"Filtered: {logic.md_text(filter_text)} · {int(fmask.sum())} of {len(df)} candidates (plots, table, export)"
+    )
+df = df[fmask]
 if opts["weights"] is None:
     score = pd.Series(np.full(len(df), np.nan), index=df.index)
     top = []
@@ -726,24 +532,16 @@ else:
     top = logic.top_k_ids(df, score.to_numpy(), opts["k"])
 st.session_state[SEL] = [i for i in st.session_state.get(SEL, []) if i in df_all.index]
 
-hits = dna_hits(run, opts["cells"]) if domain == "dna" else None
 # shown as plot, table, selection: a selection growing below the table never moves the row being ticked
 plot_slot, table_slot, selection_slot = st.container(), st.container(), st.container()
 with selection_slot:  # runs first, so the 3D view of a new selection reaches the browser before the big plot
-    selection_panel(df, names, infos, score, domain, run, cfg, hits, opts["cells"])
+    selection_panel(df, names, infos, score, dv, run, cfg, ctx, opts)
 with plot_slot:
     plot(df, names, infos, opts, top)
 with table_slot:
-    table(df, names, score.to_numpy(), domain, opts, hits, chem)
-if domain == "molecules":  # toggles, not expanders: an expander's body runs even when it is closed
-    st.subheader("Scaffolds and diagnostics")
-    c1, c2 = st.columns(2)
-    if c1.toggle("Scaffolds (Bemis-Murcko)", key="explore_scaffold_on"):
-        with st.container(border=True):
-            chem_views().scaffold_view(df, score, SEL)
-    if c2.toggle("Run diagnostics (validity, novelty, diversity, alerts, distributions)", key="explore_diag_on"):
-        with st.container(border=True):
-            chem_views().diagnostics_view(df, names, infos)
+    table(df, names, score.to_numpy(), dv, opts, ctx)
+dv.below_table(df, score, names, infos)
+if dv.starting_set:
     starting_panel(run, cfg, list(dict.fromkeys(df_all["set"])))
 remerge_panel(run, cfg, names, opts["weights"])
 st.subheader("Export")
