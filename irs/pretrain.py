@@ -164,6 +164,28 @@ def lr_at(cfg: PretrainConfig, step: int, progress: float) -> tuple[float, str]:
     return cfg.min_lr + (cfg.lr - cfg.min_lr) * cos, "cosine"
 
 
+def init_weights(model, src: str | os.PathLike, cfg: PretrainConfig, tokenizer: VocabTokenizer) -> dict:
+    """Copy the weights of model directory `src` into `model` (same shape and vocabulary, else a
+    ValueError naming the difference); returns the source's meta.json (or {})."""
+    import json
+
+    from irs.checkpoint import load_model_dir
+
+    src = Path(src)
+    m, tok = load_model_dir(src)
+    if list(getattr(tok, "vocab", [])) != list(getattr(tokenizer, "vocab", [None])):
+        raise ValueError(
+            f"--init-from {src}: another vocabulary ({tok.vocab_size} tokens, here {tokenizer.vocab_size})"
+        )
+    want = {"n_layer": cfg.n_layer, "n_embd": cfg.n_embd, "n_head": cfg.n_head, "n_positions": cfg.max_len}
+    got = {k: getattr(m.config, k, None) for k in want}
+    if got != want:
+        raise ValueError(f"--init-from {src}: the model has {got}, this pretraining {want}")
+    model.load_state_dict({k: v.float() for k, v in m.state_dict().items()})
+    f = src / "meta.json"
+    return json.loads(f.read_text()) if f.is_file() else {}
+
+
 def make_optimizer(model: torch.nn.Module, cfg: PretrainConfig) -> torch.optim.AdamW:
     decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.requires_grad and p.dim() < 2]
@@ -256,11 +278,15 @@ def pretrain(
     resume: bool = False,
     meta: dict | None = None,
     save_dtype: torch.dtype = torch.float16,
+    init_from: str | os.PathLike | None = None,
 ):
     """Pretrain a GPT-2 on `texts`; write the final model directory to `out_dir`. Returns the model.
 
     ckpt_dir: where resumable checkpoints go (default: <out_dir>/../.<name>-ckpt; keep it out of git).
     resume: continue from ckpt_dir if it holds a complete checkpoint (same config required).
+    init_from: a model directory this pretraining continues (weights only: a fresh optimizer, warmup and
+        cosine over this budget). The data order continues after the source's steps, and its meta.json's
+        commands, steps and tokens carry over, so the new meta.json still lists every piece.
     """
     torch.set_num_threads(cfg.threads)
     out_dir = Path(out_dir)
@@ -282,12 +308,30 @@ def pretrain(
 
     step, tokens, elapsed_before = 0, 0, 0.0
     history: list = []
+    offset, tokens_before, wall_before = 0, 0, 0.0  # what an init_from source had already trained
     if resume and (ckpt / "state.json").is_file():
         check_resumable(ckpt, cfg, tokenizer, model)  # before anything is loaded or written
         st = load_checkpoint(ckpt, model, opt)
         step, tokens, elapsed_before = st["step"], st["tokens"], st["elapsed_s"]
         history = st.get("commands", [])
+        offset, tokens_before, wall_before = (
+            st.get("data_offset", 0),
+            st.get("tokens_before", 0),
+            st.get("wall_before", 0.0),
+        )
         log.info("resumed from %s at step %d (%.1f min already trained)", ckpt, step, elapsed_before / 60)
+    elif init_from is not None:
+        src = init_weights(model, init_from, cfg, tokenizer)
+        offset, tokens_before = int(src.get("steps", 0)), int(src.get("tokens", 0))
+        wall_before = float(src.get("wall_time_s", 0.0))
+        history = list(src.get("commands", [])) + [{"init_from": str(init_from), "source_steps": offset}]
+        log.info(
+            "initialized from %s (%d steps, %.1fM tokens); data continues at step %d",
+            init_from,
+            offset,
+            tokens_before / 1e6,
+            offset,
+        )
     elif resume:
         log.info("no checkpoint in %s; starting fresh", ckpt)
 
@@ -314,6 +358,9 @@ def pretrain(
             "loss_ema": loss_ema,
             "n_sequences": len(data),
             "commands": commands,
+            "data_offset": offset,
+            "tokens_before": tokens_before,
+            "wall_before": wall_before,
         }
 
     # every piece of this pretraining, in order: the exact commands that rebuild the model
@@ -323,7 +370,7 @@ def pretrain(
         lr, phase = lr_at(cfg, step, progress())
         for g in opt.param_groups:
             g["lr"] = lr
-        x, y = batches(step)
+        x, y = batches(offset + step)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
             loss = lm_loss(model, x, y)
         opt.zero_grad(set_to_none=True)
@@ -358,13 +405,13 @@ def pretrain(
     m.update(
         {
             "commands": commands,
-            "steps": step,
-            "tokens": tokens,
-            "wall_time_s": round(wall, 1),
+            "steps": offset + step,
+            "tokens": tokens_before + tokens,
+            "wall_time_s": round(wall_before + wall, 1),
             "final_loss_ema": loss_ema,
             "n_params": n_params,
             "n_sequences": len(data),
-            "epochs": step * cfg.batch_size / len(data),
+            "epochs": (offset + step) * cfg.batch_size / len(data),
             "pretrain_config": asdict(cfg),
         }
     )

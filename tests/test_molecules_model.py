@@ -184,3 +184,39 @@ def test_shipped_qm9_proxies_score():
     assert [o.name for o in objs] == ["alpha", "gap", "u0"]
     raw = objs[0].raw(["CCCCCCO", "CO", "not a (smiles"])
     assert raw[0] > raw[1] and np.isnan(raw[2])  # bigger molecule, larger polarizability
+
+
+def test_pretrain_init_from_continues_a_model_directory(tmp_path):
+    """--init-from: the source's weights, its data position and its meta.json commands carry over; another
+    size or vocabulary is refused before anything is written."""
+    import dataclasses
+
+    from irs.pretrain import encode_corpus, pretrain
+
+    tok, cfg = _tok(), _tiny_cfg(steps=20)
+    texts = CORPUS * 8
+    src = tmp_path / "src"
+    pretrain(texts, tok, cfg, src, ckpt_dir=tmp_path / "c1", meta={"command": "first"}, save_dtype=torch.float32)
+    data = encode_corpus(texts, tok, cfg.max_len)
+    base_loss = _corpus_loss(load_model_dir(src)[0].eval(), data, tok.pad_id)
+    out = tmp_path / "next"
+    model = pretrain(
+        texts,
+        tok,
+        _tiny_cfg(steps=15, lr=1e-3),
+        out,
+        ckpt_dir=tmp_path / "c2",
+        meta={"command": "second"},
+        save_dtype=torch.float32,
+        init_from=src,
+    )
+    assert _corpus_loss(model.eval(), data, tok.pad_id) < base_loss  # it continued, not restarted
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["steps"] == 35 and [c.get("command") for c in meta["commands"]] == ["first", None, "second"]
+    assert meta["commands"][1] == {"init_from": str(src), "source_steps": 20}
+    assert meta["tokens"] > json.loads((src / "meta.json").read_text())["tokens"]
+    with pytest.raises(ValueError, match="the model has"):
+        pretrain(
+            texts, tok, dataclasses.replace(cfg, n_embd=64), tmp_path / "bad", ckpt_dir=tmp_path / "c3", init_from=src
+        )
+    assert not (tmp_path / "bad").exists() and not (tmp_path / "c3").exists()

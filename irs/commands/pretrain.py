@@ -33,6 +33,13 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--minutes", type=float, default=None, help="wall-clock budget in minutes (default: none)")
     p.add_argument("--steps", type=int, default=100_000, help="step budget (default: 100000)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint directory (default: off)")
+    p.add_argument(
+        "--init-from",
+        default=None,
+        metavar="MODEL_DIR",
+        help="continue pretraining a model directory: its weights, a fresh optimizer and schedule, the data "
+        "order after its steps; its meta.json's commands carry over (default: none)",
+    )
     p.add_argument("--n-layer", type=int, default=4, help="transformer blocks (default: 4)")
     p.add_argument("--n-embd", type=int, default=None, help=f"hidden width (default: {per('n_embd')})")
     p.add_argument("--n-head", type=int, default=4, help="attention heads (default: 4)")
@@ -83,6 +90,6 @@ def run(args) -> int:
         "command": "irs " + " ".join(argv),
         "data": f"{args.domain} corpus ({spec.corpus.__module__}), {len(texts)} texts",
     }
-    pretrain(texts, tokenizer, cfg, out, ckpt_dir=ckpt, resume=args.resume, meta=meta)
+    pretrain(texts, tokenizer, cfg, out, ckpt_dir=ckpt, resume=args.resume, meta=meta, init_from=args.init_from)
     print(f"saved {out}")
     return 0
