@@ -178,3 +178,31 @@ def load_model_dir(directory: str | os.PathLike):
     model = AutoModelForCausalLM.from_config(config)
     load_state_into(model, load_weights(d))
     return model, load_tokenizer(d)
+
+
+# ---- optimizer state (no pickle) ------------------------------------------------------------------
+def flatten_optimizer(opt: torch.optim.Optimizer):
+    """Optimizer state as flat tensors + JSON (no pickle): state[j][key] for parameter index j."""
+    params = [p for g in opt.param_groups for p in g["params"]]
+    tensors, meta = (
+        {},
+        {"groups": [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups], "scalars": {}},
+    )
+    for j, p in enumerate(params):
+        for key, v in opt.state.get(p, {}).items():
+            if torch.is_tensor(v):
+                tensors[f"{j}.{key}"] = v
+            else:
+                meta["scalars"][f"{j}.{key}"] = v
+    return tensors, meta
+
+
+def restore_optimizer(opt: torch.optim.Optimizer, tensors: dict, meta: dict) -> None:
+    """Inverse of flatten_optimizer, into an optimizer over the same parameters in the same order."""
+    params = [p for g in opt.param_groups for p in g["params"]]
+    opt.state.clear()
+    for g, saved in zip(opt.param_groups, meta["groups"]):
+        g.update({k: (tuple(v) if isinstance(v, list) else v) for k, v in saved.items()})
+    for key, v in list(tensors.items()) + list(meta["scalars"].items()):
+        j, name = key.split(".", 1)
+        opt.state.setdefault(params[int(j)], {})[name] = v.clone() if torch.is_tensor(v) else v

@@ -294,3 +294,32 @@ def test_irs_device_cuda_without_cuda_fails_at_start_with_a_clear_message(capsys
     assert main(["run", str(SMOKE), "--runs-dir", str(runs), "--detach"]) == 2
     assert "IRS_DEVICE=cuda, but torch sees no CUDA device" in capsys.readouterr().err
     assert not runs.exists()
+
+
+def test_export_sees_the_sets_the_workbench_adds(smoke, capsys, tmp_path):
+    """A re-merge set added in the workbench (irs.runs.sets.add_candidate_set) is in `irs export`; --set picks
+    one set and an unknown set names the ones there are."""
+    import shutil
+
+    import pandas as pd
+
+    from irs.cli import main
+    from irs.runs.sets import add_candidate_set, load_table
+
+    runs_dir, run_id, _ = smoke
+    root = tmp_path / "runs"
+    shutil.copytree(Path(runs_dir) / run_id, root / run_id)
+    base = load_table(root / run_id)
+    extra = base.head(5).assign(set="remerge 1.00/0.00/0.00")
+    assert add_candidate_set(root / run_id, extra) == "remerge 1.00/0.00/0.00"
+    out = tmp_path / "all.csv"
+    assert main(["export", run_id, "--format", "csv", "--out", str(out), "--runs-dir", str(root)]) == 0
+    df = pd.read_csv(out)
+    assert len(df) == len(base) + 5 and set(df["set"]) == {"final", "remerge 1.00/0.00/0.00"}
+    assert (
+        main(["export", run_id, "--format", "csv", "--set", "final", "--out", str(out), "--runs-dir", str(root)]) == 0
+    )
+    assert len(pd.read_csv(out)) == len(base)
+    capsys.readouterr()
+    assert main(["export", run_id, "--format", "csv", "--set", "nope", "--out", str(out), "--runs-dir", str(root)]) == 2
+    assert "has the sets ['final', 'remerge 1.00/0.00/0.00']" in capsys.readouterr().err

@@ -80,3 +80,27 @@ def test_aggregate_is_monotone_in_each_reward(data, j, bump):
     R2[:, j] = np.minimum(1.0, R2[:, j] + bump)
     for how in ("weighted_sum", "geometric"):
         assert np.all(aggregate(R2, w, how) >= aggregate(R, w, how) - 1e-12)
+
+
+def test_early_stopping_keeps_the_best_epoch_and_stops_after_patience():
+    import pytest
+    import torch
+
+    from irs.early_stopping import EarlyStopping
+
+    m = torch.nn.Linear(1, 1, bias=False)
+    stop = EarlyStopping(m, patience=2, mode="min")
+    stops = []
+    for epoch, (w, val) in enumerate([(1.0, 0.5), (2.0, 0.3), (3.0, 0.4), (4.0, 0.35), (5.0, 0.2)]):
+        m.weight.data.fill_(w)
+        stops.append(stop.step(val, epoch))
+    assert stops == [False, False, False, True, False] and stop.best == 0.2 and stop.best_epoch == 4
+    s2 = EarlyStopping(m, patience=1, mode="max")
+    m.weight.data.fill_(7.0)
+    s2.step(0.9, 0)
+    m.weight.data.fill_(8.0)
+    assert s2.step(0.1, 1) is True
+    s2.restore()
+    assert float(m.weight) == 7.0  # the best epoch's weights are back
+    with pytest.raises(ValueError, match="mode"):
+        EarlyStopping(m, 1, mode="up")

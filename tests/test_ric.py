@@ -146,3 +146,24 @@ def test_save_load_is_exact_with_an_online_round(tmp_path):
     online = [r for r in ref_recs if r["type"] == "online"]
     assert len(online) == 1 and online[0]["reward_queries"] == 64 * 3
     assert sum(o.n_scored for o in b.objectives) == sum(o.n_scored for o in ref.objectives) == 64 * 3
+
+
+def test_both_trainers_offer_the_surface_the_worker_uses():
+    """irs.algorithms.RunTrainer: the worker reads these members directly (no getattr probes)."""
+    from irs.algorithms import RunTrainer, make_trainer
+
+    for extra in ({}, {"method": "ric", "ric": {"max_examples": 40}}):
+        cfg = RunConfig.from_dict(
+            {
+                "name": "p",
+                "domain": "toy",
+                "model": "tiny:gpt2",
+                "seed": 0,
+                "rl": {"batch_size": 8, "bf16": "off"},
+                "merge": {"total_steps": 2, "merge_every": 1},
+                **extra,
+            }
+        )
+        tr = make_trainer(cfg)
+        assert isinstance(tr, RunTrainer), type(tr).__name__
+        assert isinstance(tr.lora, bool) and (tr.sampling_prompt is None) == (cfg.method != "ric")

@@ -24,13 +24,13 @@ import numpy as np
 import pandas as pd
 
 from irs import paths
-from irs.io import atomic_write_bytes, check_name, safe_join
+from irs.io import check_name, safe_join
+from irs.runs.sets import add_candidate_set, load_table, table_stamp  # noqa: F401 (the pages use them from here)
 
 log = logging.getLogger(__name__)
 
 REPO = paths.ROOT
 DEMO_DIR = REPO / "assets" / "demo_runs"
-SETS_DIR = "sets"  # <run>/sets/NNN-<slug>.parquet: candidate sets added from the workbench (re-merges)
 METHOD_LABELS = {"iterative_rs": "IterativeRS", "morlhf": "MORLHF", "rewarded_soups": "Rewarded Soups", "ric": "RiC"}
 METHOD_HELP = {
     "iterative_rs": "One expert per objective trains m steps, then the experts are merged (weighted "
@@ -351,60 +351,6 @@ def top_k_ids(df: pd.DataFrame, score: np.ndarray, k: int) -> list[int]:
     idx = np.flatnonzero(ok)
     order = idx[np.argsort(-score[idx], kind="stable")][: max(0, int(k))]
     return [int(df.index[i]) for i in order]
-
-
-def _sets_files(run_path: Path) -> list[Path]:
-    d = Path(run_path) / SETS_DIR
-    if not d.is_dir():
-        return []
-    return sorted(p for p in d.glob("*.parquet") if not p.name.startswith("."))
-
-
-def table_stamp(run_path: Path) -> tuple:
-    """(name, mtime_ns, size) of every file the candidate table is read from: the cache key."""
-    files = [Path(run_path) / "candidates.parquet", *_sets_files(run_path)]
-    return tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in files if f.is_file())
-
-
-def load_table(run_path: Path) -> pd.DataFrame:
-    """The run's candidates (irs.runs.load_candidates) followed by the sets added from the workbench,
-    merged with irs.candidates.merge_tables(scope="set"): each set keeps its own Pareto front, and row ids
-    (the index) are stable because sets are only ever appended."""
-    from irs.candidates import merge_tables
-    from irs.runs import Run, load_candidates
-
-    base = load_candidates(Run(run_path))
-    extras = []
-    for f in _sets_files(run_path):
-        try:
-            extras.append(pd.read_parquet(f))
-        except Exception as e:  # a damaged extra set must not hide the run's own candidates
-            log.warning("skipping unreadable candidate set %s: %s", f, e)
-    extras = [e for e in extras if list(e.columns) == list(base.columns)]
-    return merge_tables([base, *extras], scope="set") if extras else base.reset_index(drop=True)
-
-
-def add_candidate_set(run_path: Path, df: pd.DataFrame) -> str:
-    """Store a scored candidate table as a new set of the run (<run>/sets/NNN-<slug>.parquet, atomic).
-    A set name that already exists gets ' #2', ' #3', ... Returns the set name used."""
-    run_path = Path(run_path)
-    existing = set()
-    for f in _sets_files(run_path):
-        try:
-            existing |= set(pd.read_parquet(f, columns=["set"])["set"])
-        except Exception:
-            pass
-    name = str(df["set"].iloc[0]) if len(df) else "set"
-    base, k = name, 2
-    while name in existing or name == "final":
-        name, k = f"{base} #{k}", k + 1
-    df = df.copy()
-    df["set"] = name
-    n = len(_sets_files(run_path)) + 1
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:60] or "set"
-    fname = check_name(f"{n:03d}-{slug}.parquet", "candidate set file")
-    atomic_write_bytes(safe_join(run_path, SETS_DIR, fname), df.to_parquet(index=False))
-    return name
 
 
 def export_bytes(

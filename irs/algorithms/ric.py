@@ -89,8 +89,8 @@ import torch
 from irs.algorithms.distributed import LocalComm
 from irs.algorithms.merging import trainable_params
 from irs.algorithms.schedule import ScheduleState
-from irs.algorithms.trainer import _flatten_optimizer, _restore_optimizer, make_optimizer, setup_objectives
-from irs.checkpoint import load_tensors, save_tensors
+from irs.algorithms.trainer import make_optimizer, setup_objectives
+from irs.checkpoint import flatten_optimizer, load_tensors, restore_optimizer, save_tensors
 from irs.config import RunConfig, lora_enabled
 from irs.io import atomic_write_json, replace_dir
 from irs.objectives import Objective
@@ -268,6 +268,8 @@ def extend_positions(model, need: int, n_prompt: int):
 # ---- the trainer -----------------------------------------------------------------------------------
 class RiCTrainer:
     """Build from a RunConfig with method "ric"; `run()` fine-tunes to T steps or until `should_stop()`."""
+
+    lora = False  # RiC fine-tunes every weight (irs.algorithms.RunTrainer)
 
     def __init__(
         self,
@@ -658,7 +660,7 @@ class RiCTrainer:
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         save_tensors(dict(self.model.state_dict()), tmp / "model.safetensors")
-        opt_t, opt_meta = _flatten_optimizer(self.optimizer)
+        opt_t, opt_meta = flatten_optimizer(self.optimizer)
         save_tensors(opt_t, tmp / "optim.safetensors")
         atomic_write_json(tmp / "optim.json", opt_meta)
         save_tensors(
@@ -708,7 +710,7 @@ class RiCTrainer:
                 f"checkpoint vocabulary has {state['vocab_size']} tokens, this config {self.tokenizer.vocab_size}"
             )
         self.model.load_state_dict(load_tensors(d / "model.safetensors"))
-        _restore_optimizer(
+        restore_optimizer(
             self.optimizer, load_tensors(d / "optim.safetensors"), json.loads((d / "optim.json").read_text())
         )
         rng = load_tensors(d / "rng.safetensors")

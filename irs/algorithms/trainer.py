@@ -37,7 +37,7 @@ import torch
 from irs.algorithms.distributed import LocalComm
 from irs.algorithms.merging import merge_into, merge_optimizer_states, trainable_params
 from irs.algorithms.schedule import ScheduleState, candidate_lambdas, fixed_lambdas, run_schedule
-from irs.checkpoint import load_tensors, save_tensors
+from irs.checkpoint import flatten_optimizer, load_tensors, restore_optimizer, save_tensors
 from irs.config import RunConfig, bf16_flag, lora_enabled, normalization_of, validate
 from irs.domains import get_domain
 from irs.io import atomic_write_json, replace_dir
@@ -136,6 +136,8 @@ def run_device(comm) -> torch.device:
 
 class Trainer:
     """Build from a validated RunConfig; `run()` trains to the end or until `should_stop()`."""
+
+    sampling_prompt: str | None = None  # the final model is sampled from BOS (RiC sets a prompt)
 
     def __init__(
         self,
@@ -581,7 +583,7 @@ class Trainer:
                 save_tensors(dict(e.model.state_dict()), tmp / f"expert_{k}.safetensors")
             if e.value_head is not None:
                 save_tensors(e.value_head.state_dict(), tmp / f"value_{k}.safetensors")
-            opt_t, opt_meta = _flatten_optimizer(e.optimizer)
+            opt_t, opt_meta = flatten_optimizer(e.optimizer)
             save_tensors(opt_t, tmp / f"optim_{k}.safetensors")
             atomic_write_json(tmp / f"optim_{k}.json", opt_meta)
             save_tensors({"generator": e.generator.get_state()}, tmp / f"rng_{k}.safetensors")
@@ -628,7 +630,7 @@ class Trainer:
                 e.model.load_state_dict(load_tensors(d / f"expert_{k}.safetensors"))
             if e.value_head is not None:
                 e.value_head.load_state_dict(load_tensors(d / f"value_{k}.safetensors"))
-            _restore_optimizer(
+            restore_optimizer(
                 e.optimizer, load_tensors(d / f"optim_{k}.safetensors"), json.loads((d / f"optim_{k}.json").read_text())
             )
             e.generator.set_state(load_tensors(d / f"rng_{k}.safetensors")["generator"])
@@ -662,29 +664,3 @@ def _dense_name(peft_name: str) -> str:
     ("base_model.model.model.layers.0.self_attn.q_proj" -> "model.layers.0.self_attn.q_proj")."""
     n = peft_name.removeprefix("base_model.model.")
     return n.replace(".base_layer.", ".")
-
-
-def _flatten_optimizer(opt: torch.optim.Optimizer):
-    """Optimizer state as flat tensors + JSON (no pickle): state[j][key] for parameter index j."""
-    params = [p for g in opt.param_groups for p in g["params"]]
-    tensors, meta = (
-        {},
-        {"groups": [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups], "scalars": {}},
-    )
-    for j, p in enumerate(params):
-        for key, v in opt.state.get(p, {}).items():
-            if torch.is_tensor(v):
-                tensors[f"{j}.{key}"] = v
-            else:
-                meta["scalars"][f"{j}.{key}"] = v
-    return tensors, meta
-
-
-def _restore_optimizer(opt: torch.optim.Optimizer, tensors: dict, meta: dict) -> None:
-    params = [p for g in opt.param_groups for p in g["params"]]
-    opt.state.clear()
-    for g, saved in zip(opt.param_groups, meta["groups"]):
-        g.update({k: (tuple(v) if isinstance(v, list) else v) for k, v in saved.items()})
-    for key, v in list(tensors.items()) + list(meta["scalars"].items()):
-        j, name = key.split(".", 1)
-        opt.state.setdefault(params[int(j)], {})[name] = v.clone() if torch.is_tensor(v) else v

@@ -33,6 +33,13 @@ def add_parser(sub):
         help="only the Pareto set: one front over all candidate sets, each candidate once (default: all)",
     )
     p.add_argument(
+        "--set",
+        default=None,
+        metavar="NAME",
+        help="only this candidate set ('final', or a set added in the workbench such as a re-merge; "
+        "default: every set)",
+    )
+    p.add_argument(
         "--out",
         default=None,
         metavar="FILE",
@@ -45,7 +52,7 @@ def add_parser(sub):
 def run(args) -> int:
     from irs.export import export
     from irs.io import check_output_path
-    from irs.runs import load_candidates
+    from irs.runs.sets import load_table
 
     r = get_run(args)
     cfg = r.config()
@@ -57,9 +64,13 @@ def run(args) -> int:
         from irs.runs import oracle_objectives
 
         units = {o.name: o.unit for o in oracle_objectives(get_domain(cfg.domain), cfg)}
-    n = export(
-        load_candidates(r), args.format, out, domain=cfg.domain, run_id=r.id, pareto_only=args.pareto, units=units
-    )
+    df = load_table(r.path)
+    if args.set is not None:
+        sets = list(dict.fromkeys(df["set"]))
+        if args.set not in sets:
+            raise ValueError(f"--set {args.set!r}: run {r.id} has the sets {sets}")
+        df = df[df["set"] == args.set]
+    n = export(df, args.format, out, domain=cfg.domain, run_id=r.id, pareto_only=args.pareto, units=units)
     print(f"wrote {n} candidates to {out}", file=sys.stderr)
     print(out)
     return 0

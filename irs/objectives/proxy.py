@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from irs.checkpoint import load_model_dir, load_tensors, save_tensors
+from irs.early_stopping import EarlyStopping
 from irs.io import atomic_write_json
 from irs.tokenizer import VocabTokenizer
 
@@ -206,7 +207,7 @@ def train_head(
     steps_per_epoch = max(1, len(X) // cfg.batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch)
     g = torch.Generator().manual_seed(cfg.seed)
-    best, best_state, best_epoch, since = float("inf"), None, -1, 0
+    stopper = EarlyStopping(head, cfg.patience, mode="min")
     for epoch in range(cfg.epochs):
         head.train()
         perm = torch.randperm(len(X), generator=g)
@@ -220,16 +221,17 @@ def train_head(
         head.eval()
         with torch.no_grad():
             val_mae = float((head(Xv).numpy() * y_std + y_mean - y_val).__abs__().mean())
-        if val_mae < best:
-            best, best_epoch, since = val_mae, epoch, 0
-            best_state = {k: v.clone() for k, v in head.state_dict().items()}
-        else:
-            since += 1
-            if since >= cfg.patience:
-                break
-    head.load_state_dict(best_state)
+        if stopper.step(val_mae, epoch):
+            break
+    stopper.restore()
     head.eval()
-    return head, {"y_mean": y_mean, "y_std": y_std, "best_epoch": best_epoch, "val_mae": best, "epochs_run": epoch + 1}
+    return head, {
+        "y_mean": y_mean,
+        "y_std": y_std,
+        "best_epoch": stopper.best_epoch,
+        "val_mae": stopper.best,
+        "epochs_run": epoch + 1,
+    }
 
 
 # ----------------------------------------------------------------------------------------------

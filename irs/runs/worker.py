@@ -275,7 +275,7 @@ def save_final(run: Run, tr) -> None:
             "weights": cfg.weights,
             "lambdas": tr.last_lambdas,
             # LoRA experts: only the adapted layers' weights W + B·A; the rest is final/'s shared base
-            "partial": bool(getattr(tr, "lora", False)),
+            "partial": bool(tr.lora),
         },
     )
     replace_dir(tmp, run.experts_dir)
@@ -402,14 +402,12 @@ def write_candidates(run: Run, tr, status=None, should_stop=lambda: False) -> in
     status = status or _Follower()
     cfg = tr.cfg
     ctx = eval_contexts(tr.domain, cfg.n_final_samples)  # prompt domains: the test split's documents
-    ric = getattr(tr, "sampling_prompt", None)  # RiC: the desired scores as the prompt (before each document)
+    ric = tr.sampling_prompt  # RiC: the desired scores as the prompt (before each document)
     prompts = prompt_texts(ctx, ric) if ctx is not None else ric
     texts = _final_texts(run, tr, prompts, status, should_stop)
     part = run.path / PARTIAL_DIR
     key = hashlib.sha256(json.dumps(texts).encode()).hexdigest()[:16]
-    objectives = _resumable_scoring(
-        oracle_objectives(tr.domain, cfg, getattr(tr, "calibration", None)), part, key, status, should_stop
-    )
+    objectives = _resumable_scoring(oracle_objectives(tr.domain, cfg, tr.calibration), part, key, status, should_stop)
     df = score_candidates(texts, tr.domain, objectives, set_name="final", contexts=ctx)
     atomic_write_bytes(run.candidates_path, df.to_parquet(index=False))
     shutil.rmtree(part, ignore_errors=True)
@@ -427,7 +425,7 @@ def _train_and_finish(run: Run, status, comm=None) -> str:
     tr = make_trainer(cfg, comm=comm)
     comm = tr.comm
     leader = comm.rank == 0
-    if leader and getattr(tr, "calibration", None):  # the run's reward scale, for the app and evaluation
+    if leader and tr.calibration:  # the run's reward scale, for the app and evaluation
         from irs.runs.results import CALIBRATION_FILE
 
         atomic_write_json(run.path / CALIBRATION_FILE, tr.calibration)

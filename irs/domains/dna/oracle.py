@@ -33,6 +33,7 @@ from torch import nn
 from irs.checkpoint import load_tensors, save_tensors
 from irs.domains.dna import data
 from irs.domains.dna.motifs import encode as encode_codes
+from irs.early_stopping import EarlyStopping
 from irs.io import atomic_write_json
 from irs.paths import ROOT
 
@@ -316,7 +317,7 @@ def train_oracle(
     )
     rng = np.random.default_rng(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
-    best, best_state, best_epoch, since, history = -1.0, None, -1, 0, []
+    stopper, history = EarlyStopping(model, cfg.patience, mode="max"), []
     for epoch in range(cfg.epochs):
         te = time.time()
         pick = rng.choice(len(tr_seqs), size=n_shuf, replace=n_shuf > len(tr_seqs))
@@ -357,14 +358,9 @@ def train_oracle(
             [round(v, 3) for v in val_per],
             time.time() - te,
         )
-        if val_mean > best:
-            best, best_epoch, since = val_mean, epoch + 1, 0
-            best_state = {k: v.clone() for k, v in model.state_dict().items()}
-        else:
-            since += 1
-            if since >= cfg.patience:
-                break
-    model.load_state_dict(best_state)
+        if stopper.step(val_mean, epoch + 1):
+            break
+    best_state, best, best_epoch = stopper.restore(), stopper.best, stopper.best_epoch
     model.eval()
     # evaluate the model as shipped (fp16 weights round-tripped)
     oracle = Oracle(ActivityCNN(cfg, len(cell_types)), cfg, cell_types)
