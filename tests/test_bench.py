@@ -1,4 +1,4 @@
-"""`irs bench` (irs/bench.py): the budget rule, the report files, numbers that recompute from the CSV, and
+"""`irs bench` (irs/bench/): the budget rule, the report files, numbers that recompute from the CSV, and
 a killed bench that reuses its finished runs and resumes the unfinished one.
 
 Toy domain, tiny GPT-2, T = 4, batches of 8, K = 32; workers run inline (in the bench's process), so a

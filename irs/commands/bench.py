@@ -1,4 +1,4 @@
-"""`irs bench CONFIG`: run several methods and seeds under one budget and report who wins (irs/bench.py)."""
+"""`irs bench CONFIG`: run several methods and seeds under one budget and report who wins (irs/bench/)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ def add_parser(sub):
         help="compare IterativeRS, MORLHF, RS and RiC on a task (paper Tables 1-3)",
         description="Run every method x seed (x optional merge interval m) through the run store, "
         "one run at a time, under one budget (same T, same rewarded samples per step: "
-        "see irs/bench.py); score each run's K candidates with the oracle; write "
+        "see irs/bench/); score each run's K candidates with the oracle; write "
         "OUT/<task>.md (table, mean ± std over seeds, verdict, wall times), "
         "OUT/<task>_runs.csv (per-seed numbers) and pairwise scatter PNGs. "
         "Resumable: rerun the same command after a kill.",

@@ -1,0 +1,160 @@
+"""Running a bench: one run at a time through the run store, resumable after a kill (see irs.bench)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from irs import env
+from irs.bench.manifest import Manifest, _now
+from irs.bench.plan import BenchSpec, _config_key, budget_config, parse_methods, parse_sweep, variants
+from irs.bench.report import write_report
+from irs.config import RunConfig, validate
+from irs.io import check_name
+
+log = logging.getLogger(__name__)
+
+
+# ---- running ----------------------------------------------------------------------------------------
+def _run_one(store, man: Manifest, key: str, cfg: RunConfig, inline: bool) -> str:
+    """Make sure the run of `key` is done (create, wait, or resume it); returns its run id."""
+    from irs.runs import RunNotFound, resume_run, spawn_worker
+    from irs.runs.store import FINISHED, parse_iso
+
+    e = man.entry(key)
+    run = None
+    if e.get("run_id"):
+        try:
+            run = store.get(e["run_id"])
+        except RunNotFound:
+            log.warning("bench: run %s of %s is gone; starting it again", e["run_id"], key)
+            e.clear()
+    spans = e.setdefault("spans", [])
+    if run is not None and spans and spans[-1][1] is None:  # a killed bench left this span open
+        st = run.read_status()
+        if st["state"] in FINISHED or run.status()["state"] in FINISHED:
+            end = parse_iso(st.get("finished") or st.get("heartbeat") or st.get("updated")) or _now()
+            spans[-1][1] = max(spans[-1][0], end)
+    if run is not None and run.status()["state"] == "done":
+        e["state"] = "done"
+        man.save()
+        return run.id
+    if run is None:
+        run = store.create(cfg)
+        e.update(run_id=run.id, label=key.rsplit("/", 1)[0], state="created")
+    st = run.status()["state"]  # effective: a dead worker's run reads as failed
+    if not spans or spans[-1][1] is not None:
+        spans.append([_now(), None])
+    man.save()
+    log.info("bench: %s -> run %s (%s)", key, run.id, st)
+    if inline:
+        from irs.runs.worker import execute
+
+        execute(run.path, threads=env.threads())
+    else:
+        if st == "queued" and run.read_status().get("pid") is None:
+            spawn_worker(run)  # created, never started
+        elif st in ("failed", "cancelled"):
+            resume_run(run)  # from its last checkpoint
+        _wait(run)  # (or a live worker from before the bench restarted)
+    final = run.status()
+    spans[-1][1] = _now()
+    e["state"] = final["state"]
+    man.save()
+    if final["state"] != "done":
+        raise RuntimeError(
+            f"bench: run {run.id} ({key}) ended {final['state']}: {final.get('error')}; "
+            f"see {run.log_path}; rerun the bench to resume it"
+        )
+    return run.id
+
+
+def _wait(run) -> None:
+    from irs.runs import wait_run
+
+    last = {"t": 0.0}
+
+    def show(st):
+        if time.monotonic() - last["t"] > 30:
+            log.info(
+                "bench: %s %s %s step %s/%s",
+                run.id,
+                st["state"],
+                st.get("phase"),
+                st.get("step"),
+                st.get("total_steps"),
+            )
+            last["t"] = time.monotonic()
+
+    wait_run(run, show, poll=1.0)
+
+
+# ---- the bench --------------------------------------------------------------------------------------
+def load_base(spec: BenchSpec) -> tuple[RunConfig, str]:
+    from irs.domains import get_domain
+    from irs.runs import load_config
+
+    base = load_config(spec.config)
+    validate(base, [o.name for o in get_domain(base.domain).objectives(base.preset or None)])
+    task = check_name(spec.task or base.name, "task name")
+    return base, task
+
+
+def run_bench(spec: BenchSpec) -> dict:
+    """Run (or resume) the bench, then write the report. Returns {"md", "csv", "pngs", "rows"}."""
+    from irs.runs import RunStore
+
+    base, task = load_base(spec)
+    methods = parse_methods(spec.methods)
+    T = base.merge.total_steps
+    sweep = parse_sweep(spec.sweep_m, T)
+    if spec.seeds < 1:
+        raise ValueError(f"--seeds {spec.seeds}: need at least 1")
+    if spec.algo not in (None, "ppo", "rloo"):
+        raise ValueError(f"--algo {spec.algo!r}: use ppo or rloo")
+    if spec.K is not None and spec.K < 1:
+        raise ValueError(f"--K {spec.K}: need at least 1")
+    seeds = [base.seed + i for i in range(spec.seeds)]
+    vs = variants(methods, sweep, base.merge.merge_every, T, spec.null_control)
+    bench_dir = Path(spec.bench_dir or Path("runs") / "bench" / task)
+    bench_dir.mkdir(parents=True, exist_ok=True)
+    store = RunStore(spec.runs_dir or bench_dir / "runs")
+    header = {
+        "task": task,
+        "config": _config_key(base),
+        "algo": spec.algo,
+        "K": spec.K,  # what a run depends on
+        "normalization": base.rl.normalization,
+    }
+    header["fingerprint"] = json.dumps(header, sort_keys=True, default=str)
+    man = Manifest(bench_dir / "manifest.json", header)
+    n_sweep = spec.sweep_seeds if spec.sweep_seeds is not None else spec.seeds
+    if not 1 <= n_sweep <= spec.seeds:
+        raise ValueError(f"--sweep-seeds {n_sweep}: must be between 1 and --seeds {spec.seeds}")
+    # seed-major: every method gets seed 0 before any gets seed 1, so a cut-short bench stays balanced
+    plan = [(v, s) for s in seeds for v in vs if not v.sweep or s in seeds[:n_sweep]]
+    session = [_now(), None]
+    if not spec.report_only:
+        man.data["sessions"].append(session)
+        cmds = man.data.setdefault("commands", [])
+        if spec.command and spec.command not in cmds:
+            cmds.append(spec.command)
+        man.save()
+    try:
+        for v, s in plan:
+            key = f"{v.label}/{s}"
+            cfg = budget_config(base, v, s, task, spec.algo, spec.K)
+            if spec.report_only:
+                continue
+            _run_one(store, man, key, cfg, spec.inline)
+            session[1] = _now()
+            man.save()
+    finally:
+        if not spec.report_only:
+            session[1] = _now()
+            man.save()
+    return write_report(
+        spec, base, task, vs, seeds, man, store, bench_dir, session=None if spec.report_only else session
+    )
