@@ -1,84 +1,9 @@
-"""Rewards-in-Context (RiC, Yang et al. 2024), the supervised baseline of the paper's Sections 2 and 5.
-
-RiC fine-tunes the foundation model on labelled data whose every sequence is prefixed with its
-objectives' scores; at sampling time the prefix carries the scores the user asks for, derived from the
-preference weights. Optional online rounds generate with the model, score with the proxies, keep the
-best quantile and fine-tune again. `RiCTrainer` offers the same surface as `irs.algorithms.Trainer`
-(run / save / load / schedule / on_record / final_model / final_expert_states), so it runs through the
-same run store, worker, evaluation and export (`method = "ric"`, see `make_trainer`).
-
-Conditioning (the choice, and why)
-----------------------------------
-The shipped vocabularies (SMILES, DNA, toy) have no number tokens to spare (SMILES digits are ring
-closures), so RiC's text prefix "<rm1_score> 0.3 <rm2_score> ..." is written with *new* tokens: one
-marker per objective `<o0>`, `<o1>`, ... and one token per score level `<v0>` .. `<v{n_bins-1}>`
-shared by all objectives. A score is the objective's reward in [0, 1] (the goal-transformed,
-normalized reward every method trains on) rounded to `n_bins` levels (default 11, i.e. RiC's one
-decimal). A sequence reads
-
-    BOS <o0><v7> <o1><v3> <o2><v9>  c1ccccc1O  EOS          (no spaces; 1 + 2N prompt tokens)
-
-The model's embedding matrix is extended by N + n_bins rows (initialized as mean + std-scaled noise of
-the existing rows, seeded), and the extended tokenizer (a plain VocabTokenizer whose regex matches the
-new tokens first) is saved with the model. The loss covers the sequence after the prompt (RiC trains on
-completions only). A model whose context fits no labelled example after the prompt (DNAGPT-2: 52
-positions for BOS + 50 four-mers + EOS, every site the same length) gets 2N more positions (any other
-model keeps its shape): a GPT-2 position table becomes [row 0 (BOS), 2N new rows (the mean of the old
-rows), rows 1..], so the sequence after the prompt sits at the positions it was pretrained at; other
-architectures only get a larger config limit.
-
-Prompt domains (text): the tokens are added to a copy of the chat tokenizer as Hugging Face added special
-tokens, marked prompt-only (irs.chat_tokenizer); a prompt is one chat-templated user message holding the
-score prefix, a newline and the document's prompt (irs.prompting.with_prefix), so prompt lengths differ
-per row and the loss starts after each row's own prompt. Whole-model fine-tuning as everywhere else
-([lora] and [sft] are not used). The model's config carries `ric` metadata (objectives,
-levels, lo/hi, p, the prompt for the run's weights), so `ric_prompt(model, weights)` re-targets a saved
-RiC model to other weights.
-
-Preference -> desired scores (RiC's "dynamic inference-time adjustment")
------------------------------------------------------------------------
-RiC maps weights w to desired scores with `map_rewards_from_preference`; its 'l2' method is
-desired_i = lo_i + w_i / ||w||_2 * (hi_i - lo_i), where lo_i / hi_i are the lowest and highest score of
-objective i in the training data. The paper's App. B "p = 2" is read as this norm; `ric.p` sets it
-(p = inf gives RiC's L-inf rule: the top-weight objective asks for hi, the others for
-lo_i + min(N w_i, 1)(hi_i - lo_i)). With the paper's equal weights and p = 2 every objective asks for
-lo + 0.577 (hi - lo); with p = inf, for hi.
-
-Labelled data (`Domain.labelled_data`, each domain's own hook)
-------------------------------------------------------------------------------
-- molecules / qm9: the QM9 training split (`qm9.split()`), canonical SMILES, with the *DFT labels*
-  (α, gap, U0) sent through the objectives' own normalization and goal transform: the data RiC is
-  trained on in the paper ("supervised fine-tuning was performed using the QM9 dataset").
-- molecules / druglike: MOSES training SMILES scored exactly with RDKit (QED, SA, logP).
-- toy: random strings over {a, b, c} (random length, Dirichlet character mix), scored exactly.
-- dna: real training-split DHS sites (`irs.domains.dna.proxies.labelled_data`), the activity objectives
-  labelled by the oracle CNN (its probability through the goal transform), motif/GC objectives exactly.
-- text: the train split's (prompt record, reference summary) pairs, each reference scored exactly with
-  the context-aware objectives against its own record (quality, the similarity to the reference, is
-  then always 1). The hook returns (texts, R, contexts); online rounds draw a train record per sample.
-Labelling is data preparation, not a reward query: it does not touch the objectives' query counters.
-
-Budget (what `irs bench` compares): T SFT steps of `ric.batch_size` sequences (0 = rl.batch_size; the
-bench sets N x B, the rewarded samples of one IterativeRS step). Offline SFT makes no reward queries.
-Each online round scores `online_samples` generations on all N objectives (N queries each), counted in
-the objectives' counters and in the "online" metrics records.
-
-Online rounds (RiC's multi-objective rejection sampling), when `ric.online_rounds = k > 0`: the T steps
-are cut into k + 1 phases; at the start of phase j >= 1 the model samples `online_samples` sequences
-with RiC's exploration goals (every objective at hi except a random one at a uniform level), scores
-them with the proxies, keeps the valid ones whose reward reaches the `quantile` of the batch on at
-least one objective, and trains from then on on the quantile-filtered labelled data plus every kept
-online sample so far.
-"""
+"""RiCTrainer: supervised fine-tuning on (score prefix + candidate) rows, optional online rounds, exact save/restore."""
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import os
-import re
-import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -88,181 +13,25 @@ import torch
 
 from irs.algorithms.distributed import LocalComm
 from irs.algorithms.merging import trainable_params
+from irs.algorithms.ric.conditioning import (
+    EXPERT_NAME,
+    conditioned_tokenizer,
+    desired_scores,
+    labelled_examples,
+    levels_of,
+    prompt_for,
+    prompt_text,
+)
+from irs.algorithms.ric.surgery import _n_positions, extend_positions
 from irs.algorithms.schedule import ScheduleState
 from irs.algorithms.trainer import make_optimizer, setup_objectives
-from irs.checkpoint import flatten_optimizer, load_tensors, restore_optimizer, save_tensors
 from irs.config import RunConfig, lora_enabled
-from irs.io import atomic_write_json, replace_dir
 from irs.objectives import Objective
 from irs.prompting import eval_contexts, prompt_texts, with_prefix
 from irs.rl.policy import disable_dropout, starting_model
 from irs.rl.sampler import autocast, sample
-from irs.tokenizer import VocabTokenizer
 
 log = logging.getLogger(__name__)
-
-EXPERT_NAME = "ric"
-_TOKEN_RE = r"<o\d+>|<v\d+>"
-
-
-# ---- conditioning: tokens, levels, prompts ---------------------------------------------------------
-def objective_token(i: int) -> str:
-    return f"<o{i}>"
-
-
-def level_token(b: int) -> str:
-    return f"<v{b}>"
-
-
-def conditioning_tokens(n_objectives: int, n_bins: int) -> list[str]:
-    return [objective_token(i) for i in range(n_objectives)] + [level_token(b) for b in range(n_bins)]
-
-
-def conditioned_tokenizer(base: VocabTokenizer, n_objectives: int, n_bins: int) -> VocabTokenizer:
-    """`base` with the conditioning tokens appended (ids after the base vocabulary) and a regex that
-    matches them before anything else. Idempotent: a tokenizer that already has them is rebuilt as is.
-    A chat tokenizer (irs.chat_tokenizer) gets them as added special tokens of its Hugging Face
-    tokenizer (a copy), marked prompt-only."""
-    extra = conditioning_tokens(n_objectives, n_bins)
-    if getattr(base, "is_chat", False):
-        return base.with_prompt_only(extra)
-    vocab = list(base.vocab) + [t for t in extra if t not in base.token_to_id]
-    inner = base.pattern or r"(?s:.)"
-    pattern = inner if inner.startswith(_TOKEN_RE + "|") else f"{_TOKEN_RE}|{inner}"
-    prompt_only = list(base.prompt_only) + [t for t in extra if t not in base.prompt_only]
-    return VocabTokenizer(vocab, pattern, base.joiner, name=base.name, prompt_only=prompt_only)
-
-
-def levels_of(rewards: np.ndarray, n_bins: int) -> np.ndarray:
-    """Rewards in [0, 1] -> integer levels 0..n_bins-1 (rounded; NaN -> 0)."""
-    r = np.nan_to_num(np.asarray(rewards, dtype=np.float64), nan=0.0)
-    return np.clip(np.rint(r * (n_bins - 1)), 0, n_bins - 1).astype(np.int64)
-
-
-def prompt_text(levels: Sequence[int]) -> str:
-    """The conditioning prefix for one sequence: <o0><v..><o1><v..>..."""
-    return "".join(objective_token(i) + level_token(int(b)) for i, b in enumerate(levels))
-
-
-def parse_prompt(text: str) -> list[int]:
-    """Inverse of prompt_text: the levels written in a prefix (ValueError if it is not one)."""
-    pairs = re.findall(r"<o(\d+)><v(\d+)>", text)
-    if (
-        not pairs
-        or prompt_text([int(v) for _, v in pairs]) != text
-        or [int(o) for o, _ in pairs] != list(range(len(pairs)))
-    ):
-        raise ValueError(f"not a RiC prompt: {text!r}")
-    return [int(v) for _, v in pairs]
-
-
-def desired_scores(weights: Sequence[float], lo: Sequence[float], hi: Sequence[float], p: float = 2.0) -> np.ndarray:
-    """RiC's preference-to-reward mapping (see the module docstring): scores in [lo_i, hi_i]."""
-    w = np.asarray(weights, dtype=np.float64)
-    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
-    if w.ndim != 1 or w.shape != lo.shape or lo.shape != hi.shape:
-        raise ValueError(f"weights {w.shape}, lo {lo.shape} and hi {hi.shape} must be vectors of one length")
-    if not (np.isfinite(w).all() and (w >= 0).all() and w.sum() > 0):
-        raise ValueError(f"weights {w.tolist()}: need finite numbers >= 0 with a positive sum")
-    if not p >= 1:
-        raise ValueError(f"p must be >= 1 (inf allowed), got {p}")
-    w = w / w.sum()
-    if math.isinf(p):
-        frac = np.minimum(len(w) * w, 1.0)
-        frac[int(np.argmax(w))] = 1.0
-    else:
-        frac = w / np.linalg.norm(w, ord=p)
-    return lo + frac * (hi - lo)
-
-
-def prompt_for(weights, lo, hi, p: float, n_bins: int) -> str:
-    return prompt_text(levels_of(desired_scores(weights, lo, hi, p), n_bins))
-
-
-def ric_max_new_tokens(model, cfg: RunConfig, domain) -> int:
-    """The generation length a RiC model gets: the run's, capped so that prompt + generation fit the
-    model's positions (the prompt takes 1 + 2N of them)."""
-    meta = getattr(model.config, "ric", None) or {}
-    prompt_len = 1 + 2 * len(meta.get("objectives", cfg.objective_names))
-    return min(cfg.rl.max_new_tokens or domain.max_new_tokens, _n_positions(model) - prompt_len)
-
-
-def ric_prompt(model, weights: Sequence[float] | None = None) -> str | None:
-    """The RiC prompt of a saved RiC model for `weights` (default: the run's own), or None when the
-    model is not a RiC model. Use it as `sample(..., prompt=ric_prompt(model, w))`."""
-    meta = getattr(getattr(model, "config", None), "ric", None)
-    if not meta:
-        return None
-    if weights is None:
-        return meta["prompt"]
-    if len(weights) != len(meta["objectives"]):
-        raise ValueError(
-            f"weights {list(weights)}: this RiC model conditions on {len(meta['objectives'])} "
-            f"objectives {meta['objectives']}"
-        )
-    return prompt_for(weights, meta["lo"], meta["hi"], float(meta["p"]), int(meta["n_bins"]))
-
-
-# ---- labelled data: each domain's hook (Domain.labelled_data) ----------------------------------------
-def labelled_examples(domain_name: str, preset: str | None, objectives: Sequence[Objective], n: int, seed: int):
-    """(texts, R, contexts or None): the domain's labelled data (Domain.labelled_data), rows with a
-    non-finite score dropped."""
-    from irs.domains import get_domain
-
-    hook = get_domain(domain_name).labelled_data
-    if hook is None:
-        raise ValueError(f"RiC needs labelled data, and domain {domain_name!r} has none (Domain.labelled_data)")
-    out = hook(preset, objectives, n, seed)
-    texts, R = out[0], out[1]
-    ctx = out[2] if len(out) > 2 else None
-    R = np.asarray(R, dtype=np.float64).reshape(len(texts), len(objectives))
-    keep = np.isfinite(R).all(1)
-    return (
-        [t for t, k in zip(texts, keep) if k],
-        R[keep],
-        None if ctx is None else [c for c, k in zip(ctx, keep) if k],
-    )
-
-
-def labelled_data(domain_name: str, preset: str | None, objectives: Sequence[Objective], n: int, seed: int):
-    """(texts, R) of labelled_examples (without the prompt records of a prompt domain)."""
-    texts, R, _ = labelled_examples(domain_name, preset, objectives, n, seed)
-    return texts, R
-
-
-def _n_positions(model) -> int:
-    c = model.config
-    return int(getattr(c, "n_positions", None) or getattr(c, "max_position_embeddings", None) or 1024)
-
-
-def extend_positions(model, need: int, n_prompt: int):
-    """Give `model` at least `need` positions when it has fewer (see the module docstring). A GPT-2
-    position table grows by max(n_prompt, shortfall) rows inserted after row 0 (the mean of the old rows),
-    so tokens after an n_prompt-token prompt keep their pretrained positions. Deterministic (no RNG), so a
-    resumed trainer rebuilds the same shapes before loading its checkpoint. Returns the model."""
-    have = _n_positions(model)
-    if need <= have:
-        return model
-    add = max(n_prompt, need - have)
-    c = model.config
-    wpe = getattr(getattr(model, "transformer", None), "wpe", None)
-    if wpe is not None:
-        with torch.no_grad():
-            W = wpe.weight.detach()
-            fill = W.mean(0, keepdim=True).expand(add, -1)
-            new_w = torch.cat([W[:1], fill, W[1:]], 0).clone()
-        emb = torch.nn.Embedding(new_w.shape[0], new_w.shape[1], dtype=W.dtype, device=W.device)
-        emb.weight = torch.nn.Parameter(new_w, requires_grad=wpe.weight.requires_grad)
-        model.transformer.wpe = emb
-        c.n_positions = new_w.shape[0]
-    elif hasattr(c, "max_position_embeddings"):
-        c.max_position_embeddings = have + add
-    else:
-        raise ValueError(f"the model has {have} positions, RiC needs {need}, and its position table is unknown")
-    log.info(
-        "RiC: model positions %d -> %d (prompt of %d tokens + generation)", have, _n_positions(model), n_prompt + 1
-    )
-    return model
 
 
 # ---- the trainer -----------------------------------------------------------------------------------
@@ -653,83 +422,16 @@ class RiCTrainer:
             bf16=self.bf16,
         )
 
-    # ---- exact save / restore -----------------------------------------------------------------------
+    # ---- exact save / restore (irs.algorithms.ric.checkpoint) ----------------------------------------
     def save(self, directory: str | os.PathLike) -> Path:
-        d = Path(directory)
-        tmp = d.with_name(f".{d.name}.tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        save_tensors(dict(self.model.state_dict()), tmp / "model.safetensors")
-        opt_t, opt_meta = flatten_optimizer(self.optimizer)
-        save_tensors(opt_t, tmp / "optim.safetensors")
-        atomic_write_json(tmp / "optim.json", opt_meta)
-        save_tensors(
-            {
-                "torch_rng": torch.get_rng_state(),
-                "generator": self.generator.get_state(),
-                "online_R": torch.from_numpy(np.ascontiguousarray(self.online_R, dtype=np.float64)),
-            },
-            tmp / "rng.safetensors",
-        )
-        if self.final_experts is not None:
-            save_tensors(self.final_experts[0], tmp / "final_expert_0.safetensors")
-        self.tokenizer.save(tmp)
-        atomic_write_json(
-            tmp / "online.json",
-            {
-                "texts": self.online_texts,
-                "prompt_ids": None if self.online_ctx is None else [c["id"] for c in self.online_ctx],
-            },
-        )
-        atomic_write_json(
-            tmp / "state.json",
-            {
-                "method": "ric",
-                "schedule": self.schedule.to_dict(),
-                "rng": self.rng.bit_generator.state,
-                "rounds_done": self.rounds_done,
-                "has_final": self.final_experts is not None,
-                "n_experts": 1,
-                "vocab_size": self.tokenizer.vocab_size,
-                "metadata": self.metadata(),
-                "objective_counts": [[o.n_scored, o.n_invalid] for o in self.objectives],
-            },
-        )
-        replace_dir(tmp, d)
-        return d
+        from irs.algorithms.ric.checkpoint import save_trainer
+
+        return save_trainer(self, directory)
 
     def load(self, directory: str | os.PathLike) -> RiCTrainer:
-        d = Path(directory)
-        if not (d / "state.json").is_file():
-            raise FileNotFoundError(f"{d} is not a trainer checkpoint (no state.json)")
-        state = json.loads((d / "state.json").read_text())
-        if state.get("method") != "ric":
-            raise ValueError(f"{d} is not a RiC checkpoint (method {state.get('method')!r})")
-        if state["vocab_size"] != self.tokenizer.vocab_size:
-            raise ValueError(
-                f"checkpoint vocabulary has {state['vocab_size']} tokens, this config {self.tokenizer.vocab_size}"
-            )
-        self.model.load_state_dict(load_tensors(d / "model.safetensors"))
-        restore_optimizer(
-            self.optimizer, load_tensors(d / "optim.safetensors"), json.loads((d / "optim.json").read_text())
-        )
-        rng = load_tensors(d / "rng.safetensors")
-        torch.set_rng_state(rng["torch_rng"])
-        self.generator.set_state(rng["generator"])
-        self.online_R = rng["online_R"].numpy().reshape(-1, len(self.objectives)).copy()
-        online = json.loads((d / "online.json").read_text())
-        self.online_texts = list(online["texts"])
-        if self.contextual:
-            by_id = {r["id"]: r for r in self.domain.prompts("train")}
-            self.online_ctx = [by_id[i] for i in online.get("prompt_ids") or []]
-        self.schedule = ScheduleState.from_dict(state["schedule"])
-        self.rng.bit_generator.state = state["rng"]
-        self.rounds_done = state["rounds_done"]
-        self._data_phase = None
-        self.final_experts = [load_tensors(d / "final_expert_0.safetensors")] if state["has_final"] else None
-        for o, (n, bad) in zip(self.objectives, state.get("objective_counts", [])):
-            o.n_scored, o.n_invalid = n, bad
-        return self
+        from irs.algorithms.ric.checkpoint import load_trainer
+
+        return load_trainer(self, directory)
 
 
 class _OptCfg:
