@@ -347,7 +347,7 @@ def test_a_damaged_candidate_table_is_explained_not_raised(damage, tmp_path, mon
 
     from ui.fixture import make_run
 
-    monkeypatch.setattr("ui.logic.DEMO_DIR", tmp_path / "no-demo")
+    monkeypatch.setattr("ui.logic.folders.DEMO_DIR", tmp_path / "no-demo")
     monkeypatch.setenv("IRS_RUNS_DIR", str(tmp_path))
     rid = "damaged-20250101-000000-0000"
     p = make_run(tmp_path, rid, n=30)
@@ -372,7 +372,7 @@ def test_a_damaged_candidate_table_is_explained_not_raised(damage, tmp_path, mon
 
 def test_explore_without_runs_explains(monkeypatch, tmp_path):
     monkeypatch.setenv("IRS_RUNS_DIR", str(tmp_path / "empty"))
-    monkeypatch.setattr("ui.logic.DEMO_DIR", tmp_path / "no-demo")
+    monkeypatch.setattr("ui.logic.folders.DEMO_DIR", tmp_path / "no-demo")
     at = _app("explore")
     assert not at.exception and "No run has candidates yet" in _texts(at.info)
 
@@ -641,7 +641,7 @@ def test_remerge_of_a_run_with_damaged_experts_explains(damage, tmp_path, monkey
     run = tmp_path / "runs" / demo.name
     shutil.copytree(demo, run)
     monkeypatch.setenv("IRS_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setattr("ui.logic.DEMO_DIR", tmp_path / "no-demo")
+    monkeypatch.setattr("ui.logic.folders.DEMO_DIR", tmp_path / "no-demo")
     if damage == "corrupt experts.json":
         (run / "experts" / "experts.json").write_text('{"files": ["../x"')
     else:

@@ -69,7 +69,7 @@ def runs_dir(tmp_path_factory):
 @pytest.fixture()
 def env(runs_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("IRS_RUNS_DIR", str(runs_dir))
-    monkeypatch.setattr("ui.logic.DEMO_DIR", tmp_path / "no-demo")  # only this file's runs
+    monkeypatch.setattr("ui.logic.folders.DEMO_DIR", tmp_path / "no-demo")  # only this file's runs
     return runs_dir
 
 
@@ -319,7 +319,7 @@ def test_explore_table_over_2000_rows_shows_the_best_and_no_error(tmp_path, monk
 
     make_text_table_run(tmp_path, "big-20250101-000000-0000", n=2100)
     monkeypatch.setenv("IRS_RUNS_DIR", str(tmp_path))
-    monkeypatch.setattr("ui.logic.DEMO_DIR", tmp_path / "no-demo")
+    monkeypatch.setattr("ui.logic.folders.DEMO_DIR", tmp_path / "no-demo")
     at = _app("explore", run="big-20250101-000000-0000")
     assert not at.exception
     at.toggle(key="explore_show_invalid").set_value(True).run()  # all 2,100 rows, duplicates included
@@ -345,7 +345,7 @@ def test_text_run_scores_with_its_oracle_from_explore(tmp_path, monkeypatch):
         pytest.skip("no shipped text demo run")
     shutil.copytree(demo, tmp_path / demo.name)
     monkeypatch.setenv("IRS_RUNS_DIR", str(tmp_path))
-    monkeypatch.setattr("ui.logic.DEMO_DIR", tmp_path / "no-demo")
+    monkeypatch.setattr("ui.logic.folders.DEMO_DIR", tmp_path / "no-demo")
     df = pd.read_parquet(tmp_path / demo.name / "candidates.parquet")
     rows = df.index[df["valid"].to_numpy(bool)][:3].tolist()
     with pytest.raises(ValueError, match="prompt id"):
@@ -371,7 +371,7 @@ def test_first_start_on_demo_runs_shows_a_welcome_that_can_be_dismissed(tmp_path
 
     demo_dir = tmp_path / "demos"
     make_run(demo_dir, "demo-druglike-20250101-000000-0000", n=40)
-    monkeypatch.setattr("ui.logic.DEMO_DIR", demo_dir)
+    monkeypatch.setattr("ui.logic.folders.DEMO_DIR", demo_dir)
     monkeypatch.setenv("IRS_RUNS_DIR", str(tmp_path / "runs"))
     at = _app("explore")
     text = "\n".join(m.value for m in at.markdown)
