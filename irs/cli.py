@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "bench": "bench",
     "import-model": "import_model",
     "reward-stats": "reward_stats",
+    "oracle": "oracle",
 }
 
 

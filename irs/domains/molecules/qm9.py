@@ -36,7 +36,7 @@ Measured (norm_stats.json, `moses_fraction_outside_qm9_range`): 100 % of the MOS
 outside the QM9 p1-p99 range, 0 % of its gaps.
 
 Percentiles rather than min/max keep one outlier from squeezing everyone else into a corner. The MOSES
-percentiles come from `python -m irs.domains.molecules.oracle calibrate`, which writes them with
+percentiles come from `irs oracle calibrate`, which writes them with
 provenance to `assets/molecules/norm_stats.json`; `norm_stats()` reads that file, and recomputes only the
 QM9 part when asked to (`from_file=False`). The alternative, per-heavy-atom (intensive) α and U0, was
 rejected: minimizing U0 per heavy atom rewards swapping carbon for halogens and sulfur only, and it
