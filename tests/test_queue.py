@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from test_runs import poll, tiny_cfg
 
-from irs.runs import RunStore, cancel_run, resume_run, start_run, wait_run, worker
+from irs.runs import RunStore, cancel_run, final, resume_run, start_run, wait_run, worker
 from irs.runs import queue as q
 from irs.runs.worker import execute
 
@@ -98,7 +98,7 @@ def test_cancel_while_queued_is_quick_and_the_run_resumes(tmp_path, monkeypatch)
 def _cancel_at(monkeypatch, run, what: str, nth: int = 1):
     """Request the run's cancel when the worker saves its nth piece of `what` (samples.json or a score piece)."""
     calls = {"n": 0}
-    real_json, real_bytes = worker.atomic_write_json, worker.atomic_write_bytes
+    real_json, real_bytes = final.atomic_write_json, final.atomic_write_bytes
 
     def hit(path):
         if what in path.name:
@@ -106,27 +106,27 @@ def _cancel_at(monkeypatch, run, what: str, nth: int = 1):
             if calls["n"] == nth:
                 run.request_cancel()
 
-    monkeypatch.setattr(worker, "atomic_write_json", lambda p, obj, **k: (real_json(p, obj, **k), hit(p))[0])
-    monkeypatch.setattr(worker, "atomic_write_bytes", lambda p, b, **k: (real_bytes(p, b, **k), hit(p))[0])
+    monkeypatch.setattr(final, "atomic_write_json", lambda p, obj, **k: (real_json(p, obj, **k), hit(p))[0])
+    monkeypatch.setattr(final, "atomic_write_bytes", lambda p, b, **k: (real_bytes(p, b, **k), hit(p))[0])
 
 
 @pytest.mark.parametrize("where", ["samples.json", "score-"])
 def test_cancel_in_final_sampling_keeps_the_work_and_resume_gives_identical_candidates(tmp_path, monkeypatch, where):
     """K = 40 in chunks of 8: a cancel after the first chunk (or the first scored piece) ends the run
     cancelled at once with the work saved; the resumed run writes the candidates an uninterrupted run does."""
-    monkeypatch.setattr(worker, "FINAL_CHUNK", 8)
-    monkeypatch.setattr(worker, "SCORE_CHUNK", 8)
+    monkeypatch.setattr(final, "FINAL_CHUNK", 8)
+    monkeypatch.setattr(final, "SCORE_CHUNK", 8)
     store = RunStore(tmp_path)
     ref = store.create(tiny_cfg("ref", n_final_samples=40))
     assert execute(ref.path) == "done"
-    assert not (ref.path / worker.PARTIAL_DIR).exists()  # cleaned up after the candidates are written
+    assert not (ref.path / final.PARTIAL_DIR).exists()  # cleaned up after the candidates are written
 
     run = store.create(tiny_cfg("cut", n_final_samples=40))
     with monkeypatch.context() as m:
         _cancel_at(m, run, where)
         assert execute(run.path) == "cancelled"
     st = run.status()
-    part = run.path / worker.PARTIAL_DIR
+    part = run.path / final.PARTIAL_DIR
     saved = json.loads((part / "samples.json").read_text())
     if where == "samples.json":
         assert st["phase"] == "cancelled" and st["sampled"] == 8 and st["n_final"] == 40
@@ -143,7 +143,7 @@ def test_cancel_in_final_sampling_keeps_the_work_and_resume_gives_identical_cand
 
 
 def test_final_sampling_progress_reaches_the_status(tmp_path, monkeypatch):
-    monkeypatch.setattr(worker, "FINAL_CHUNK", 8)
+    monkeypatch.setattr(final, "FINAL_CHUNK", 8)
     seen = []
     real = worker._Status.set
 

@@ -17,8 +17,8 @@ What it does, in order:
    every IRS_CHECKPOINT_MINUTES, default 10, so m = T runs are resumable too); the last two are kept.
    The cancel flag is checked at every step boundary: checkpoint, state cancelled, exit.
 5. Save the final merged model (final/) and the final experts (experts/), sample K = n_final_samples
-   candidates from π_ρT, score them with the domain's oracle objectives and write candidates.parquet.
-   State done.
+   candidates from π_ρT, score them with the domain's oracle objectives and write candidates.parquet
+   (irs.runs.final; checkpoints: irs.runs.checkpoints). State done.
 Environment: IRS_THREADS sets torch's CPU threads (default: torch's choice); IRS_CHECKPOINT_MINUTES as above;
 IRS_HEARTBEAT_INTERVAL / IRS_HEARTBEAT_TIMEOUT (irs.runs.store).
 
@@ -42,9 +42,11 @@ import time
 from pathlib import Path
 
 from irs import env
-from irs.io import atomic_write_bytes, atomic_write_json, json_clean, replace_dir
+from irs.io import atomic_write_json, json_clean
+from irs.runs.checkpoints import Checkpointer, load_checkpoint
+from irs.runs.final import FinalSamplingCancelled, save_final, write_candidates
 from irs.runs.queue import wait_for_slot
-from irs.runs.store import FINISHED, KEEP_CHECKPOINTS, Run, RunError, heartbeat_interval, now_iso
+from irs.runs.store import FINISHED, Run, RunError, heartbeat_interval, now_iso
 
 log = logging.getLogger(__name__)
 
@@ -140,280 +142,6 @@ class _Metrics:
         self.f.close()
 
 
-POINTER_FILE = "pointer.json"  # inside checkpoints/step_<t>/: the `latest` pointer as it was for that step
-
-
-def _changed_fields(a: dict, b: dict, prefix: str = "") -> list[str]:
-    """Dotted names of the fields whose values differ between two config dicts."""
-    out = []
-    for k in sorted(set(a) | set(b)):
-        x, y = a.get(k), b.get(k)
-        if isinstance(x, dict) and isinstance(y, dict):
-            out += _changed_fields(x, y, f"{prefix}{k}.")
-        elif x != y:
-            out.append(f"{prefix}{k}: {x!r} -> {y!r}")
-    return out
-
-
-def _load_checkpoint(run: Run, tr, notes: list[str]) -> dict | None:
-    """Load checkpoints/latest into `tr`; when its weights are damaged (irs.checkpoint.WeightsError), the
-    previous checkpoint that loads, with a note in the status. None before the first checkpoint."""
-    from irs.checkpoint import WeightsError
-
-    ck = run.latest_checkpoint()
-    if ck is None:
-        return None
-    saved, now = ck.get("config"), run.config().to_dict()
-    if saved is not None and saved != now:
-        changed = _changed_fields(saved, now)
-        raise RunError(
-            f"run {run.id}: config.toml was edited after its last checkpoint ({', '.join(changed[:8])}); "
-            "a resumed run must continue the run it started as: restore the file, or start a new run "
-            "with the new config"
-        )
-    older = sorted(
-        (int(p.name[5:]), p)
-        for p in run.checkpoints_dir.glob("step_*")
-        if p.is_dir() and p.name[5:].isdigit() and int(p.name[5:]) < ck["step"]
-    )
-    candidates = [ck] + [
-        json.loads((p / POINTER_FILE).read_text()) for _, p in reversed(older) if (p / POINTER_FILE).is_file()
-    ]
-    for k, c in enumerate(candidates):
-        try:
-            log.info("resuming from %s (step %d)", c["dir"], c["step"])
-            tr.load(run.checkpoints_dir / c["dir"])
-        except WeightsError as e:
-            log.warning("checkpoint %s is damaged: %s", c["dir"], e)
-            notes.append(f"checkpoint {c['dir']} was damaged ({e}); resumed from an older one")
-            continue
-        if k:
-            atomic_write_json(run.checkpoints_dir / "latest", c)
-        return c
-    raise RunError(
-        f"run {run.id}: every checkpoint is damaged ({', '.join(c['dir'] for c in candidates)}); the run cannot resume"
-    )
-
-
-class _Checkpointer:
-    """checkpoints/step_<t>/ (Trainer.save, atomic) + checkpoints/latest (atomic JSON pointer)."""
-
-    def __init__(self, run: Run, tr, metrics: _Metrics, status: _Status, step: int):
-        self.run, self.tr, self.metrics, self.status = run, tr, metrics, status
-        self.last_step = step
-        self.last_time = time.monotonic()
-        self.every_s = 60.0 * float(os.environ.get("IRS_CHECKPOINT_MINUTES", 10))
-
-    def due(self) -> bool:
-        s = self.tr.schedule
-        merged = s.t % s.m == 0 or s.done
-        return merged or time.monotonic() - self.last_time > self.every_s
-
-    def save(self) -> None:
-        t = self.tr.schedule.t
-        if t == self.last_step:
-            return
-        name = f"step_{t}"
-        self.tr.save(self.run.checkpoints_dir / name)  # every rank (a collective in distributed runs)
-        self.last_step, self.last_time = t, time.monotonic()
-        if self.tr.comm.rank != 0:
-            return
-        pointer = {
-            "step": t,
-            "dir": name,
-            "metrics_offset": self.metrics.offset,
-            "time": now_iso(),
-            "config": self.run.config().to_dict(),
-        }  # resume refuses a config edited since
-        # each checkpoint keeps its own pointer, so resume can fall back to it if a newer one is damaged
-        atomic_write_json(self.run.checkpoints_dir / name / POINTER_FILE, pointer)
-        atomic_write_json(self.run.checkpoints_dir / "latest", pointer)
-        steps = sorted(
-            (int(p.name[5:]), p) for p in self.run.checkpoints_dir.glob("step_*") if p.is_dir() and p.name[5:].isdigit()
-        )
-        for _, p in steps[:-KEEP_CHECKPOINTS]:
-            if p.name != name:
-                shutil.rmtree(p, ignore_errors=True)
-        self.status.set(last_checkpoint=f"checkpoints/{name}")
-        log.info("checkpoint at step %d", t)
-
-
-def save_final(run: Run, tr) -> None:
-    """final/ (the merged model π_ρT) and experts/ (the final experts and their names and weights)."""
-    from irs.checkpoint import save_model_dir, save_tensors
-
-    cfg = tr.cfg
-    tmp = run.path / ".final.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    save_model_dir(
-        tr.final_model(),
-        tr.tokenizer,
-        tmp,
-        meta={
-            "run_id": run.id,
-            "method": cfg.method,
-            "step": tr.schedule.t,
-            "lambdas": tr.last_lambdas,
-            "objectives": cfg.objective_names,
-            "weights": cfg.weights,
-        },
-    )
-    replace_dir(tmp, run.final_dir)
-
-    states = tr.final_expert_states()  # the experts before the final merge, in objective order
-    tmp = run.path / ".experts.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    for i, st in enumerate(states):
-        save_tensors(st, tmp / f"expert_{i}.safetensors")
-    atomic_write_json(
-        tmp / "experts.json",
-        {
-            "names": list(tr.expert_names),
-            "files": [f"expert_{i}.safetensors" for i in range(len(states))],
-            "objectives": cfg.objective_names,
-            "weights": cfg.weights,
-            "lambdas": tr.last_lambdas,
-            # LoRA experts: only the adapted layers' weights W + B·A; the rest is final/'s shared base
-            "partial": bool(tr.lora),
-        },
-    )
-    replace_dir(tmp, run.experts_dir)
-
-
-FINAL_CHUNK = 256  # the sampler's own batch: chunked calls draw what one call draws (prompt-free domains)
-SCORE_CHUNK = 64  # oracle calls per progress report, cancel check and saved piece
-PARTIAL_DIR = "final_sampling.partial"  # sampled texts and scored pieces so far; resume continues from them
-
-
-class FinalSamplingCancelled(Exception):
-    """A cancel arrived during the final sampling or scoring; what was done so far is saved."""
-
-
-def _npy_bytes(a) -> bytes:
-    import io
-
-    import numpy as np
-
-    buf = io.BytesIO()
-    np.save(buf, np.asarray(a, dtype=np.float64), allow_pickle=False)
-    return buf.getvalue()
-
-
-def _final_texts(run: Run, tr, prompts, status, should_stop) -> list[str]:
-    """Sample K texts from π_ρT in chunks of FINAL_CHUNK, saving the texts and the generator after each, so
-    that a cancel or a kill loses at most one chunk and a resumed run draws exactly the same K."""
-    import torch
-
-    from irs.rl.sampler import sample
-
-    cfg, r = tr.cfg, tr.cfg.rl
-    K, part = cfg.n_final_samples, run.path / PARTIAL_DIR
-    f = part / "samples.json"
-    g, texts = torch.Generator().manual_seed(cfg.seed), []
-    if f.is_file():
-        try:
-            saved = json.loads(f.read_text())
-            if saved.get("n") == K and saved.get("seed") == cfg.seed:
-                texts = list(saved["texts"])
-                g.set_state(torch.tensor(saved["generator"], dtype=torch.uint8))
-                log.info("final sampling: continuing after %d of %d saved samples", len(texts), K)
-        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
-            log.warning("final sampling: ignoring a damaged %s (%s)", f, e)
-            g, texts = torch.Generator().manual_seed(cfg.seed), []
-    model = tr.final_model() if len(texts) < K else None
-    status.set(phase="sampling", sampled=len(texts), n_final=K)
-    while len(texts) < K:
-        i = len(texts)
-        m = min(FINAL_CHUNK, K - i)
-        s = sample(
-            model,
-            tr.tokenizer,
-            m,
-            max_new_tokens=tr.max_new_tokens,
-            temperature=r.temperature,
-            top_k=r.top_k,
-            top_p=r.top_p,
-            bf16=tr.bf16,
-            generator=g,
-            batch_size=FINAL_CHUNK,
-            prompt=prompts[i : i + m] if isinstance(prompts, list) else prompts,
-        )
-        texts += s.texts
-        part.mkdir(exist_ok=True)
-        atomic_write_json(f, {"n": K, "seed": cfg.seed, "texts": texts, "generator": g.get_state().tolist()})
-        status.set(sampled=len(texts))
-        if len(texts) < K and should_stop():
-            raise FinalSamplingCancelled(f"cancelled after {len(texts)} of {K} final samples")
-    return texts
-
-
-def _resumable_scoring(objectives, part: Path, key: str, status, should_stop) -> list:
-    """The objectives, each scoring in chunks of SCORE_CHUNK whose results are saved under `part`
-    (named by `key`, a digest of the texts), with progress in the status and a cancel check per chunk."""
-    import copy
-
-    import numpy as np
-
-    out, n_obj = [], len(objectives)
-
-    def wrap(k, o):
-        raw = o.raw
-
-        def scorer(cands, ctxs=None):
-            pieces = []
-            for j in range(0, len(cands), SCORE_CHUNK):
-                f = part / f"score-{key}-{k}-{j // SCORE_CHUNK}.npy"
-                a = np.load(f, allow_pickle=False) if f.is_file() else None
-                if a is None or a.shape != (len(cands[j : j + SCORE_CHUNK]),):
-                    a = raw(cands[j : j + SCORE_CHUNK], None if ctxs is None else ctxs[j : j + SCORE_CHUNK])
-                    part.mkdir(exist_ok=True)
-                    atomic_write_bytes(f, _npy_bytes(a))
-                pieces.append(a)
-                done = j + len(a)
-                status.set(
-                    phase="scoring",
-                    scoring=f"{o.name} {done}/{len(cands)}",
-                    scored_fraction=round((k + done / max(1, len(cands))) / n_obj, 4),
-                )
-                if should_stop() and (done < len(cands) or k < n_obj - 1):
-                    raise FinalSamplingCancelled(f"cancelled while scoring {o.name} ({done}/{len(cands)})")
-            return np.concatenate(pieces) if pieces else np.zeros(0)
-
-        w = copy.copy(o)
-        w.scorer = scorer
-        return w
-
-    for k, o in enumerate(objectives):
-        out.append(wrap(k, o))
-    return out
-
-
-def write_candidates(run: Run, tr, status=None, should_stop=lambda: False) -> int:
-    """Sample K candidates from π_ρT, score them with the oracle, write candidates.parquet. Progress goes
-    to the status (sampled / n_final, then scoring); a cancel is honoured between chunks and the work done
-    so far is kept in PARTIAL_DIR for the resumed worker (FinalSamplingCancelled)."""
-    import hashlib
-
-    from irs.candidates import score_candidates
-    from irs.prompting import eval_contexts, prompt_texts
-    from irs.runs.results import oracle_objectives
-
-    status = status or _Follower()
-    cfg = tr.cfg
-    ctx = eval_contexts(tr.domain, cfg.n_final_samples)  # prompt domains: the test split's documents
-    ric = tr.sampling_prompt  # RiC: the desired scores as the prompt (before each document)
-    prompts = prompt_texts(ctx, ric) if ctx is not None else ric
-    texts = _final_texts(run, tr, prompts, status, should_stop)
-    part = run.path / PARTIAL_DIR
-    key = hashlib.sha256(json.dumps(texts).encode()).hexdigest()[:16]
-    objectives = _resumable_scoring(oracle_objectives(tr.domain, cfg, tr.calibration), part, key, status, should_stop)
-    df = score_candidates(texts, tr.domain, objectives, set_name="final", contexts=ctx)
-    atomic_write_bytes(run.candidates_path, df.to_parquet(index=False))
-    shutil.rmtree(part, ignore_errors=True)
-    return len(df)
-
-
 def _train_and_finish(run: Run, status, comm=None) -> str:
     """Train, save and sample. In a distributed run every rank runs this; ranks > 0 get a _Follower for
     status (and metrics) and skip the writes, and every decision that changes the sequence of
@@ -430,7 +158,7 @@ def _train_and_finish(run: Run, status, comm=None) -> str:
 
         atomic_write_json(run.path / CALIBRATION_FILE, tr.calibration)
     notes = list(dict.fromkeys(list(run.read_status().get("notes") or []) + list(tr.cfg.notes)))
-    ck = _load_checkpoint(run, tr, notes)
+    ck = load_checkpoint(run, tr, notes)
     metrics = _Metrics(run.metrics_path, ck["metrics_offset"] if ck else 0) if leader else _Follower()
     try:
         # rank 0 writes metrics.jsonl; the other ranks' expert-step records reach it at each step boundary
@@ -438,7 +166,7 @@ def _train_and_finish(run: Run, status, comm=None) -> str:
         tr.on_record = (
             metrics.write if leader else (lambda rec: pending.append(rec) if rec.get("type") == "step" else None)
         )
-        ckpt = _Checkpointer(run, tr, metrics, status, tr.schedule.t)
+        ckpt = Checkpointer(run, tr, metrics, status, tr.schedule.t)
         status.set(phase="training", step=tr.schedule.t, total_steps=tr.schedule.T, notes=notes)
 
         def collect_followers():  # a collective: every rank calls it at the same points
