@@ -115,10 +115,19 @@ def test_killing_a_distributed_run_kills_every_rank_and_it_resumes(tmp_path, mon
         out = subprocess.run(["pgrep", "-f", f"irs.runs.worker {run.path}"], capture_output=True, text=True).stdout
         return out.split()
 
-    end = time.monotonic() + 10
-    while ranks() and time.monotonic() < end:
+    from irs.runs import RunLocked
+
+    def lock_free():  # an exiting process drops its command line before its files (and the run's flock)
+        try:
+            with run.lock():
+                return True
+        except RunLocked:
+            return False
+
+    end = time.monotonic() + 30
+    while (ranks() or not lock_free()) and time.monotonic() < end:
         time.sleep(0.1)
-    assert ranks() == []
+    assert ranks() == [] and lock_free()
     assert run.status()["state"] == "failed"
     resume_run(run)
     assert wait_run(run)["state"] == "done", run.log_path.read_text()[-2000:]

@@ -318,21 +318,36 @@ def main(argv: list[str] | None = None) -> int:
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         _die_with_parent()
     comm = init_from_env()  # torchrun sets WORLD_SIZE; otherwise a single process
-    if comm.rank != 0:
-        run = Run(args.run_dir)
-        while run.read_status().get("state") == "queued":  # rank 0 waits for a slot in the run queue
-            time.sleep(0.5)
-        if run.read_status().get("state") in FINISHED:  # cancelled while queued
-            return 0
-        _set_threads(threads)
-        _train_and_finish(run, _Follower(), comm)
-        return 0
     try:
-        state = execute(args.run_dir, args.lock_fd, threads, comm)
-    except RunError as e:  # locked, or already done: nothing was written
-        log.error("%s", e)
-        return 3
-    return 0 if state in ("done", "cancelled") else 1
+        if comm.rank != 0:
+            run = Run(args.run_dir)
+            while run.read_status().get("state") == "queued":  # rank 0 waits for a slot in the run queue
+                time.sleep(0.5)
+            if run.read_status().get("state") in FINISHED:  # cancelled while queued
+                return 0
+            _set_threads(threads)
+            _train_and_finish(run, _Follower(), comm)
+            return 0
+        try:
+            state = execute(args.run_dir, args.lock_fd, threads, comm)
+        except RunError as e:  # locked, or already done: nothing was written
+            log.error("%s", e)
+            return 3
+        return 0 if state in ("done", "cancelled") else 1
+    finally:
+        _close_process_group()
+
+
+def _close_process_group() -> None:
+    """Release the torch.distributed process group before exit: left to the interpreter's teardown, gloo's
+    threads could abort a rank that finished first ("terminate called without an active exception")."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        try:
+            dist.destroy_process_group()
+        except Exception:  # leaving anyway
+            log.debug("destroy_process_group failed", exc_info=True)
 
 
 if __name__ == "__main__":
