@@ -83,3 +83,42 @@ def test_expert_step_with_bf16_on_trains_and_stays_finite():
     assert all(torch.isfinite(p).all() for p in after)
     assert max(float((a - b).abs().max()) for a, b in zip(after, before)) > 0  # weights moved, stay fp32
     assert all(p.dtype == torch.float32 for p in after)
+
+
+def test_auto_precision_is_measured_once_per_run_recorded_and_reused_on_resume(tmp_path, monkeypatch):
+    """rl.bf16 = "auto" with no IRS_BF16: the worker times a training pass in fp32 and bf16 on this machine,
+    writes the choice to precision.json and the run's notes; a resume reads it back instead of measuring."""
+    import json
+
+    import irs.rl.sampler as sampler
+    from irs.config import RunConfig
+    from irs.runs import RunStore
+    from irs.runs.worker import PRECISION_FILE, execute
+
+    monkeypatch.delenv("IRS_BF16", raising=False)
+    cfg = RunConfig.from_dict(
+        {
+            "name": "auto",
+            "domain": "toy",
+            "model": "tiny:gpt2",
+            "seed": 0,
+            "n_final_samples": 8,
+            "rl": {"batch_size": 8, "bf16": "auto"},
+            "merge": {"total_steps": 2, "merge_every": 1},
+        }
+    )
+    run = RunStore(tmp_path).create(cfg)
+    assert execute(run.path) == "done"
+    rec = json.loads((run.path / PRECISION_FILE).read_text())
+    assert rec["fp32_ms"] > 0 and rec["bf16_ms"] > 0 and rec["bf16"] == (rec["bf16_ms"] < 0.9 * rec["fp32_ms"])
+    assert any(n.startswith("rl.bf16 = auto: ") for n in run.status()["notes"])
+    assert "auto" in (run.path / "config.toml").read_text()  # the config itself is unchanged
+
+    from irs.algorithms.distributed import LocalComm
+    from irs.runs.worker import _resolve_precision
+
+    monkeypatch.setattr(sampler, "measure_bf16", lambda *a, **k: (_ for _ in ()).throw(AssertionError("measured")))
+    (run.path / PRECISION_FILE).write_text(json.dumps({**rec, "bf16": True}))
+    notes = []
+    again = _resolve_precision(run, run.config(), LocalComm(), True, notes)
+    assert again.rl.bf16 == "on" and "bf16" in notes[0]  # read back, not measured again

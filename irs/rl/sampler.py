@@ -47,6 +47,36 @@ def _hardware_bf16() -> bool:
     return "amx_bf16" in flags
 
 
+def measure_bf16(model, device: torch.device | str = "cpu", batch: int = 16, length: int = 48, reps: int = 3) -> dict:
+    """Time one training forward + backward of `model` in fp32 and under bf16 autocast (median of `reps`
+    after a warm-up), on random tokens: {"fp32_ms", "bf16_ms", "bf16"}, bf16 chosen only when at least 10 %
+    faster. What `rl.bf16 = "auto"` decides by (irs.runs.worker), instead of a CPU flag."""
+    import copy
+    import statistics
+    import time
+
+    m = copy.deepcopy(model).to(device).train()
+    vocab = int(getattr(m.config, "vocab_size", 64))
+    ids = torch.randint(0, vocab, (batch, length), generator=torch.Generator().manual_seed(0)).to(device)
+
+    def once(on: bool) -> float:
+        t0 = time.perf_counter()
+        with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=on):
+            out = m(input_ids=ids).logits.float().mean()
+        out.backward()
+        m.zero_grad(set_to_none=True)
+        if torch.device(device).type == "cuda":
+            torch.cuda.synchronize()
+        return (time.perf_counter() - t0) * 1000
+
+    res = {}
+    for name, on in (("fp32_ms", False), ("bf16_ms", True)):
+        once(on)  # warm-up
+        res[name] = round(statistics.median(once(on) for _ in range(reps)), 2)
+    res["bf16"] = bool(res["bf16_ms"] < 0.9 * res["fp32_ms"])
+    return res
+
+
 def autocast(bf16: bool | None, device: torch.device | str = "cpu"):
     """bf16 autocast context (weights stay fp32). None means: on where the hardware supports it."""
     on = bf16_supported() if bf16 is None else bf16

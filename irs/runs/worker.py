@@ -142,6 +142,41 @@ class _Metrics:
         self.f.close()
 
 
+PRECISION_FILE = "precision.json"  # rl.bf16 = "auto": the measured choice, kept so a resume computes alike
+
+
+def _resolve_precision(run: Run, cfg, comm, leader: bool, notes: list[str]):
+    """rl.bf16 = "auto" decided by a measurement on this machine (irs.rl.sampler.measure_bf16) rather than a
+    CPU flag, once per run: the choice is written to precision.json and read back on resume, so a resumed
+    run computes in the precision it started with; every rank takes rank 0's. IRS_BF16 overrides it."""
+    if cfg.rl.bf16 != "auto" or os.environ.get("IRS_BF16", "").strip():
+        return cfg
+    f = run.path / PRECISION_FILE
+    choice = False
+    if leader:
+        if f.is_file():
+            rec = json.loads(f.read_text())
+        else:
+            from irs.algorithms.trainer import run_device
+            from irs.domains import get_domain
+            from irs.rl.policy import starting_model
+            from irs.rl.sampler import measure_bf16
+
+            model, _ = starting_model(cfg, get_domain(cfg.domain))
+            rec = measure_bf16(model, run_device(comm))
+            atomic_write_json(f, rec)
+        choice = bool(rec["bf16"])
+        msg = (
+            f"rl.bf16 = auto: {'bf16' if choice else 'fp32'} (one training pass {rec['fp32_ms']} ms in fp32, "
+            f"{rec['bf16_ms']} ms in bf16 on this machine)"
+        )
+        log.info("%s", msg)
+        notes.append(msg)
+    choice = comm.agree(choice)
+    cfg.rl.bf16 = "on" if choice else "off"
+    return cfg
+
+
 def _train_and_finish(run: Run, status, comm=None) -> str:
     """Train, save and sample. In a distributed run every rank runs this; ranks > 0 get a _Follower for
     status (and metrics) and skip the writes, and every decision that changes the sequence of
@@ -149,7 +184,10 @@ def _train_and_finish(run: Run, status, comm=None) -> str:
     cfg = run.config()
     status.set(phase="building")
     from irs.algorithms import make_trainer  # torch and transformers: the slow part of starting
+    from irs.algorithms.distributed import LocalComm
 
+    precision_notes: list[str] = []
+    cfg = _resolve_precision(run, cfg, comm or LocalComm(), comm is None or comm.rank == 0, precision_notes)
     tr = make_trainer(cfg, comm=comm)
     comm = tr.comm
     leader = comm.rank == 0
@@ -157,7 +195,7 @@ def _train_and_finish(run: Run, status, comm=None) -> str:
         from irs.runs.results import CALIBRATION_FILE
 
         atomic_write_json(run.path / CALIBRATION_FILE, tr.calibration)
-    notes = list(dict.fromkeys(list(run.read_status().get("notes") or []) + list(tr.cfg.notes)))
+    notes = list(dict.fromkeys(list(run.read_status().get("notes") or []) + list(tr.cfg.notes) + precision_notes))
     ck = load_checkpoint(run, tr, notes)
     metrics = _Metrics(run.metrics_path, ck["metrics_offset"] if ck else 0) if leader else _Follower()
     try:
