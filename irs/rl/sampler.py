@@ -47,16 +47,18 @@ def _hardware_bf16() -> bool:
     return "amx_bf16" in flags
 
 
-def measure_bf16(model, device: torch.device | str = "cpu", batch: int = 16, length: int = 48, reps: int = 3) -> dict:
-    """Time one training forward + backward of `model` in fp32 and under bf16 autocast (median of `reps`
-    after a warm-up), on random tokens: {"fp32_ms", "bf16_ms", "bf16"}, bf16 chosen only when at least 10 %
-    faster. What `rl.bf16 = "auto"` decides by (irs.runs.worker), instead of a CPU flag."""
+def measure_bf16(model, device: torch.device | str = "cpu", batch: int = 16, length: int = 48, reps: int = 5) -> dict:
+    """Time one training forward + backward of `model` in fp32 and under bf16 autocast on random tokens,
+    alternating the two `reps` times after a warm-up and keeping each one's fastest pass (other load on the
+    machine slows both alike and only ever adds time): {"fp32_ms", "bf16_ms", "bf16"}, bf16 chosen only when
+    at least 10 % faster. What `rl.bf16 = "auto"` decides by (irs.runs.worker), instead of a CPU flag."""
     import copy
-    import statistics
     import time
 
     m = copy.deepcopy(model).to(device).train()
     vocab = int(getattr(m.config, "vocab_size", 64))
+    n_pos = getattr(m.config, "n_positions", None) or getattr(m.config, "max_position_embeddings", None)
+    length = min(length, int(n_pos)) if n_pos else length
     ids = torch.randint(0, vocab, (batch, length), generator=torch.Generator().manual_seed(0)).to(device)
 
     def once(on: bool) -> float:
@@ -69,10 +71,12 @@ def measure_bf16(model, device: torch.device | str = "cpu", batch: int = 16, len
             torch.cuda.synchronize()
         return (time.perf_counter() - t0) * 1000
 
-    res = {}
-    for name, on in (("fp32_ms", False), ("bf16_ms", True)):
-        once(on)  # warm-up
-        res[name] = round(statistics.median(once(on) for _ in range(reps)), 2)
+    once(False), once(True)  # warm-up
+    times = {False: [], True: []}
+    for _ in range(reps):
+        for on in (False, True):
+            times[on].append(once(on))
+    res = {"fp32_ms": round(min(times[False]), 2), "bf16_ms": round(min(times[True]), 2), "length": length}
     res["bf16"] = bool(res["bf16_ms"] < 0.9 * res["fp32_ms"])
     return res
 

@@ -162,8 +162,16 @@ def _resolve_precision(run: Run, cfg, comm, leader: bool, notes: list[str]):
             from irs.rl.policy import starting_model
             from irs.rl.sampler import measure_bf16
 
-            model, _ = starting_model(cfg, get_domain(cfg.domain))
-            rec = measure_bf16(model, run_device(comm))
+            domain = get_domain(cfg.domain)
+            model, _ = starting_model(cfg, domain)
+            # the shape of the run's own training batches (capped), where the precision pays or costs
+            batch = max(2, min(cfg.rl.batch_size, 64))
+            length = 1 + (cfg.rl.max_new_tokens or domain.max_new_tokens)
+            try:
+                rec = {**measure_bf16(model, run_device(comm), batch=batch, length=length), "batch": batch}
+            except Exception as e:  # the measurement must never stop a run: fp32 is always correct
+                log.warning("bf16 measurement failed (%s); training in fp32", e)
+                rec = {"bf16": False, "fp32_ms": None, "bf16_ms": None, "error": repr(e)}
             atomic_write_json(f, rec)
         choice = bool(rec["bf16"])
         msg = (
