@@ -239,8 +239,12 @@ def _train_and_finish(run: Run, status, comm=None) -> str:
         status.set(phase="saving")
         if not leader:
             tr.final_expert_states()  # the gather is a collective: take part, write nothing
+            # a gloo send returns before the peer has the data: a rank that left now could close its
+            # connections under a transfer still in flight (the receiver then aborted under load)
+            comm.barrier()
             return "done"
         save_final(run, tr)
+        comm.barrier()  # the other ranks wait here for the gather to be complete everywhere
         if run.cancel_requested():
             return "cancelled"
         try:
