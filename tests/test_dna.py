@@ -128,7 +128,7 @@ def test_oracle_loads_and_scores():
 
 @pytest.mark.skipif(
     not (PROXIES.is_file() and MODEL.is_file()),
-    reason="assets/dna/proxies or assets/dna/dnagpt2 not built (python -m irs.domains.dna.proxies)",
+    reason="assets/dna/proxies or assets/dna/dnagpt2 not built (irs train-proxies --domain dna)",
 )
 def test_proxy_objectives_shapes():
     from irs.domains import get_domain
