@@ -99,33 +99,9 @@ def run_done(store, cfg):
 
 def base_table(cfg, calibration: dict, seed: int):
     """K samples of the starting model, scored by the oracle on the run's evaluation scale."""
-    import torch
+    from irs.runs.results import starting_candidates
 
-    from irs.candidates import score_candidates
-    from irs.config import bf16_flag
-    from irs.domains import get_domain
-    from irs.prompting import eval_contexts, prompt_texts
-    from irs.rl.policy import starting_model
-    from irs.rl.sampler import sample
-    from irs.runs import oracle_objectives
-
-    domain = get_domain(cfg.domain)
-    model, tok = starting_model(cfg, domain, seed)
-    r = cfg.rl
-    ctx = eval_contexts(domain, cfg.n_final_samples)
-    s = sample(
-        model.eval(),
-        tok,
-        cfg.n_final_samples,
-        max_new_tokens=r.max_new_tokens or domain.max_new_tokens,
-        temperature=r.temperature,
-        top_k=r.top_k,
-        top_p=r.top_p,
-        bf16=bf16_flag(r),
-        generator=torch.Generator().manual_seed(seed),
-        prompt=prompt_texts(ctx),
-    )
-    return score_candidates(s.texts, domain, oracle_objectives(domain, cfg, calibration), set_name="base", contexts=ctx)
+    return starting_candidates(cfg, seed, calibration, set_name="base")
 
 
 def main(argv=None) -> int:

@@ -80,39 +80,15 @@ def reference_eval(base: RunConfig, seed: int, cache_dir: Path) -> dict:
     """The starting point every method fine-tunes: K samples of the base model (run seed, run sampling
     settings), scored by the oracle. Not a run and not in the verdict: it shows what the methods added."""
     import pandas as pd
-    import torch
-
-    from irs.candidates import score_candidates
-    from irs.config import bf16_flag
-    from irs.domains import get_domain
-    from irs.rl.policy import starting_model
-    from irs.rl.sampler import sample
-    from irs.runs import oracle_objectives
 
     cfg = _validated(copy.deepcopy(base))
-    domain = get_domain(cfg.domain)
     cache = cache_dir / f"{REFERENCE}-s{seed}.parquet"
     if cache.is_file():
         df = pd.read_parquet(cache)
     else:
-        model, tok = starting_model(cfg, domain, seed)
-        from irs.prompting import eval_contexts, prompt_texts
+        from irs.runs.results import starting_candidates
 
-        r = cfg.rl
-        ctx = eval_contexts(domain, cfg.n_final_samples)  # prompt domains: the test documents, as the worker
-        s = sample(
-            model.eval(),
-            tok,
-            cfg.n_final_samples,
-            max_new_tokens=r.max_new_tokens or domain.max_new_tokens,
-            temperature=r.temperature,
-            top_k=r.top_k,
-            top_p=r.top_p,
-            bf16=bf16_flag(r),
-            generator=torch.Generator().manual_seed(seed),
-            prompt=prompt_texts(ctx),
-        )
-        df = score_candidates(s.texts, domain, oracle_objectives(domain, cfg), set_name="pretrained", contexts=ctx)
+        df = starting_candidates(cfg, seed, set_name="pretrained")
         cache_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(cache, df.to_parquet(index=False))
     return _table_eval(df, "bench (base model)", proxy_queries=0, train_s=0.0)

@@ -212,6 +212,39 @@ def starting_model(run: Run | str, runs_dir: str | os.PathLike | None = None):
     return model.eval(), tok
 
 
+def starting_candidates(cfg, seed: int, calibration: dict | None = None, set_name: str = STARTING_SET):
+    """K = cfg.n_final_samples samples of the model a config starts from (a tiny model initialized with
+    `seed`), with its sampling settings and the sampling seed `seed`, scored by the oracle (on
+    `calibration`'s scale when given): the base-model baseline of the benchmarks, before any run exists."""
+    import torch
+
+    from irs.candidates import score_candidates
+    from irs.config import bf16_flag
+    from irs.domains import get_domain
+    from irs.prompting import eval_contexts, prompt_texts
+    from irs.rl.policy import starting_model as build_starting
+    from irs.rl.sampler import sample
+
+    domain = get_domain(cfg.domain)
+    model, tok = build_starting(cfg, domain, seed)
+    r = cfg.rl
+    ctx = eval_contexts(domain, cfg.n_final_samples)  # prompt domains: the test documents, as the worker
+    s = sample(
+        model.eval(),
+        tok,
+        cfg.n_final_samples,
+        max_new_tokens=r.max_new_tokens or domain.max_new_tokens,
+        temperature=r.temperature,
+        top_k=r.top_k,
+        top_p=r.top_p,
+        bf16=bf16_flag(r),
+        generator=torch.Generator().manual_seed(seed),
+        prompt=prompt_texts(ctx),
+    )
+    objectives = oracle_objectives(domain, cfg, calibration)
+    return score_candidates(s.texts, domain, objectives, set_name=set_name, contexts=ctx)
+
+
 def sample_run(
     run: Run | str,
     n: int,
