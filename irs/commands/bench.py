@@ -17,11 +17,31 @@ def add_parser(sub):
         "OUT/<task>_runs.csv (per-seed numbers) and pairwise scatter PNGs. "
         "Resumable: rerun the same command after a kill.",
     )
-    p.add_argument("config", metavar="CONFIG.toml", help="base run configuration: task, model, T, B, m, ...")
+    p.add_argument(
+        "config",
+        metavar="CONFIG.toml",
+        nargs="?",
+        default=None,
+        help="base run configuration: task, model, T, B, m, ... (with --suite pmo: default examples/bench-pmo.toml)",
+    )
+    p.add_argument(
+        "--suite",
+        choices=("paper", "pmo"),
+        default="paper",
+        help="'paper': methods x seeds on CONFIG's task (default); 'pmo': the PMO benchmark's 20 RDKit tasks "
+        "under CONFIG's oracle_budget, AUC top-10 from each run's call log (irs/bench/pmo.py)",
+    )
+    p.add_argument(
+        "--tasks",
+        default="",
+        metavar="LIST",
+        help="--suite pmo: comma-separated PMO tasks (default: all 20)",
+    )
     p.add_argument(
         "--methods",
-        default="iterative_rs,morlhf,rewarded_soups,ric",
-        help="comma-separated methods (default: iterative_rs,morlhf,rewarded_soups,ric)",
+        default=None,
+        help="comma-separated methods (default: iterative_rs,morlhf,rewarded_soups,ric; "
+        "--suite pmo: iterative_rs,morlhf,rl_score)",
     )
     p.add_argument("--seeds", type=int, default=3, help="seeds per method: the config's seed, +1, ... (default: 3)")
     p.add_argument(
@@ -93,6 +113,14 @@ def run(args) -> int:
     from irs.bench import BenchSpec, parse_methods, run_bench
 
     os.environ.setdefault("IRS_THREADS", str(args.threads))
+    command = "irs " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if args.suite == "pmo":
+        return _run_pmo(args, command)
+    if args.config is None:
+        print("irs bench: give CONFIG.toml (or --suite pmo)", file=sys.stderr)
+        return 2
+    if args.methods is None:
+        args.methods = "iterative_rs,morlhf,rewarded_soups,ric"
     spec = BenchSpec(
         config=args.config,
         methods=parse_methods(args.methods),
@@ -109,11 +137,32 @@ def run(args) -> int:
         report_only=args.report_only,
         reference=not args.no_reference,
         null_control=args.null_control,
-        command="irs " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        command=command,
     )
     res = run_bench(spec)
     print(
         f"wrote {res['md']}, {res['csv']} and {len(res['pngs'])} figure(s) ({len(res['rows'])} runs)", file=sys.stderr
     )
+    print(res["md"])
+    return 0
+
+
+def _run_pmo(args, command: str) -> int:
+    from irs.bench.pmo import METHODS, ORDER, PMOSpec, run_pmo
+
+    split = lambda text: tuple(x.strip() for x in text.split(",") if x.strip())  # noqa: E731
+    spec = PMOSpec(
+        config=args.config or "examples/bench-pmo.toml",
+        tasks=split(args.tasks) or ORDER,
+        methods=split(args.methods or "") or METHODS,
+        seeds=args.seeds,
+        bench_dir=args.bench_dir,
+        out_dir=args.out,
+        report_only=args.report_only,
+        inline=args.inline,
+        command=command,
+    )
+    res = run_pmo(spec)
+    print(f"wrote {res['md']} and {res['json']} ({len(res['rows'])} runs)", file=sys.stderr)
     print(res["md"])
     return 0

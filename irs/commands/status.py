@@ -61,6 +61,10 @@ def run(args) -> int:
             for k in FIELDS + ("dir",):
                 if st.get(k) not in (None, [], ""):
                     print(f"{k:16s} {st[k]}")
+            from irs.objectives.budget import budget_text
+
+            if budget_text(st):
+                print(f"{'budget':16s} {budget_text(st)}")
             from irs.runs import run_calibration
 
             cal = run_calibration(r)

@@ -204,6 +204,11 @@ class RunConfig:
     nproc: int = _f(
         1, "torch.distributed ranks (torchrun, one expert per rank; gloo on CPU, NCCL on GPU); 1 = one process"
     )
+    oracle_budget: int = _f(
+        0,
+        "PMO-style budget of oracle calls (a new valid molecule scored is one call; repeats come from a "
+        "cache): training stops when what is left is what the final sampling needs; 0 = no budget",
+    )
     rl: RLConfig = field(default_factory=RLConfig)
     merge: MergeConfig = field(default_factory=MergeConfig)
     ric: RiCConfig = field(default_factory=RiCConfig)
@@ -230,6 +235,8 @@ class RunConfig:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d.pop("notes")
+        if not d["oracle_budget"]:  # 0 is "no budget"; written out it would read as a bad budget
+            d.pop("oracle_budget")
         return d
 
     def to_toml(self) -> str:
@@ -254,6 +261,10 @@ class RunConfig:
         _no_unknown(RLConfig, rl, "rl.")
         _no_unknown(MergeConfig, mg, "merge.")
         _no_unknown(RiCConfig, rc, "ric.")
+        if "oracle_budget" in d:
+            b = d["oracle_budget"]
+            if not (isinstance(b, int) and not isinstance(b, bool)) or b < 1:
+                raise ValueError(f"config field oracle_budget = {b!r}: must be an integer >= 1 (leave it out for none)")
         objs = []
         for i, o in enumerate(d.pop("objectives", []) or []):
             if not isinstance(o, dict):

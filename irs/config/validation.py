@@ -197,6 +197,34 @@ def validate(cfg: RunConfig, available: list[str] | None = None) -> RunConfig:
         lo.target_modules,
         "must be a list of module names",
     )
+    b = cfg.oracle_budget
+    _check(
+        isinstance(b, int) and not isinstance(b, bool) and b >= 0,
+        "oracle_budget",
+        b,
+        "must be an integer >= 1 (0 or left out = no budget)",
+    )
+    if b:
+        _check(
+            cfg.n_final_samples < b,
+            "n_final_samples",
+            cfg.n_final_samples,
+            f"must be below oracle_budget = {b} (the final candidates are scored within the budget)",
+        )
+        _check(cfg.nproc == 1, "nproc", cfg.nproc, "an oracle budget is counted in one process: use nproc = 1")
+        _check(
+            cfg.method != "ric",
+            "method",
+            cfg.method,
+            "RiC labels its supervised data with the oracle outside any budget: not with oracle_budget",
+        )
+        _check(
+            r.normalization != "calibrated",
+            "rl.normalization",
+            r.normalization,
+            "a calibration scores the starting model's samples before training, outside the budget: "
+            "use 'data' or 'auto' with oracle_budget",
+        )
     sf = cfg.sft
     _check(sf.steps >= 0, "sft.steps", sf.steps, "must be >= 0 (0 = no SFT)")
     _check(sf.lr > 0 and math.isfinite(sf.lr), "sft.lr", sf.lr, "must be a positive number")
@@ -215,6 +243,8 @@ def lora_enabled(cfg: RunConfig, domain=None) -> bool:
 def normalization_of(cfg: RunConfig, domain=None) -> str:
     """rl.normalization with 'auto' resolved by the domain (Domain.calibrate_default)."""
     n = cfg.rl.normalization
+    if n == "auto" and cfg.oracle_budget:  # a calibration would spend calls before training
+        return "data"
     if n == "auto":
         return "calibrated" if getattr(domain, "calibrate_default", True) else "data"
     return n

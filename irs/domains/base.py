@@ -100,7 +100,12 @@ class Domain:
     def objectives(self, preset: str | None = None) -> list[Objective]:
         preset = preset or self.default_preset
         if preset not in self.presets:
-            raise ValueError(f"domain {self.name!r} has no preset {preset!r}; choose from {sorted(self.presets)}")
+            # a family of presets ("pmo:<task>") lists its own members, not the whole domain's
+            family = preset.split(":")[0] + ":" if ":" in preset else None
+            near = sorted(p for p in self.presets if family and p.startswith(family))
+            raise ValueError(
+                f"domain {self.name!r} has no preset {preset!r}; choose from {near or sorted(self.presets)}"
+            )
         return self.presets[preset]()
 
     def oracle(self, preset: str | None = None) -> list[Objective]:

@@ -188,7 +188,12 @@ def write_candidates(run: Run, tr, status=None, should_stop=lambda: False) -> in
     texts = _final_texts(run, tr, prompts, status, should_stop)
     part = run.path / PARTIAL_DIR
     key = hashlib.sha256(json.dumps(texts).encode()).hexdigest()[:16]
-    objectives = _resumable_scoring(oracle_objectives(tr.domain, cfg, tr.calibration), part, key, status, should_stop)
+    oracle = oracle_objectives(tr.domain, cfg, tr.calibration)
+    budget = getattr(tr, "budget", None)
+    if budget is not None:  # the final candidates may use the rest of the budget, kept for them
+        budget.set_limit(budget.budget)
+        oracle = budget.wrap(oracle)
+    objectives = _resumable_scoring(oracle, part, key, status, should_stop)
     df = score_candidates(texts, tr.domain, objectives, set_name="final", contexts=ctx)
     atomic_write_bytes(run.candidates_path, df.to_parquet(index=False))
     shutil.rmtree(part, ignore_errors=True)

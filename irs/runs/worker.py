@@ -196,7 +196,9 @@ def _train_and_finish(run: Run, status, comm=None) -> str:
 
     precision_notes: list[str] = []
     cfg = _resolve_precision(run, cfg, comm or LocalComm(), comm is None or comm.rank == 0, precision_notes)
-    tr = make_trainer(cfg, comm=comm)
+    from irs.objectives.budget import LOG_FILE
+
+    tr = make_trainer(cfg, comm=comm, oracle_log=run.path / LOG_FILE)
     comm = tr.comm
     leader = comm.rank == 0
     if leader and tr.calibration:  # the run's reward scale, for the app and evaluation
@@ -213,7 +215,12 @@ def _train_and_finish(run: Run, status, comm=None) -> str:
             metrics.write if leader else (lambda rec: pending.append(rec) if rec.get("type") == "step" else None)
         )
         ckpt = Checkpointer(run, tr, metrics, status, tr.schedule.t)
-        status.set(phase="training", step=tr.schedule.t, total_steps=tr.schedule.T, notes=notes)
+
+        def budget_fields() -> dict:  # the calls used so far, for `irs status` and the Runs page
+            b = getattr(tr, "budget", None)
+            return b.state() if b is not None else {}
+
+        status.set(phase="training", step=tr.schedule.t, total_steps=tr.schedule.T, notes=notes, **budget_fields())
 
         def collect_followers():  # a collective: every rank calls it at the same points
             if comm.world > 1:
@@ -225,13 +232,13 @@ def _train_and_finish(run: Run, status, comm=None) -> str:
 
         def after_step():
             collect_followers()
-            status.set(step=tr.schedule.t)
+            status.set(step=tr.schedule.t, **budget_fields())
             if comm.agree(leader and ckpt.due()):
                 ckpt.save()
 
         tr.run(should_stop=lambda: comm.agree(leader and run.cancel_requested()), after_step=after_step)
         collect_followers()  # the last step's records (run() calls no after_step after it)
-        status.set(step=tr.schedule.t)
+        status.set(step=tr.schedule.t, total_steps=tr.schedule.T, **budget_fields())
         ckpt.save()  # the final step (run() returns without an after_step for it) or the cancel point
         if comm.agree(leader and (not tr.done or run.cancel_requested())):
             log.info("cancelled at step %d of %d", tr.schedule.t, tr.schedule.T)
@@ -253,6 +260,7 @@ def _train_and_finish(run: Run, status, comm=None) -> str:
             log.info("%s; `irs resume %s` continues from there", e, run.id)
             return "cancelled"
         log.info("wrote %d candidates", n)
+        status.set(**budget_fields())
         return "done"
     finally:
         metrics.close()

@@ -32,7 +32,15 @@ from ui.logic.folders import (  # noqa: F401
     resolve_run_folder,
     runs_root,
 )
-from ui.logic.runs_page import ONLINE_EXPERT, CurveSpec, best_per_step, calibration_rows, run_progress, training_curves  # noqa: F401
+from ui.logic.runs_page import (  # noqa: F401
+    ONLINE_EXPERT,
+    CurveSpec,
+    best_per_step,
+    budget_text,
+    calibration_rows,
+    run_progress,
+    training_curves,
+)
 from ui.logic.selection import ids_from_plot_event, merge_table_selection, table_selection_rows  # noqa: F401
 from ui.logic.tables import EXPORT_MIME, export_bytes, top_k_ids, weighted_score  # noqa: F401
 from ui.logic.text import GOAL_SYMBOL, GOAL_WORD, METHOD_HELP, METHOD_LABELS, md_text  # noqa: F401

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from irs.objectives.budget import budget_text
+
 log = logging.getLogger(__name__)
 
 
@@ -29,6 +31,10 @@ def run_progress(s: Mapping) -> tuple[float, str]:
         return min(1.0, n / k), f"final sampling: {n} of {k} candidates"
     if phase == "scoring":
         return float(s.get("scored_fraction") or 0.0), f"oracle scoring: {s.get('scoring', '')}"
+    spent = budget_text(s)
+    if spent:  # a budgeted run ends when its calls run out; T only caps it
+        frac = max(frac, min(1.0, float(s.get("oracle_calls") or 0) / float(s["oracle_budget"])))
+        return frac, f"step {step} of at most {total or '?'} · {spent}"
     return frac, f"step {step} of {total or '?'}"
 
 
