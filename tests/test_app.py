@@ -97,6 +97,10 @@ def test_design_widgets_and_inline_validation(env):
     at.number_input(key="design_batch").set_value(64)
     at.number_input(key="design_m").set_value(200).run()  # m > T: allowed, explained
     assert not at.error and "Rewarded Soups" in _texts(at.info)
+    at.number_input(key="design_budget").set_value(100).run()  # K = 256 final candidates do not fit
+    assert "oracle_budget = 100" in _texts(at.error) and at.button(key="design_launch").disabled
+    at.number_input(key="design_budget").set_value(0).run()
+    assert not at.error
 
     for s in ("design_w_frac_a", "design_w_frac_b", "design_w_length"):
         _widget(at, "slider", s).set_value(0.0)
@@ -689,3 +693,32 @@ def test_runs_page_shows_the_queue_and_a_waiting_runs_place(env):
         assert any("waiting for a free run slot" in str(p.proto.text) for p in at.get("progress"))
     finally:
         shutil.rmtree(path)
+
+
+def test_runs_page_shows_a_budgeted_runs_oracle_calls(env):
+    """A run with an oracle budget (PMO): while it trains, its progress line counts the calls and the bar
+    follows them (T only caps such a run); once done, a caption gives the calls it used."""
+    import os
+
+    from irs.io import atomic_write_json
+    from irs.runs.store import now_iso
+    from ui.fixture import make_run
+
+    done_id, live_id = "pmo-done-20250101-000000-0008", "pmo-live-20250101-000000-0009"
+    paths = [make_run(env, done_id, n=20), make_run(env, live_id, n=20, state="running")]
+    try:
+        st = json.loads((paths[0] / "status.json").read_text())
+        atomic_write_json(paths[0] / "status.json", {**st, "oracle_budget": 10000, "oracle_calls": 9976})
+        st = json.loads((paths[1] / "status.json").read_text())
+        st.update(phase="training", pid=os.getpid(), host=None, heartbeat=now_iso(), step=10, total_steps=400)
+        atomic_write_json(paths[1] / "status.json", {**st, "oracle_budget": 10000, "oracle_calls": 2500})
+        at = _app("runs", run=done_id)
+        assert not at.exception
+        assert any("Oracle budget: oracle calls 9,976 / 10,000" in c.value for c in at.caption)
+        overview = next(d.value for d in at.dataframe if "progress" in d.value.columns)
+        row = overview[overview["run"] == live_id].iloc[0]
+        assert row["now"] == "step 10 of at most 400 · oracle calls 2,500 / 10,000"
+        assert row["progress"] == pytest.approx(0.25)
+    finally:
+        for p in paths:
+            shutil.rmtree(p)

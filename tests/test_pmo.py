@@ -333,3 +333,31 @@ def test_a_pmo_run_logs_its_calls_and_scores_them_with_the_tasks_score(tmp_path)
     with open(run.path / LOG_FILE) as f:
         assert next(csv.reader(f)) == ["call", "smiles", "score"]
     assert json.loads(run.status_path.read_text())["oracle_budget"] == 150
+
+
+# ---- the suite ---------------------------------------------------------------------------------------
+def test_the_pmo_suite_plans_each_distinct_run_once_task_by_task():
+    from irs.bench.pmo import PMOSpec, check_spec, plan, task_config
+
+    base = RunConfig.load("examples/bench-pmo.toml")
+    spec = PMOSpec(tasks=("qed", "amlodipine_mpo"), seeds=2)
+    p = plan(spec, base)
+    # a single-component task runs IterativeRS (= MORLHF = RL on the score there) and its null control
+    assert p[:6] == [
+        ("qed", "iterative_rs", 0),
+        ("qed", "null", 0),
+        ("amlodipine_mpo", "iterative_rs", 0),
+        ("amlodipine_mpo", "null", 0),
+        ("amlodipine_mpo", "morlhf", 0),
+        ("amlodipine_mpo", "rl_score", 0),
+    ]
+    assert len(p) == 12 and p[6] == ("qed", "iterative_rs", 1)
+    c = task_config(base, "amlodipine_mpo", "rl_score", 1)
+    assert (c.preset, c.method, c.seed, c.rl.null_control) == ("pmo:amlodipine_mpo:score", "morlhf", 1, False)
+    c = task_config(base, "amlodipine_mpo", "null", 0)
+    assert (c.preset, c.method, c.rl.null_control) == ("pmo:amlodipine_mpo", "iterative_rs", True)
+    assert c.oracle_budget == 10000 and c.n_final_samples == 256
+    with pytest.raises(ValueError, match="known tasks"):
+        check_spec(PMOSpec(tasks=("qed", "nope")))
+    with pytest.raises(ValueError, match="unknown PMO method"):
+        check_spec(PMOSpec(methods=("reinvent",)))

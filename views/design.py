@@ -80,6 +80,14 @@ def _advanced(domain) -> dict:
                 key="design_K",
                 help=help_of(RunConfig, "n_final_samples"),
             ),
+            "oracle_budget": c1.number_input(
+                "Oracle budget · calls (0 = none)",
+                min_value=0,
+                value=0,
+                step=1000,
+                key="design_budget",
+                help=help_of(RunConfig, "oracle_budget"),
+            ),
             "algo": c2.selectbox("Update rule", ["rloo", "ppo"], key="design_algo", help=help_of(RLConfig, "algo")),
             "lr": c2.number_input(
                 "Learning rate",

@@ -4,12 +4,15 @@ calls, resumable after a kill, reported as PMO reports (AUC top-10 from each run
 Methods (each under the same base config, examples/bench-pmo.toml, fixed before any result was seen):
 - iterative_rs: preset pmo:<task>, one expert per component, merged every m steps;
 - morlhf:       preset pmo:<task>, one policy on the weighted sum of the components;
-- rl_score:     preset pmo:<task>:score, plain RL (one policy) on the task's own score.
-A task that is a single component (rediscovery, similarity, QED) gives the three the same reward and the
-same random streams, so the same run: it runs once, as iterative_rs, and the report says so.
+- rl_score:     preset pmo:<task>:score, plain RL (one policy) on the task's own score;
+- null:         iterative_rs with each batch's rewards shuffled (rl.null_control): the same samples,
+                updates and calls with no information in the reward. What it reaches is what sampling
+                MolGPT-2 (and drifting) finds by itself; a method is worth its cost only above it.
+A task that is a single component (rediscovery, similarity, QED) gives the first three the same reward
+and the same random streams, so the same run: it runs once, as iterative_rs, and the report says so.
 
-Order is seed-major, then method, then task (PMO's order), so a bench cut short is a full table of its
-first seed's first method. Each run is a normal run in the bench's run store (`irs status` shows it).
+Order is seed-major, then task (PMO's order), then method, so a bench cut short compares every method on
+its first tasks. Each run is a normal run in the bench's run store (`irs status` shows it).
 """
 
 from __future__ import annotations
@@ -33,8 +36,14 @@ from irs.io import atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
 
-METHODS = ("iterative_rs", "morlhf", "rl_score")
-DISPLAY = {"iterative_rs": "IterativeRS", "morlhf": "MORLHF", "rl_score": "RL on the score"}
+METHODS = ("iterative_rs", "null", "morlhf", "rl_score")
+DISPLAY = {
+    "iterative_rs": "IterativeRS",
+    "null": "null control (IterativeRS, shuffled rewards)",
+    "morlhf": "MORLHF",
+    "rl_score": "RL on the score",
+}
+SAME_AS_IRS = ("morlhf", "rl_score")  # on a single-component task
 ORDER = tuple(pmo.PUBLISHED["REINVENT"])  # the issue's (PMO's) order: QED first
 
 
@@ -57,14 +66,15 @@ def single_component(task: str) -> bool:
 
 def run_key(task: str, method: str, seed: int) -> str:
     """The manifest key of a run; single-component tasks share one run across the methods."""
-    m = "iterative_rs" if single_component(task) else method
+    m = "iterative_rs" if single_component(task) and method in SAME_AS_IRS else method
     return f"{task}/{m}/{seed}"
 
 
 def task_config(base: RunConfig, task: str, method: str, seed: int) -> RunConfig:
     cfg = copy.deepcopy(base)
     cfg.preset = f"pmo:{task}:score" if method == "rl_score" else f"pmo:{task}"
-    cfg.method = "morlhf" if method == "rl_score" else method
+    cfg.method = {"rl_score": "morlhf", "null": "iterative_rs"}.get(method, method)
+    cfg.rl.null_control = method == "null"
     cfg.seed = seed
     cfg.objectives = []  # every component, equal weights (the tasks' own weights are equal)
     cfg.name = f"pmo-{task}-{method}-{seed}".replace("_", "-")
@@ -83,11 +93,11 @@ def check_spec(spec: PMOSpec) -> None:
 
 
 def plan(spec: PMOSpec, base: RunConfig) -> list[tuple[str, str, int]]:
-    """(task, method, seed) of every distinct run, seed-major, then method, then task."""
+    """(task, method, seed) of every distinct run, seed-major, then task, then method."""
     out, seen = [], set()
     for s in range(base.seed, base.seed + spec.seeds):
-        for m in spec.methods:
-            for t in spec.tasks:
+        for t in spec.tasks:
+            for m in spec.methods:
                 k = run_key(t, m, s)
                 if k not in seen:
                     seen.add(k)
@@ -195,7 +205,7 @@ def write_report(spec: PMOSpec, base: RunConfig, man: Manifest, store) -> dict:
     for t in spec.tasks:
         cells, secs = [], []
         for m in spec.methods:
-            k = "iterative_rs" if single_component(t) else m
+            k = "iterative_rs" if single_component(t) and m in SAME_AS_IRS else m
             rs = by.get((t, k), [])
             if not rs:
                 cells.append("—")
@@ -204,7 +214,7 @@ def write_report(spec: PMOSpec, base: RunConfig, man: Manifest, store) -> dict:
             mu, sd = _mean_std([r["auc_top10"] for r in rs])
             sums[m] += mu
             secs += [r["seconds"] for r in rs]
-            same = " ¹" if single_component(t) and m != "iterative_rs" else ""
+            same = " ¹" if single_component(t) and m in SAME_AS_IRS else ""
             cells.append(f"{mu:.3f} ± {sd:.3f} ({len(rs)}){same}")
         wall = f"{np.mean(secs):.0f}" if secs else "—"
         lines.append(f"| {t} | " + " | ".join(cells) + f" | {reinvent[t]:.3f} | {wall} |")
@@ -215,12 +225,12 @@ def write_report(spec: PMOSpec, base: RunConfig, man: Manifest, store) -> dict:
     )
     lines += [
         "",
-        "¹ A single-component task gives the three methods the same reward and random streams: one run, "
-        "shown in each column.",
+        "¹ A single-component task gives IterativeRS, MORLHF and RL on the score the same reward and random "
+        "streams: one run, shown in each of their columns.",
         "",
         "Published sums over these 20 tasks: "
         + ", ".join(f"{k} {v:.2f}" for k, v in pmo.PUBLISHED_SUMS.items())
-        + " (Gao et al. 2022, Table 3).",
+        + " (Gao et al. 2022).",
         "",
         "Command: `" + (spec.command or "irs bench --suite pmo") + "`",
         "",

@@ -41,7 +41,7 @@ def add_parser(sub):
         "--methods",
         default=None,
         help="comma-separated methods (default: iterative_rs,morlhf,rewarded_soups,ric; "
-        "--suite pmo: iterative_rs,morlhf,rl_score)",
+        "--suite pmo: iterative_rs,null,morlhf,rl_score)",
     )
     p.add_argument("--seeds", type=int, default=3, help="seeds per method: the config's seed, +1, ... (default: 3)")
     p.add_argument(

@@ -104,6 +104,7 @@ def build_config(form: Mapping) -> object:
         "seed": int(form["seed"]),
         "objectives": objectives,
         "n_final_samples": int(form.get("n_final_samples", 256)),
+        **({"oracle_budget": int(form["oracle_budget"])} if form.get("oracle_budget") else {}),
         "rl": {
             k: form[k]
             for k in (

@@ -51,7 +51,7 @@ TASKS = {
     "zaleplon_mpo": "Zaleplon MPO",
 }
 
-# Published AUC top-10 (PMO, Gao et al. 2022, Table 3; mean over 5 seeds, 10,000 calls)
+# Published AUC top-10 (PMO, Gao et al. 2022; mean over 5 seeds, 10,000 calls), as the issue quotes them
 PUBLISHED = {
     "REINVENT": {
         "qed": 0.941,
