@@ -10,6 +10,7 @@ import pytest
 
 from irs.domains.dna import data
 from irs.domains.dna import motifs as M
+from irs.domains.dna import objectives as O
 from irs.domains.dna.tokenizer import canonicalize, dna_tokenizer, kmer_tokenizer, tokens_for
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,10 +91,10 @@ def test_jaspar_motif_and_objectives():
     seq = "C" * 50 + site + "C" * (150 - len(site))
     hits = M.motif_hits(seq, ["GATA1"])
     assert hits and hits[0].start == 50 and hits[0].strand == "-"
-    obj = M.motif_objective("GATA1", canonicalize)
+    obj = O.motif_objective("GATA1", canonicalize)
     raw = obj.raw([seq, "C" * 200, "ACGT"])
     assert raw[0] == pytest.approx(gata.max_score) and raw[1] < raw[0] and np.isnan(raw[2])
-    gc = M.gc_objective(canonicalize=canonicalize)
+    gc = O.gc_objective(canonicalize=canonicalize)
     r = gc.raw(["GC" * 100, "AT" * 100, "GCAT" * 50, "bad"])
     assert r[:3].tolist() == [1.0, 0.0, 0.5] and np.isnan(r[3])
     assert gc.reward(["GCAT" * 50])[0] == 1.0 and gc.reward(["AT" * 100])[0] == 0.0
@@ -147,7 +148,7 @@ def test_fasta_export_carries_scores(tmp_path):
     from irs.export import export
 
     d = get_domain("dna")
-    objs = M.motif_objective("GATA1", canonicalize), M.gc_objective(canonicalize=canonicalize)
+    objs = O.motif_objective("GATA1", canonicalize), O.gc_objective(canonicalize=canonicalize)
     seqs = data.sequences("test")[:3] + ["ACGT" * 10]
     table = score_candidates(seqs, d, list(objs), set_name="final")
     path = tmp_path / "cands.fasta"

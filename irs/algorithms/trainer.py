@@ -9,7 +9,7 @@ Presets (Section 4.2):
 - rewarded_soups: the same with m = T (experts train independently, one merge at the end).
 - morlhf:         one policy on the aggregated reward (weighted sum by default).
 
-A Trainer can stop at any step boundary and be saved and restored exactly (weights, optimizer and
+A Trainer can stop at any step boundary and be saved and restored exactly (trainer_state.py: weights, optimizer and
 value-head states, schedule, RNG), which is what `irs resume` relies on.
 
 Prompt domains (Domain.prompts, the text domain): every expert step draws batch_size / samples_per_prompt
@@ -22,14 +22,10 @@ LoRA adapters on every expert ([lora]; merged by averaging B·A, irs.algorithms.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -37,10 +33,15 @@ import torch
 from irs.algorithms.distributed import LocalComm
 from irs.algorithms.merging import merge_into, merge_optimizer_states, trainable_params
 from irs.algorithms.schedule import ScheduleState, candidate_lambdas, fixed_lambdas, run_schedule
-from irs.checkpoint import flatten_optimizer, load_tensors, restore_optimizer, save_tensors
-from irs.config import RunConfig, bf16_flag, lora_enabled, normalization_of, validate
-from irs.domains import get_domain
-from irs.io import atomic_write_json, replace_dir
+from irs.algorithms.setup import (  # noqa: F401  (re-exported: the trainers' shared setup)
+    Expert,
+    make_optimizer,
+    run_device,
+    run_starting_calibration,
+    setup_objectives,
+)
+from irs.algorithms.trainer_state import TrainerState
+from irs.config import RunConfig, lora_enabled, normalization_of
 from irs.objectives import Objective, aggregate
 from irs.rl.policy import disable_dropout, starting_model
 from irs.rl.sampler import Samples, sample
@@ -49,92 +50,10 @@ from irs.rl.updates import ValueHead, make_rollout, update
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Expert:
-    k: int  # position in the schedule (0..n_experts-1)
-    index: int  # objective index (MORLHF: -1 = aggregated reward)
-    name: str
-    model: torch.nn.Module
-    optimizer: torch.optim.Optimizer
-    generator: torch.Generator  # the expert's own sampling RNG: results do not depend on which
-    value_head: ValueHead | None = None  # rank or in which order experts run
-
-    def opt_params(self) -> list[torch.nn.Parameter]:
-        return [p for g in self.optimizer.param_groups for p in g["params"]]
-
-
-def make_optimizer(params, cfg) -> torch.optim.Optimizer:
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr)
-    return torch.optim.Adam(params, lr=cfg.lr)
-
-
-def setup_objectives(trainer, cfg: RunConfig, objectives: list[Objective] | None = None) -> None:
-    """The objective setup every trainer shares: sets trainer.domain, trainer.cfg (validated against the
-    preset's objective names), trainer.objectives (the run's, in config order, with the run's invalid
-    reward), trainer.weights and trainer.bf16. `objectives` replaces the domain preset's (tests)."""
-    trainer.domain = get_domain(cfg.domain)
-    preset_objs = objectives if objectives is not None else trainer.domain.objectives(cfg.preset or None)
-    trainer.cfg = validate(cfg, [o.name for o in preset_objs])
-    by_name = {o.name: o for o in preset_objs}
-    trainer.objectives = [by_name[n] for n in trainer.cfg.objective_names]
-    for o in trainer.objectives:
-        o.invalid_reward = trainer.cfg.rl.invalid_reward
-    trainer.weights = np.asarray(trainer.cfg.weights)
-    trainer.bf16 = bf16_flag(trainer.cfg.rl)
-
-
 BEST_CHARS = 300  # a step record's best candidate is cut to this many characters (text summaries)
 
 
-def run_starting_calibration(
-    cfg: RunConfig, domain, model, tokenizer, objectives: list[Objective], max_new_tokens: int, bf16
-) -> dict:
-    """The calibrated normalization of a run (irs.objectives.calibration) for its training `objectives`
-    and its oracle, from samples of the starting `model`; cached by the model's weights under
-    $IRS_CACHE_DIR (default runs/.cache) when the model is a shipped directory."""
-    from irs.objectives.calibration import starting_calibration
-    from irs.paths import ROOT, resolve
-    from irs.runs.results import oracle_objectives
-
-    spec = cfg.model or domain.default_model
-    model_dir = None if (cfg.sft.steps or spec.startswith("tiny:")) else resolve(spec)
-    cache = os.environ.get("IRS_CACHE_DIR") or ROOT / "runs" / ".cache"
-    t0 = time.perf_counter()
-    cal = starting_calibration(
-        cfg,
-        domain,
-        model,
-        tokenizer,
-        objectives,
-        oracle_objectives(domain, cfg),
-        max_new_tokens,
-        bf16,
-        model_dir=model_dir,
-        cache_dir=Path(cache) / "calibration",
-    )
-    log.info(
-        "calibrated normalization on %d samples (%d valid) in %.1f s: %s",
-        cal["samples"],
-        cal["valid"],
-        time.perf_counter() - t0,
-        {k: (round(v["lo"], 4), round(v["hi"], 4)) for k, v in cal["train"].items()},
-    )
-    return cal
-
-
-def run_device(comm) -> torch.device:
-    """Where a trainer computes: this rank's GPU when CUDA is available, else the CPU. One process may
-    override it with IRS_DEVICE=cpu or cuda; torch.distributed ranks follow their backend (NCCL: GPU)."""
-    from irs import env
-
-    want = env.device()
-    if comm.world > 1 or want == "auto":
-        want = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device("cuda", torch.cuda.current_device()) if want == "cuda" else torch.device("cpu")
-
-
-class Trainer:
+class Trainer(TrainerState):
     """Build from a validated RunConfig; `run()` trains to the end or until `should_stop()`."""
 
     sampling_prompt: str | None = None  # the final model is sampled from BOS (RiC sets a prompt)
@@ -501,183 +420,3 @@ class Trainer:
     @property
     def done(self) -> bool:
         return self.schedule.done
-
-    def final_model(self) -> torch.nn.Module:
-        """π_ρT: after the final merge every expert holds ρ_T. With LoRA a plain (dense) copy: the final
-        merge has folded the merged update into the base weights and zeroed every B."""
-        if not self.lora:
-            return self.experts[0].model
-        key = self.schedule.t
-        if getattr(self, "_dense_final", (None, None))[0] != key:
-            from irs.rl.sft import dense
-
-            self._dense_final = (key, dense(copy.deepcopy(self.experts[0].model)))
-        return self._dense_final[1]
-
-    def final_expert_states(self) -> list[dict[str, torch.Tensor]]:
-        """The experts before the final merge, in objective order, gathered from every rank."""
-        if self.final_experts is None:
-            raise RuntimeError("the run has not finished: no final experts yet")
-        return [self._gather(self.final_experts.get(k), k) for k in range(self.n_experts)]
-
-    def _gather(self, state: dict | None, k: int) -> dict[str, torch.Tensor]:
-        """A state of expert k, sent from its owner to every rank (identity in one process)."""
-        if self.comm.world == 1:
-            return state
-        # one order on every rank: the model's. A state loaded from a checkpoint comes in the file's
-        # (sorted) order, and a flat broadcast in two orders would pair each tensor with another's name.
-        ref = self.final_state(self.experts[0])
-        keys = list(ref)
-        src = state if state is not None else ref
-        tensors = [src[n].detach().clone() for n in keys]
-        self.comm.broadcast_(tensors, src=self.comm.owner(k))
-        return dict(zip(keys, tensors))
-
-    # ---- state: exact save / restore at any step boundary -----------------------------------------
-    def expert_state(self, e: Expert) -> dict[str, torch.Tensor]:
-        ps = trainable_params(e.model)
-        names = {id(p): n for n, p in e.model.named_parameters()}
-        return {names[id(p)]: p for p in ps}
-
-    def final_state(self, e: Expert) -> dict[str, torch.Tensor]:
-        """What an expert contributes to a merge, under the dense model's parameter names: its trainable
-        parameters, and with LoRA each adapted layer's effective weight W + B·A (every other weight is
-        the shared base). `merge_state_dicts` of these is the merged model's weights (experts/)."""
-        if not self.lora:
-            return self.expert_state(e)
-        from irs.algorithms.merging import _lora_layers
-
-        out = {}
-        for name, layer in _lora_layers(e.model):
-            base = layer.get_base_layer().weight
-            w = base.detach().clone()
-            for adapter in layer.lora_A:
-                w += layer.get_delta_weight(adapter).to(w.dtype)
-            out[_dense_name(name) + ".weight"] = w
-        names = {id(p): n for n, p in e.model.named_parameters()}
-        for p in trainable_params(e.model):
-            out[_dense_name(names[id(p)])] = p
-        return out
-
-    def _split_lora_state(self, e: Expert) -> tuple[dict, dict]:
-        """(adapter tensors, base weights of the adapted layers) of a LoRA expert. Nothing else can differ
-        from the freshly built model: the base is frozen, and merges (and a LoRA SFT) fold their updates
-        into the adapted layers only, identically in every expert."""
-        from irs.algorithms.merging import _lora_layers
-
-        own = {n: p for n, p in e.model.named_parameters() if p.requires_grad}
-        base = {f"{n}.base_layer.weight": layer.get_base_layer().weight for n, layer in _lora_layers(e.model)}
-        return own, base
-
-    def _ref_state(self) -> dict[str, torch.Tensor]:
-        """The SFT reference as checkpointed: with a LoRA SFT only the adapted layers changed."""
-        sd = self.ref.state_dict()
-        if not self.lora:
-            return dict(sd)
-        from irs.algorithms.merging import _lora_layers
-
-        names = [_dense_name(n) + ".weight" for n, _ in _lora_layers(self.experts[0].model)]
-        return {n: sd[n] for n in names}
-
-    def save(self, directory: str | Path) -> Path:
-        """Write the full trainer state to `directory` atomically (temp dir + rename). In a distributed
-        run every rank writes its own experts into the same folder (a shared filesystem across nodes)
-        and rank 0 commits it, so a checkpoint resumes with any number of ranks, one included."""
-        d = Path(directory)
-        tmp = d.with_name(f".{d.name}.tmp")
-        if self.comm.rank == 0:
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir(parents=True)
-        self.comm.barrier()
-        for e in self.experts:
-            k = e.k
-            if self.lora:  # adapters per expert; the frozen base is the same in every expert: saved once
-                own, base = self._split_lora_state(e)
-                save_tensors(own, tmp / f"expert_{k}.safetensors")
-                if k == 0:
-                    save_tensors(base, tmp / "base.safetensors")
-            else:
-                save_tensors(dict(e.model.state_dict()), tmp / f"expert_{k}.safetensors")
-            if e.value_head is not None:
-                save_tensors(e.value_head.state_dict(), tmp / f"value_{k}.safetensors")
-            opt_t, opt_meta = flatten_optimizer(e.optimizer)
-            save_tensors(opt_t, tmp / f"optim_{k}.safetensors")
-            atomic_write_json(tmp / f"optim_{k}.json", opt_meta)
-            save_tensors({"generator": e.generator.get_state()}, tmp / f"rng_{k}.safetensors")
-            if self.final_experts is not None:
-                save_tensors(self.final_experts[k], tmp / f"final_expert_{k}.safetensors")
-            if k in self.memory:
-                atomic_write_json(tmp / f"memory_{k}.json", self.memory[k])
-        self.comm.barrier()
-        if self.comm.rank == 0:
-            save_tensors(
-                {"torch_rng": torch.get_rng_state(), "generator": self.generator.get_state()}, tmp / "rng.safetensors"
-            )
-            if self.sft_stats is not None:  # the KL reference is the SFT model, not the model spec
-                save_tensors(self._ref_state(), tmp / "ref.safetensors")
-            state = {
-                "schedule": self.schedule.to_dict(),
-                "rng": self.rng.bit_generator.state,
-                "last_lambdas": self.last_lambdas,
-                "has_final": self.final_experts is not None,
-                "n_experts": self.n_experts,
-                "calibration": self.calibration,
-                "objective_counts": [[o.n_scored, o.n_invalid] for o in self.objectives],
-            }
-            atomic_write_json(tmp / "state.json", state)
-            replace_dir(tmp, d)
-        self.comm.barrier()
-        return d
-
-    def load(self, directory: str | Path) -> Trainer:
-        d = Path(directory)
-        if not (d / "state.json").is_file():
-            raise FileNotFoundError(f"{d} is not a trainer checkpoint (no state.json)")
-        state = json.loads((d / "state.json").read_text())
-        if state.get("n_experts", self.n_experts) != self.n_experts:
-            raise ValueError(f"checkpoint has {state['n_experts']} experts, the config {self.n_experts}")
-        base = load_tensors(d / "base.safetensors") if self.lora else None
-        if (d / "ref.safetensors").is_file():
-            _load_partial(self.ref, load_tensors(d / "ref.safetensors"), strict=not self.lora)
-        for e in self.experts:
-            k = e.k
-            if self.lora:
-                _load_partial(e.model, {**base, **load_tensors(d / f"expert_{k}.safetensors")}, strict=False)
-            else:
-                e.model.load_state_dict(load_tensors(d / f"expert_{k}.safetensors"))
-            if e.value_head is not None:
-                e.value_head.load_state_dict(load_tensors(d / f"value_{k}.safetensors"))
-            restore_optimizer(
-                e.optimizer, load_tensors(d / f"optim_{k}.safetensors"), json.loads((d / f"optim_{k}.json").read_text())
-            )
-            e.generator.set_state(load_tensors(d / f"rng_{k}.safetensors")["generator"])
-            if (d / f"memory_{k}.json").is_file():
-                self.memory[k] = json.loads((d / f"memory_{k}.json").read_text())
-        if state["has_final"]:
-            self.final_experts = {e.k: load_tensors(d / f"final_expert_{e.k}.safetensors") for e in self.experts}
-        if "calibration" not in state and self.calibration is not None:
-            log.info("checkpoint from before calibrated normalization: resuming with the data statistics")
-        self._apply_calibration(state.get("calibration"))
-        rng = load_tensors(d / "rng.safetensors")
-        torch.set_rng_state(rng["torch_rng"])
-        self.generator.set_state(rng["generator"])
-        self.schedule = ScheduleState.from_dict(state["schedule"])
-        self.rng.bit_generator.state = state["rng"]
-        self.last_lambdas = state["last_lambdas"]
-        for o, (n, bad) in zip(self.objectives, state.get("objective_counts", [])):
-            o.n_scored, o.n_invalid = n, bad
-        return self
-
-
-def _load_partial(model: torch.nn.Module, state: dict, strict: bool) -> None:
-    """load_state_dict; with strict=False every given key must still exist in the model."""
-    _, unexpected = model.load_state_dict(state, strict=strict)
-    if unexpected:
-        raise ValueError(f"checkpoint tensors do not match the model: {unexpected[:5]}")
-
-
-def _dense_name(peft_name: str) -> str:
-    """A peft parameter/module name as the plain model names it
-    ("base_model.model.model.layers.0.self_attn.q_proj" -> "model.layers.0.self_attn.q_proj")."""
-    n = peft_name.removeprefix("base_model.model.")
-    return n.replace(".base_layer.", ".")

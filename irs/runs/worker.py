@@ -157,7 +157,7 @@ def _resolve_precision(run: Run, cfg, comm, leader: bool, notes: list[str]):
         if f.is_file():
             rec = json.loads(f.read_text())
         else:
-            from irs.algorithms.trainer import run_device
+            from irs.algorithms.setup import run_device
             from irs.domains import get_domain
             from irs.rl.policy import starting_model
             from irs.rl.sampler import measure_bf16

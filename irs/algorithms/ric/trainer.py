@@ -24,7 +24,7 @@ from irs.algorithms.ric.conditioning import (
 )
 from irs.algorithms.ric.surgery import _n_positions, extend_positions
 from irs.algorithms.schedule import ScheduleState
-from irs.algorithms.trainer import make_optimizer, setup_objectives
+from irs.algorithms.setup import make_optimizer, setup_objectives
 from irs.config import RunConfig, lora_enabled
 from irs.objectives import Objective
 from irs.prompting import eval_contexts, prompt_texts, with_prefix
@@ -72,7 +72,7 @@ class RiCTrainer:
         from irs.config import normalization_of
 
         if normalization_of(self.cfg, self.domain) == "calibrated":
-            from irs.algorithms.trainer import run_starting_calibration
+            from irs.algorithms.setup import run_starting_calibration
             from irs.objectives.calibration import apply
 
             self.calibration = run_starting_calibration(

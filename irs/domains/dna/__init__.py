@@ -57,7 +57,7 @@ def _oracle_specificity():
 
 
 def _motifs():
-    from irs.domains.dna.motifs import gc_objective, motif_objective
+    from irs.domains.dna.objectives import gc_objective, motif_objective
 
     return [motif_objective(m, canonicalize) for m in PRESET_MOTIFS] + [gc_objective(canonicalize=canonicalize)]
 
