@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from irs.checkpoint import load_state_into, load_tensors, model_state, save_model_dir, save_tensors
+from irs.config.fields import _f
 from irs.io import atomic_write_json
 from irs.tokenizer import VocabTokenizer
 
@@ -35,24 +36,24 @@ log = logging.getLogger(__name__)
 # ----------------------------------------------------------------------------------------------
 @dataclass
 class PretrainConfig:
-    n_layer: int = 4  # transformer blocks
-    n_embd: int = 256  # hidden width
-    n_head: int = 4  # attention heads (n_embd must divide by it)
-    max_len: int = 64  # positions, incl. BOS and EOS; longer texts are dropped from the corpus
-    batch_size: int = 128  # sequences per optimizer step
-    lr: float = 1e-3  # peak learning rate (after warmup)
-    min_lr: float = 1e-4  # floor of the cosine decay
-    warmup: int = 200  # linear warmup steps
-    steps: int = 100_000  # step budget (the run stops at whichever budget ends first)
-    minutes: float | None = None  # wall-clock budget; when set, the cosine follows elapsed time
-    weight_decay: float = 0.1  # AdamW decoupled weight decay (matrices only, not biases/norms)
-    grad_clip: float = 1.0  # max gradient L2 norm
-    dropout: float = 0.0  # GPT-2 dropout (attention, residual, embedding)
-    seed: int = 0  # weight init and data order
-    bf16: bool = True  # bf16 autocast on CPU (weights stay fp32)
-    threads: int = 2  # torch intra-op threads (the project machines have 2 cores)
-    log_every: int = 50  # steps between log lines
-    ckpt_minutes: float = 5.0  # wall-clock minutes between resumable checkpoints
+    n_layer: int = _f(4, "transformer blocks")
+    n_embd: int = _f(256, "hidden width")
+    n_head: int = _f(4, "attention heads (n_embd must divide by it)")
+    max_len: int = _f(64, "positions, incl. BOS and EOS; longer texts are dropped from the corpus")
+    batch_size: int = _f(128, "sequences per optimizer step")
+    lr: float = _f(1e-3, "peak learning rate (after warmup)")
+    min_lr: float = _f(1e-4, "floor of the cosine decay")
+    warmup: int = _f(200, "linear warmup steps")
+    steps: int = _f(100_000, "step budget (the run stops at whichever budget ends first)")
+    minutes: float | None = _f(None, "wall-clock budget; when set, the cosine follows elapsed time")
+    weight_decay: float = _f(0.1, "AdamW decoupled weight decay (matrices only, not biases/norms)")
+    grad_clip: float = _f(1.0, "max gradient L2 norm")
+    dropout: float = _f(0.0, "GPT-2 dropout (attention, residual, embedding)")
+    seed: int = _f(0, "weight init and data order")
+    bf16: bool = _f(True, "bf16 autocast on CPU (weights stay fp32)")
+    threads: int = _f(2, "torch intra-op threads (the project machines have 2 cores)")
+    log_every: int = _f(50, "steps between log lines")
+    ckpt_minutes: float = _f(5.0, "wall-clock minutes between resumable checkpoints")
 
     def __post_init__(self):
         for f in ("n_layer", "n_embd", "n_head", "max_len", "batch_size", "steps", "threads", "log_every"):

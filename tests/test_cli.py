@@ -195,6 +195,8 @@ def test_every_flag_states_its_default(capsys):
             if a.default not in (None, False, argparse.SUPPRESS):  # the stated default is the real one
                 stated = re.findall(r"default:? ([^)\s,;]+)", h)
                 ok = str(a.default) in h
+                if a.default is True:  # a --no-<name> flag: the thing it turns off is on by default
+                    ok = "on" in stated
                 for x in stated:
                     try:
                         ok = ok or float(x) == float(a.default)
@@ -323,3 +325,29 @@ def test_export_sees_the_sets_the_workbench_adds(smoke, capsys, tmp_path):
     capsys.readouterr()
     assert main(["export", run_id, "--format", "csv", "--set", "nope", "--out", str(out), "--runs-dir", str(root)]) == 2
     assert "has the sets ['final', 'remerge 1.00/0.00/0.00']" in capsys.readouterr().err
+
+
+def test_pretrain_and_train_oracle_flags_come_from_their_dataclasses():
+    from dataclasses import fields
+
+    from irs.cli import build_parser
+    from irs.commands import pretrain as pre
+    from irs.commands import train_oracle as tro
+    from irs.config.flags import values
+    from irs.domains.dna.oracle import OracleConfig
+    from irs.pretrain import PretrainConfig
+
+    p = build_parser()
+    a = p.parse_args(["pretrain", "--domain", "molecules"])
+    for f in fields(PretrainConfig):
+        if f.name in pre.MODEL_FLAGS + pre.RUN_FLAGS and f.name not in pre.GENERIC:
+            assert getattr(a, f.name) == f.default, f.name  # the dataclass's default, not a restated one
+    assert a.n_embd is None and "n_embd" not in values(a, pre.MODEL_FLAGS)  # the domain decides
+    a = p.parse_args(["pretrain", "--domain", "dna", "--n-layer", "2", "--no-bf16", "--minutes", "1.5"])
+    got = values(a, pre.MODEL_FLAGS + pre.RUN_FLAGS)
+    assert got["n_layer"] == 2 and got["bf16"] is False and got["minutes"] == 1.5
+    a = p.parse_args(["train-oracle", "--domain", "dna", "--lr", "0.01"])
+    cfg = OracleConfig(**values(a, tro.FLAGS))
+    assert cfg.lr == 0.01 and cfg.epochs == OracleConfig.epochs and cfg.patience == OracleConfig.patience
+    helps = {x.dest: x.help for x in p._subparsers._group_actions[0].choices["train-oracle"]._actions}
+    assert helps["patience"].startswith(next(f for f in fields(OracleConfig) if f.name == "patience").metadata["help"])

@@ -6,6 +6,9 @@ import argparse
 import sys
 
 GENERIC = {"max_len": 64, "n_embd": 256}  # a domain's Pretraining.defaults override these
+# PretrainConfig fields offered as flags (defaults and help come from the dataclass)
+MODEL_FLAGS = ("n_layer", "n_embd", "n_head", "max_len", "batch_size", "lr", "warmup", "steps", "minutes")
+RUN_FLAGS = ("seed", "bf16", "threads")
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -30,8 +33,6 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help="output model directory (default: " + ", ".join(f"{d.name}: {d.pretraining.out}" for d in doms) + ")",
     )
     p.add_argument("--ckpt-dir", default=None, help="resumable checkpoint directory (default: runs/pretrain/<domain>)")
-    p.add_argument("--minutes", type=float, default=None, help="wall-clock budget in minutes (default: none)")
-    p.add_argument("--steps", type=int, default=100_000, help="step budget (default: 100000)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint directory (default: off)")
     p.add_argument(
         "--init-from",
@@ -40,17 +41,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
         help="continue pretraining a model directory: its weights, a fresh optimizer and schedule, the data "
         "order after its steps; its meta.json's commands carry over (default: none)",
     )
-    p.add_argument("--n-layer", type=int, default=4, help="transformer blocks (default: 4)")
-    p.add_argument("--n-embd", type=int, default=None, help=f"hidden width (default: {per('n_embd')})")
-    p.add_argument("--n-head", type=int, default=4, help="attention heads (default: 4)")
-    p.add_argument("--max-len", type=int, default=None, help=f"positions incl. BOS/EOS (default: {per('max_len')})")
-    p.add_argument("--batch-size", type=int, default=128, help="sequences per step (default: 128)")
-    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default: 1e-3)")
-    p.add_argument("--warmup", type=int, default=200, help="warmup steps (default: 200)")
-    p.add_argument("--seed", type=int, default=0, help="seed for init and data order (default: 0)")
+    from irs.config.flags import add_flags
+    from irs.pretrain import PretrainConfig
+
+    add_flags(p, PretrainConfig, MODEL_FLAGS, shown={k: per(k) for k in GENERIC})
     p.add_argument("--limit", type=int, default=None, help="use only the first N corpus texts (default: all)")
-    p.add_argument("--no-bf16", action="store_true", help="disable bf16 autocast (default: bf16 on)")
-    p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: 2)")
+    add_flags(p, PretrainConfig, RUN_FLAGS)
     p.set_defaults(func=run)
     return p
 
@@ -65,24 +61,10 @@ def run(args) -> int:
         if args.limit <= 0:
             raise ValueError(f"--limit must be positive, got {args.limit}")
         texts = texts[: args.limit]
-    dd = {**GENERIC, **spec.defaults}
-    n_embd = args.n_embd if args.n_embd is not None else dd["n_embd"]
-    max_len = args.max_len if args.max_len is not None else dd["max_len"]
-    cfg = PretrainConfig(
-        n_layer=args.n_layer,
-        n_embd=n_embd,
-        n_head=args.n_head,
-        max_len=max_len,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        min_lr=args.lr / 10,
-        warmup=args.warmup,
-        steps=args.steps,
-        minutes=args.minutes,
-        seed=args.seed,
-        bf16=not args.no_bf16,
-        threads=args.threads,
-    )
+    from irs.config.flags import values
+
+    given = values(args, MODEL_FLAGS + RUN_FLAGS)
+    cfg = PretrainConfig(**{**GENERIC, **spec.defaults, **given, "min_lr": given.get("lr", PretrainConfig.lr) / 10})
     out = args.out or spec.out
     ckpt = args.ckpt_dir or f"runs/pretrain/{args.domain}"
     argv = sys.argv[sys.argv.index("pretrain") :] if "pretrain" in sys.argv else ["pretrain", "--domain", args.domain]

@@ -7,6 +7,7 @@ import argparse
 import sys
 
 DOMAINS = ("dna",)
+FLAGS = ("epochs", "patience", "shuffle_ratio", "batch_size", "lr", "seed", "threads")  # OracleConfig fields
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -22,16 +23,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument(
         "--results", default="docs/results/dna_oracle.json", help="results JSON (default: docs/results/dna_oracle.json)"
     )
-    p.add_argument("--epochs", type=int, default=12, help="max epochs (default: 12)")
-    p.add_argument("--patience", type=int, default=3, help="early-stopping patience in epochs (default: 3)")
-    p.add_argument(
-        "--shuffle-ratio",
-        type=float,
-        default=0.5,
-        help="dinucleotide-shuffled negatives per training site, per epoch (default: 0.5)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="seed (default: 0)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
+    from irs.config.flags import add_flags
+    from irs.domains.dna.oracle import OracleConfig
+
+    add_flags(p, OracleConfig, FLAGS)
     p.add_argument("--limit", type=int, default=None, help="training sites to use, for smoke tests (default: all)")
     p.set_defaults(func=run)
     return p
@@ -42,13 +37,9 @@ def run(args) -> int:
 
     if args.limit is not None and args.limit <= 0:
         raise ValueError(f"--limit must be positive, got {args.limit}")
-    cfg = OracleConfig(
-        epochs=args.epochs,
-        patience=args.patience,
-        shuffle_ratio=args.shuffle_ratio,
-        seed=args.seed,
-        threads=args.threads,
-    )
+    from irs.config.flags import values
+
+    cfg = OracleConfig(**values(args, FLAGS))
     argv = (
         sys.argv[sys.argv.index("train-oracle") :]
         if "train-oracle" in sys.argv

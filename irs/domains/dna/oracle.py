@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from irs.checkpoint import load_tensors, save_tensors
+from irs.config.fields import _f
 from irs.domains.dna import data
 from irs.domains.dna.motifs import encode as encode_codes
 from irs.early_stopping import EarlyStopping
@@ -45,19 +46,19 @@ RESULTS_PATH = "docs/results/dna_oracle.json"
 
 @dataclass
 class OracleConfig:
-    channels: tuple[int, int, int] = (64, 96, 96)  # conv widths
-    kernels: tuple[int, int, int] = (11, 7, 5)  # conv kernel sizes
-    pools: tuple[int, int] = (4, 4)  # max-pool after conv1 and conv2
-    hidden: int = 128  # fully connected layer
-    dropout: float = 0.3  # before the output layer
-    epochs: int = 12  # max epochs (early stopping on chr1 mean AUROC)
-    patience: int = 3  # epochs without val improvement before stopping
-    batch_size: int = 128  # sequences per step
-    lr: float = 2e-3  # AdamW peak, cosine to 5%
-    weight_decay: float = 1e-3  # AdamW weight decay
-    shuffle_ratio: float = 0.5  # shuffled negatives per real training site, per epoch
-    seed: int = 0  # init, shuffles, data order
-    threads: int = 1  # torch CPU threads
+    channels: tuple[int, int, int] = _f((64, 96, 96), "conv widths")
+    kernels: tuple[int, int, int] = _f((11, 7, 5), "conv kernel sizes")
+    pools: tuple[int, int] = _f((4, 4), "max-pool after conv1 and conv2")
+    hidden: int = _f(128, "fully connected layer")
+    dropout: float = _f(0.3, "before the output layer")
+    epochs: int = _f(12, "max epochs (early stopping on chr1 mean AUROC)")
+    patience: int = _f(3, "epochs without val improvement before stopping")
+    batch_size: int = _f(128, "sequences per step")
+    lr: float = _f(2e-3, "AdamW peak, cosine to 5%")
+    weight_decay: float = _f(1e-3, "AdamW weight decay")
+    shuffle_ratio: float = _f(0.5, "shuffled negatives per real training site, per epoch")
+    seed: int = _f(0, "init, shuffles, data order")
+    threads: int = _f(1, "torch CPU threads")
 
     def __post_init__(self):
         self.channels, self.kernels, self.pools = tuple(self.channels), tuple(self.kernels), tuple(self.pools)
