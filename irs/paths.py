@@ -1,12 +1,26 @@
 """Where shipped things live. Relative asset paths (a domain's default model, say) are resolved against
-the repository root, so runs do not depend on the directory they were started from."""
+the project root, so runs do not depend on the directory they were started from.
+
+The root is $IRS_HOME when set; else the checkout this package lies in (it has assets/: a clone, or an
+editable install); else, for a package installed into site-packages (which carries no assets), the
+current directory, the project folder one works in."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+
+def project_root() -> Path:
+    env = os.environ.get("IRS_HOME")
+    if env:
+        return Path(env).expanduser().resolve()
+    here = Path(__file__).resolve().parent.parent
+    return here if (here / "assets").is_dir() else Path.cwd().resolve()
+
+
+ROOT = project_root()
 ASSETS = ROOT / "assets"
 
 

@@ -5,6 +5,7 @@ One real `irs run examples/smoke.toml` (a subprocess, as a user would type it) s
 """
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -351,3 +352,34 @@ def test_pretrain_and_train_oracle_flags_come_from_their_dataclasses():
     assert cfg.lr == 0.01 and cfg.epochs == OracleConfig.epochs and cfg.patience == OracleConfig.patience
     helps = {x.dest: x.help for x in p._subparsers._group_actions[0].choices["train-oracle"]._actions}
     assert helps["patience"].startswith(next(f for f in fields(OracleConfig) if f.name == "patience").metadata["help"])
+
+
+def test_the_project_root_follows_irs_home_and_an_installed_package_uses_the_working_folder(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    code = "import irs.paths as p; print(p.ROOT)"
+    env = {k: v for k, v in os.environ.items() if k != "IRS_HOME"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(Path(__file__).resolve().parent.parent)  # the checkout
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**env, "IRS_HOME": str(tmp_path)}, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == str(tmp_path.resolve())
+    # a copy of the package without assets beside it (as in site-packages) resolves against the working folder
+    site = tmp_path / "site"
+    (site / "irs").mkdir(parents=True)
+    shutil.copy(Path(__file__).resolve().parent.parent / "irs" / "paths.py", site / "irs" / "paths.py")
+    (site / "irs" / "__init__.py").write_text("")
+    work = tmp_path / "work"
+    work.mkdir()
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**env, "PYTHONPATH": str(site)},
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == str(work.resolve())
