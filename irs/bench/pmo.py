@@ -29,7 +29,7 @@ import numpy as np
 
 from irs.bench.manifest import Manifest, _now, _spans_total
 from irs.bench.plan import _config_key
-from irs.bench.runner import _run_one
+from irs.bench.runner import _run_one, end_one, start_one
 from irs.config import RunConfig
 from irs.domains.molecules import pmo
 from irs.io import atomic_write_json, atomic_write_text
@@ -57,6 +57,7 @@ class PMOSpec:
     out_dir: str = "docs/results"
     report_only: bool = False
     inline: bool = False
+    parallel: int = 1  # runs kept in flight (the run queue's limit still applies: `irs queue`)
     command: str = ""
 
 
@@ -127,15 +128,51 @@ def run_pmo(spec: PMOSpec) -> dict:
             cmds.append(spec.command)
         man.save()
         try:
-            for t, m, s in plan(spec, base):
-                cfg = task_config(base, t, m, s)
-                _run_one(store, man, run_key(t, m, s), cfg, spec.inline)
-                session[1] = _now()
-                man.save()
+            _run_plan(spec, base, store, man, session)
         finally:
             session[1] = _now()
             man.save()
     return write_report(spec, base, man, store)
+
+
+def _run_plan(spec: PMOSpec, base: RunConfig, store, man: Manifest, session: list) -> None:
+    """Every planned run to `done`, up to spec.parallel at once, started in plan order. A run that ends
+    other than done stops the bench once the runs in flight have finished (rerun it to resume)."""
+    import time
+
+    from irs.runs.store import FINISHED
+
+    todo = list(plan(spec, base))
+    if spec.inline or spec.parallel <= 1:
+        for t, m, s in todo:
+            _run_one(store, man, run_key(t, m, s), task_config(base, t, m, s), spec.inline)
+            session[1] = _now()
+            man.save()
+        return
+    flying: dict[str, object] = {}
+    failure = None
+    while todo or flying:
+        while todo and len(flying) < spec.parallel and failure is None:
+            t, m, s = todo.pop(0)
+            run = start_one(store, man, run_key(t, m, s), task_config(base, t, m, s))
+            if run is not None:
+                flying[run_key(t, m, s)] = run
+        if failure is not None and not flying:
+            raise failure
+        if not flying:
+            continue
+        time.sleep(2.0)
+        for key, run in list(flying.items()):
+            if run.status()["state"] in FINISHED:
+                del flying[key]
+                try:
+                    end_one(man, key, run)
+                except RuntimeError as e:
+                    failure = failure or e
+                session[1] = _now()
+                man.save()
+        if failure is not None and not flying:
+            raise failure
 
 
 # ---- the report ----------------------------------------------------------------------------------------
@@ -182,8 +219,9 @@ def write_report(spec: PMOSpec, base: RunConfig, man: Manifest, store) -> dict:
     logs.mkdir(parents=True, exist_ok=True)
     for r in rows:  # the call logs the figures come from, compressed
         dst = logs / f"{r['task']}-{r['method']}-{r['seed']}.csv.gz"
-        with open(r["log"], "rb") as f, gzip.open(dst.with_suffix(".tmp"), "wb", mtime=0) as g:
-            shutil.copyfileobj(f, g)
+        with open(r["log"], "rb") as f, open(dst.with_suffix(".tmp"), "wb") as raw:
+            with gzip.GzipFile(dst.stem, "wb", fileobj=raw, mtime=0) as g:  # mtime 0: same log, same bytes
+                shutil.copyfileobj(f, g)
         dst.with_suffix(".tmp").replace(dst)
         r["log"] = str(dst)
     by = {}

@@ -20,6 +20,17 @@ log = logging.getLogger(__name__)
 # ---- running ----------------------------------------------------------------------------------------
 def _run_one(store, man: Manifest, key: str, cfg: RunConfig, inline: bool) -> str:
     """Make sure the run of `key` is done (create, wait, or resume it); returns its run id."""
+    run = start_one(store, man, key, cfg, inline)
+    if run is None:
+        return man.entry(key)["run_id"]
+    if not inline:
+        _wait(run)  # (or a live worker from before the bench restarted)
+    return end_one(man, key, run)
+
+
+def start_one(store, man: Manifest, key: str, cfg: RunConfig, inline: bool = False):
+    """Create, resume or find the run of `key` and set it going (inline: run it to the end here). None
+    when it is done already; else the Run, with an open wall-time span in the manifest."""
     from irs.runs import RunNotFound, resume_run, spawn_worker
     from irs.runs.store import FINISHED, parse_iso
 
@@ -40,7 +51,7 @@ def _run_one(store, man: Manifest, key: str, cfg: RunConfig, inline: bool) -> st
     if run is not None and run.status()["state"] == "done":
         e["state"] = "done"
         man.save()
-        return run.id
+        return None
     if run is None:
         run = store.create(cfg)
         e.update(run_id=run.id, label=key.rsplit("/", 1)[0], state="created")
@@ -53,14 +64,18 @@ def _run_one(store, man: Manifest, key: str, cfg: RunConfig, inline: bool) -> st
         from irs.runs.worker import execute
 
         execute(run.path, threads=env.threads())
-    else:
-        if st == "queued" and run.read_status().get("pid") is None:
-            spawn_worker(run)  # created, never started
-        elif st in ("failed", "cancelled"):
-            resume_run(run)  # from its last checkpoint
-        _wait(run)  # (or a live worker from before the bench restarted)
+    elif st == "queued" and run.read_status().get("pid") is None:
+        spawn_worker(run)  # created, never started
+    elif st in ("failed", "cancelled"):
+        resume_run(run)  # from its last checkpoint
+    return run
+
+
+def end_one(man: Manifest, key: str, run) -> str:
+    """Close the run's span and record its state; RuntimeError unless it is done."""
+    e = man.entry(key)
     final = run.status()
-    spans[-1][1] = _now()
+    e["spans"][-1][1] = _now()
     e["state"] = final["state"]
     man.save()
     if final["state"] != "done":

@@ -38,6 +38,14 @@ def add_parser(sub):
         help="--suite pmo: comma-separated PMO tasks (default: all 20)",
     )
     p.add_argument(
+        "--parallel",
+        type=int,
+        default=1,
+        metavar="N",
+        help="--suite pmo: runs kept in flight at once; the run queue's limit still applies (`irs queue "
+        "--max-runs N`, or IRS_MAX_RUNS) (default: 1)",
+    )
+    p.add_argument(
         "--methods",
         default=None,
         help="comma-separated methods (default: iterative_rs,morlhf,rewarded_soups,ric; "
@@ -160,6 +168,7 @@ def _run_pmo(args, command: str) -> int:
         out_dir=args.out,
         report_only=args.report_only,
         inline=args.inline,
+        parallel=args.parallel,
         command=command,
     )
     res = run_pmo(spec)
