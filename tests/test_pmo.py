@@ -270,6 +270,14 @@ def test_a_run_whose_budget_is_spent_mid_run_ends_done_with_its_candidates(budge
     assert [r for r in run.metrics() if r["type"] == "budget"][0]["step"] == st["step"]
     assert len(load_candidates(run)) == 16 and (run.final_dir / "model.safetensors").is_file()
     assert [r[0] for r in rows] == list(range(1, len(rows) + 1))
+    # the best logged molecules come back as a candidate set, scored from the cache (no call spent)
+    from irs.runs.final import BEST_CALLS_SET
+    from irs.runs.sets import load_table
+
+    table = load_table(run.path)
+    best = table[table["set"] == BEST_CALLS_SET]
+    top = sorted(rows, key=lambda r: -r[2])[:16]
+    assert sorted(best["canonical"]) == sorted(r[1] for r in top)
     assert len({r[1] for r in rows}) == len(rows)  # a molecule is a call once
 
 

@@ -197,4 +197,25 @@ def write_candidates(run: Run, tr, status=None, should_stop=lambda: False) -> in
     df = score_candidates(texts, tr.domain, objectives, set_name="final", contexts=ctx)
     atomic_write_bytes(run.candidates_path, df.to_parquet(index=False))
     shutil.rmtree(part, ignore_errors=True)
+    if budget is not None:
+        _add_best_calls(run, tr, budget, oracle)
     return len(df)
+
+
+BEST_CALLS_SET = "best oracle calls"
+
+
+def _add_best_calls(run: Run, tr, budget, oracle) -> None:
+    """A budgeted run's best K molecules of its call log (what PMO's top-k is taken from) as a candidate
+    set beside the final samples; `oracle` goes through the budget, whose cache holds every logged
+    molecule, so no call is spent. Once per run."""
+    from irs.candidates import score_candidates
+    from irs.runs.sets import add_candidate_set, load_table
+
+    if BEST_CALLS_SET in set(load_table(run.path)["set"]):
+        return
+    rows = sorted(budget.log_rows, key=lambda r: (-r[2], r[0]))[: tr.cfg.n_final_samples]
+    if not rows:
+        return
+    best = score_candidates([r[1] for r in rows], tr.domain, oracle, set_name=BEST_CALLS_SET)  # all cached
+    add_candidate_set(run.path, best)
