@@ -57,6 +57,7 @@ class PMOSpec:
     out_dir: str = "docs/results"
     report_only: bool = False
     inline: bool = False
+    report: str = "pmo"  # OUT/<report>.md, .json and the call logs under OUT/<report>/
     parallel: int = 1  # runs kept in flight (the run queue's limit still applies: `irs queue`)
     command: str = ""
 
@@ -84,7 +85,7 @@ def task_config(base: RunConfig, task: str, method: str, seed: int) -> RunConfig
 
 def check_spec(spec: PMOSpec) -> None:
     for t in spec.tasks:
-        if t not in pmo.TASKS:
+        if t not in pmo.ALL_TASKS:
             raise pmo.unknown_task(t)
     for m in spec.methods:
         if m not in METHODS:
@@ -215,7 +216,7 @@ def _mean_std(v: list[float]) -> tuple[float, float]:
 def write_report(spec: PMOSpec, base: RunConfig, man: Manifest, store) -> dict:
     rows = collect(spec, base, man, store)
     out = Path(spec.out_dir)
-    logs = out / "pmo"
+    logs = out / spec.report
     logs.mkdir(parents=True, exist_ok=True)
     for r in rows:  # the call logs the figures come from, compressed
         dst = logs / f"{r['task']}-{r['method']}-{r['seed']}.csv.gz"
@@ -239,7 +240,7 @@ def write_report(spec: PMOSpec, base: RunConfig, man: Manifest, store) -> dict:
         "|---|" + "---|" * (len(spec.methods) + 2),
     ]
     sums = {m: 0.0 for m in spec.methods}
-    complete = {m: True for m in spec.methods}
+    complete = {m: len(spec.tasks) == len(pmo.TASKS) for m in spec.methods}  # a sum over all 20 or partial
     for t in spec.tasks:
         cells, secs = [], []
         for m in spec.methods:
@@ -255,7 +256,8 @@ def write_report(spec: PMOSpec, base: RunConfig, man: Manifest, store) -> dict:
             same = " ¹" if single_component(t) and m in SAME_AS_IRS else ""
             cells.append(f"{mu:.3f} ± {sd:.3f} ({len(rs)}){same}")
         wall = f"{np.mean(secs):.0f}" if secs else "—"
-        lines.append(f"| {t} | " + " | ".join(cells) + f" | {reinvent[t]:.3f} | {wall} |")
+        ref = f"{reinvent[t]:.3f}" if t in reinvent else "— (not a PMO task)"
+        lines.append(f"| {t} | " + " | ".join(cells) + f" | {ref} | {wall} |")
     lines.append(
         "| **sum** | "
         + " | ".join(f"**{sums[m]:.2f}**" + ("" if complete[m] else " (partial)") for m in spec.methods)
@@ -273,8 +275,8 @@ def write_report(spec: PMOSpec, base: RunConfig, man: Manifest, store) -> dict:
         "Command: `" + (spec.command or "irs bench --suite pmo") + "`",
         "",
     ]
-    md = out / "pmo.md"
+    md = out / f"{spec.report}.md"
     atomic_write_text(md, "\n".join(lines))
-    js = out / "pmo.json"
+    js = out / f"{spec.report}.json"
     atomic_write_json(js, {"budget": base.oracle_budget, "config": spec.config, "rows": rows, "sums": sums})
     return {"md": str(md), "json": str(js), "rows": rows}
