@@ -1,5 +1,5 @@
-"""What every trainer shares before it trains: the optimizer, the run's objectives (validated, with an
-oracle budget where the config has one), the calibrated reward scale and the device."""
+"""What every trainer shares before it trains: an expert's parts, the optimizer, the run's objectives
+(validated against the preset), the calibrated reward scale and the device."""
 
 from __future__ import annotations
 
