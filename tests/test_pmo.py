@@ -364,7 +364,7 @@ def test_the_pmo_suite_plans_each_distinct_run_once_task_by_task():
     assert (c.preset, c.method, c.seed, c.rl.null_control) == ("pmo:amlodipine_mpo:score", "morlhf", 1, False)
     c = task_config(base, "amlodipine_mpo", "null", 0)
     assert (c.preset, c.method, c.rl.null_control) == ("pmo:amlodipine_mpo", "iterative_rs", True)
-    assert c.oracle_budget == 10000 and c.n_final_samples == 256
+    assert c.oracle_budget == 10000 and c.n_final_samples == 256 and c.notes == []
     with pytest.raises(ValueError, match="known tasks"):
         check_spec(PMOSpec(tasks=("qed", "nope")))
     with pytest.raises(ValueError, match="unknown PMO method"):

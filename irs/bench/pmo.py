@@ -79,6 +79,7 @@ def task_config(base: RunConfig, task: str, method: str, seed: int) -> RunConfig
     cfg.rl.null_control = method == "null"
     cfg.seed = seed
     cfg.objectives = []  # every component, equal weights (the tasks' own weights are equal)
+    cfg.notes = []  # the base config's own notes (validated against the domain's default preset) do not apply
     cfg.name = f"pmo-{task}-{method}-{seed}".replace("_", "-")
     return cfg
 
