@@ -114,6 +114,11 @@ def remerge_panel(run, cfg, names: list[str], weights) -> None:
         )
         return
     lam = [weights[names.index(n)] for n in expert_objs]
+    if sum(lam) <= 0:
+        st.caption("Re-merging needs a non-zero weight on at least one of the experts' objectives.")
+        return
+    # λ over the experts only: an evaluation-only column (PMO's pmo_score) has a slider but no expert
+    lam = [x / sum(lam) for x in lam]
     c1, c2, c3 = st.columns([1, 1, 2])
     n = c1.number_input("Samples", min_value=1, max_value=10000, value=256, key="explore_remerge_n")
     seed = c2.number_input("Seed", min_value=0, value=0, key="explore_remerge_seed")
