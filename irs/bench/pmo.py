@@ -240,8 +240,7 @@ def write_report(spec: PMOSpec, base: RunConfig, man: Manifest, store) -> dict:
         "| task | " + " | ".join(DISPLAY[m] for m in spec.methods) + " | REINVENT (published) | wall s / run |",
         "|---|" + "---|" * (len(spec.methods) + 2),
     ]
-    sums = {m: 0.0 for m in spec.methods}
-    complete = {m: len(spec.tasks) == len(pmo.TASKS) for m in spec.methods}  # a sum over all 20 or partial
+    means: dict[tuple[str, str], float] = {}
     for t in spec.tasks:
         cells, secs = [], []
         for m in spec.methods:
@@ -249,20 +248,23 @@ def write_report(spec: PMOSpec, base: RunConfig, man: Manifest, store) -> dict:
             rs = by.get((t, k), [])
             if not rs:
                 cells.append("—")
-                complete[m] = False
                 continue
             mu, sd = _mean_std([r["auc_top10"] for r in rs])
-            sums[m] += mu
+            means[(t, m)] = mu
             secs += [r["seconds"] for r in rs]
             same = " ¹" if single_component(t) and m in SAME_AS_IRS else ""
-            cells.append(f"{mu:.3f} ± {sd:.3f} ({len(rs)}){same}")
+            spread = f" ± {sd:.3f}" if len(rs) > 1 else ""
+            cells.append(f"{mu:.3f}{spread} ({len(rs)}){same}")
         wall = f"{np.mean(secs):.0f}" if secs else "—"
         ref = f"{reinvent[t]:.3f}" if t in reinvent else "— (not a PMO task)"
         lines.append(f"| {t} | " + " | ".join(cells) + f" | {ref} | {wall} |")
+    # sums only over tasks every method has: a partial bench compares like with like
+    common = [t for t in spec.tasks if all((t, m) in means for m in spec.methods)]
+    sums = {m: sum(means[(t, m)] for t in common) for m in spec.methods}
+    ref_sum = sum(reinvent.get(t, float("nan")) for t in common)
+    label = "sum" if len(common) == len(pmo.TASKS) else f"sum over the {len(common)} tasks every method has"
     lines.append(
-        "| **sum** | "
-        + " | ".join(f"**{sums[m]:.2f}**" + ("" if complete[m] else " (partial)") for m in spec.methods)
-        + f" | **{pmo.PUBLISHED_SUMS['REINVENT']:.2f}** | |"
+        f"| **{label}** | " + " | ".join(f"**{sums[m]:.2f}**" for m in spec.methods) + f" | **{ref_sum:.2f}** | |"
     )
     lines += [
         "",
@@ -273,11 +275,13 @@ def write_report(spec: PMOSpec, base: RunConfig, man: Manifest, store) -> dict:
         + ", ".join(f"{k} {v:.2f}" for k, v in pmo.PUBLISHED_SUMS.items())
         + " (Gao et al. 2022).",
         "",
-        "Command: `" + (spec.command or "irs bench --suite pmo") + "`",
+        "Command: `" + ("`, then `".join(man.data.get("commands") or [spec.command or "irs bench --suite pmo"])) + "`",
         "",
     ]
     md = out / f"{spec.report}.md"
     atomic_write_text(md, "\n".join(lines))
     js = out / f"{spec.report}.json"
-    atomic_write_json(js, {"budget": base.oracle_budget, "config": spec.config, "rows": rows, "sums": sums})
+    atomic_write_json(
+        js, {"budget": base.oracle_budget, "config": spec.config, "rows": rows, "common_tasks": common, "sums": sums}
+    )
     return {"md": str(md), "json": str(js), "rows": rows}
