@@ -107,6 +107,14 @@ def _guacamol():
     return benchmark_suites
 
 
+def guacamol(module: str):
+    """A guacamol module (e.g. "common_scoring_functions"), imported behind the shim."""
+    import importlib
+
+    _guacamol()
+    return importlib.import_module(f"guacamol.{module}")
+
+
 @functools.cache
 def benchmark(task: str):
     """guacamol's GoalDirectedBenchmark behind a PMO (or development) task."""
@@ -119,12 +127,9 @@ def benchmark(task: str):
 
 
 def _component_name(fn) -> str:
-    from guacamol.common_scoring_functions import (
-        IsomerScoringFunction,
-        RdkitScoringFunction,
-        SMARTSScoringFunction,
-        TanimotoScoringFunction,
-    )
+    csf = guacamol("common_scoring_functions")
+    IsomerScoringFunction, RdkitScoringFunction = csf.IsomerScoringFunction, csf.RdkitScoringFunction
+    SMARTSScoringFunction, TanimotoScoringFunction = csf.SMARTSScoringFunction, csf.TanimotoScoringFunction
 
     if isinstance(fn, TanimotoScoringFunction):
         return "similarity"
