@@ -4,7 +4,7 @@ the CLI and the workbench's tooltips), TOML round-trip and type checks at load (
 from __future__ import annotations
 
 import dataclasses
-import math
+import functools
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -12,6 +12,8 @@ import tomli_w
 import tomllib
 
 METHODS = ("iterative_rs", "morlhf", "rewarded_soups", "ric")
+# pydantic's config for the dataclasses below (a plain dict: pydantic is imported only when a config is checked)
+STRICT = {"strict": True, "allow_inf_nan": False, "revalidate_instances": "always"}
 
 
 def _f(default, help: str, **kw):
@@ -27,12 +29,14 @@ def help_of(cls, name: str) -> str:
 
 @dataclass
 class ObjectiveSpec:
+    __pydantic_config__ = STRICT
     name: str = _f("", "objective name from the domain preset")
     weight: float = _f(1.0, "preference weight w_i > 0; weights are normalized to sum 1")
 
 
 @dataclass
 class RLConfig:
+    __pydantic_config__ = STRICT
     algo: str = _f(
         "rloo",
         "update rule: 'rloo' (leave-one-out baseline, paper Table 5; the default: it lifted the oracle "
@@ -113,6 +117,7 @@ class RLConfig:
 
 @dataclass
 class MergeConfig:
+    __pydantic_config__ = STRICT
     total_steps: int = _f(100, "T: total training steps")
     merge_every: int = _f(4, "m: merge every m steps (1 = MORLHF-like, T = Rewarded Soups)")
     subset_size: int = _f(0, "M: objectives drawn per round, uniformly without replacement; 0 means all N")
@@ -132,6 +137,8 @@ class MergeConfig:
 @dataclass
 class RiCConfig:
     """Rewards-in-Context (method = "ric"), irs/algorithms/ric.py. Used only by that method."""
+
+    __pydantic_config__ = STRICT
 
     p: float = _f(
         2.0,
@@ -164,6 +171,8 @@ class LoRAConfig:
     """LoRA adapters on every expert (peft). The merge averages each expert's update B·A and folds it into
     the base weights (irs/algorithms/merging.py); the KL reference stays the frozen base model."""
 
+    __pydantic_config__ = STRICT
+
     enabled: object = _f(
         "auto", "true, false or 'auto' (on for domains that default to it: text; off for molecules, DNA)"
     )
@@ -183,6 +192,8 @@ class SFTConfig:
     domain's train split, on the shared initial model; the result is every expert's start and the KL
     reference. Prompt domains only (text)."""
 
+    __pydantic_config__ = STRICT
+
     steps: int = _f(0, "SFT optimizer steps before the RL cycles; 0 = no SFT")
     lr: float = _f(1.41e-6, "SFT Adam learning rate (paper App. B.3: 1.41e-6 for Llama-3.2-3B)")
     batch_size: int = _f(8, "(prompt, reference) pairs per SFT step")
@@ -190,6 +201,7 @@ class SFTConfig:
 
 @dataclass
 class RunConfig:
+    __pydantic_config__ = STRICT
     name: str = _f("run", "human-readable run name (the run id adds a timestamp)")
     domain: str = _f("toy", "domain: a name in the irs.domains registry (toy | molecules | dna | text)")
     preset: str = _f("", "objective preset of the domain; empty means the domain default")
@@ -283,9 +295,7 @@ class RunConfig:
             )
         except TypeError as e:
             raise ValueError(f"bad config: {e}") from None
-        _check_types(cfg, "")
-        for part in ("rl", "merge", "ric", "lora", "sft"):
-            _check_types(getattr(cfg, part), f"{part}.")
+        _check_types(cfg, "")  # with the nested sections (rl, merge, ...)
         for i, o in enumerate(cfg.objectives):
             _check_types(o, f"objectives[{i}].")
         return cfg
@@ -304,25 +314,40 @@ class RunConfig:
         return cls.from_dict(d)
 
 
-_TYPE_CHECKS = {  # declared field type -> (test, what the error says it must be)
-    "int": (lambda x: isinstance(x, int) and not isinstance(x, bool), "an integer"),
-    "float": (
-        lambda x: isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x),
-        "a finite number",
-    ),
-    "str": (lambda x: isinstance(x, str), "a string"),
-    "bool": (lambda x: isinstance(x, bool), "true or false"),
-    "list": (lambda x: isinstance(x, list), "a list"),
+# pydantic checks every field against its declared type, strictly: no "8" for an integer, no 8.5 or true
+# for a count, no inf or NaN for a number (each dataclass below carries this config)
+_WHAT = {  # pydantic error type -> what the message says the field must be
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a finite number",
+    "float_parsing": "a finite number",
+    "finite_number": "a finite number",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "list_type": "a list",
 }
 
 
+@functools.cache
+def _adapter(cls):
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(cls)
+
+
 def _check_types(obj, prefix: str) -> None:
-    """Each field of a config dataclass holds its declared type (TOML gives "8" for a quoted 8, 8.5 for a
-    batch size, inf for a coefficient): ValueError naming the field, before anything runs."""
-    for f in fields(obj):
-        t, v = str(f.type), getattr(obj, f.name)
-        if t in _TYPE_CHECKS and not _TYPE_CHECKS[t][0](v):
-            raise ValueError(f"config field {prefix}{f.name} = {v!r}: must be {_TYPE_CHECKS[t][1]}")
+    """Each field of a config dataclass (nested ones included) holds its declared type, checked by pydantic
+    in strict mode: ValueError naming the field, before anything runs."""
+    from pydantic import ValidationError
+
+    try:
+        _adapter(type(obj)).validate_python(obj)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = prefix + ".".join(str(x) for x in err["loc"])
+        what = _WHAT.get(err["type"], err["msg"].lower())
+        raise ValueError(f"config field {where} = {err.get('input')!r}: must be {what}") from None
 
 
 def _no_unknown(cls, d: dict, prefix: str):
