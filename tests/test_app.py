@@ -97,6 +97,11 @@ def test_design_widgets_and_inline_validation(env):
     at.number_input(key="design_batch").set_value(64)
     at.number_input(key="design_m").set_value(200).run()  # m > T: allowed, explained
     assert not at.error and "Rewarded Soups" in _texts(at.info)
+    at.selectbox(key="design_domain").set_value("molecules").run()
+    at.selectbox(key="design_preset").set_value("pmo:median1").run()  # a PMO task points at the budget
+    assert "PMO allows 10,000 oracle calls" in _texts(at.caption) and not at.exception
+    assert [s.key for s in at.slider] == ["design_w_similarity_1", "design_w_similarity_2"]
+    at.selectbox(key="design_domain").set_value("toy").run()
     at.number_input(key="design_budget").set_value(100).run()  # K = 256 final candidates do not fit
     assert "oracle_budget = 100" in _texts(at.error) and at.button(key="design_launch").disabled
     at.number_input(key="design_budget").set_value(0).run()

@@ -211,6 +211,11 @@ def design_tab() -> None:
         help="A named set of objectives with their goals and normalization.",
     )
     st.caption(domain.description)
+    if preset.startswith("pmo:"):
+        st.caption(
+            "A PMO task (docs/pmo.md): PMO allows 10,000 oracle calls a run; set *Oracle budget* under "
+            "Advanced settings to count them, and the run stops when they are spent."
+        )
     try:
         infos = common.objective_infos(domain_name, preset)
     except ValueError as e:
