@@ -125,7 +125,7 @@ def run(args) -> int:
     if args.suite == "pmo":
         return _run_pmo(args, command)
     if args.config is None:
-        print("irs bench: give CONFIG.toml (or --suite pmo)", file=sys.stderr)
+        print("irs bench: error: give CONFIG.toml (or --suite pmo)", file=sys.stderr)
         return 2
     if args.methods is None:
         args.methods = "iterative_rs,morlhf,rewarded_soups,ric"
