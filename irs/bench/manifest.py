@@ -26,7 +26,10 @@ class Manifest:
     """<bench_dir>/manifest.json, written atomically after every change."""
 
     def __init__(self, path: Path, header: dict):
+        """`header`: what the bench's runs depend on; its fingerprint must match the stored one."""
         self.path = path
+        if "fingerprint" not in header:
+            header = {**header, "fingerprint": json.dumps(header, sort_keys=True, default=str)}
         if path.is_file():
             self.data = json.loads(path.read_text())
             if self.data.get("header", {}).get("fingerprint") != header["fingerprint"]:
@@ -39,6 +42,16 @@ class Manifest:
 
     def save(self) -> None:
         atomic_write_json(self.path, self.data)
+
+    def start_session(self, command: str | None) -> list:
+        """Record a bench session ([start, end]; the caller updates the end) and the command behind it."""
+        session = [_now(), None]
+        self.data["sessions"].append(session)
+        cmds = self.data.setdefault("commands", [])
+        if command and command not in cmds:
+            cmds.append(command)
+        self.save()
+        return session
 
     def entry(self, key: str) -> dict:
         return self.data["runs"].setdefault(key, {})

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 import gzip
-import json
 import logging
 import shutil
 from dataclasses import dataclass
@@ -119,16 +118,9 @@ def run_pmo(spec: PMOSpec) -> dict:
     bench_dir = Path(spec.bench_dir or Path("runs") / "bench" / "pmo")
     bench_dir.mkdir(parents=True, exist_ok=True)
     store = RunStore(bench_dir / "runs")
-    header = {"suite": "pmo", "config": _config_key(base)}
-    header["fingerprint"] = json.dumps(header, sort_keys=True, default=str)
-    man = Manifest(bench_dir / "manifest.json", header)
+    man = Manifest(bench_dir / "manifest.json", {"suite": "pmo", "config": _config_key(base)})
     if not spec.report_only:
-        session = [_now(), None]
-        man.data["sessions"].append(session)
-        cmds = man.data.setdefault("commands", [])
-        if spec.command and spec.command not in cmds:
-            cmds.append(spec.command)
-        man.save()
+        session = man.start_session(spec.command)
         try:
             _run_plan(spec, base, store, man, session)
         finally:

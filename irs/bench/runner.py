@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from pathlib import Path
@@ -143,20 +142,13 @@ def run_bench(spec: BenchSpec) -> dict:
         "K": spec.K,  # what a run depends on
         "normalization": base.rl.normalization,
     }
-    header["fingerprint"] = json.dumps(header, sort_keys=True, default=str)
     man = Manifest(bench_dir / "manifest.json", header)
     n_sweep = spec.sweep_seeds if spec.sweep_seeds is not None else spec.seeds
     if not 1 <= n_sweep <= spec.seeds:
         raise ValueError(f"--sweep-seeds {n_sweep}: must be between 1 and --seeds {spec.seeds}")
     # seed-major: every method gets seed 0 before any gets seed 1, so a cut-short bench stays balanced
     plan = [(v, s) for s in seeds for v in vs if not v.sweep or s in seeds[:n_sweep]]
-    session = [_now(), None]
-    if not spec.report_only:
-        man.data["sessions"].append(session)
-        cmds = man.data.setdefault("commands", [])
-        if spec.command and spec.command not in cmds:
-            cmds.append(spec.command)
-        man.save()
+    session = man.start_session(spec.command) if not spec.report_only else [_now(), None]
     try:
         for v, s in plan:
             key = f"{v.label}/{s}"
