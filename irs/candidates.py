@@ -196,6 +196,29 @@ def score_candidates(
     return df
 
 
+def rescore(df: pd.DataFrame, objectives: Sequence[Objective]) -> pd.DataFrame:
+    """A copy of the table with the reward columns of `objectives` recomputed from its raw oracle columns
+    (e.g. on another calibration's scale) and its pareto flags recomputed within each set; the oracle is
+    not called. Raises ValueError when the table lacks an objective's raw column."""
+    missing = [o.name for o in objectives if o.name not in df.columns]
+    if missing:
+        raise ValueError(f"candidate table has no raw column(s) {missing}; it has {list(df.columns)}")
+    out = df.copy()
+    valid = out["valid"].to_numpy(dtype=bool)
+    for o in objectives:
+        rew = np.full(len(out), np.nan)
+        rew[valid] = o.transform(out[o.name].to_numpy(dtype=np.float64)[valid])
+        out[REWARD_PREFIX + o.name] = rew
+    R = _reward_matrix(out, objective_names(out))
+    pareto = np.zeros(len(out), dtype=bool)
+    sets = out["set"].to_numpy() if "set" in out.columns else np.zeros(len(out))
+    for s in pd.unique(sets):
+        rows = np.flatnonzero(sets == s)
+        pareto[rows] = pareto_flags(R[rows], valid[rows], duplicate_flags(row_keys(out, rows)))
+    out["pareto"] = pareto
+    return out
+
+
 def _reward_matrix(df: pd.DataFrame, names: Sequence[str]) -> np.ndarray:
     missing = [REWARD_PREFIX + n for n in names if REWARD_PREFIX + n not in df.columns]
     if missing:

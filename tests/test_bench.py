@@ -174,3 +174,31 @@ def test_null_control_row_runs_with_shuffled_rewards_and_reports_its_lift(config
     assert any(c.rl.null_control for c in cfgs.values()) and any(not c.rl.null_control for c in cfgs.values())
     md = res["md"].read_text()
     assert "null control (shuffled rewards)" in md and "over the pretrained model" in md
+
+
+def test_a_calibrated_bench_scores_the_base_model_and_every_run_on_the_runs_scale(tmp_path):
+    from irs.bench.evaluate import on_scale, scale_key
+    from irs.bench.plan import REFERENCE
+    from irs.runs import run_calibration
+
+    p = tmp_path / "cal.toml"
+    p.write_text(CONFIG.replace("[rl]", '[rl]\nnormalization = "calibrated"\ncalibration_samples = 64'))
+    run_bench(
+        BenchSpec(
+            config=p, methods=["iterative_rs"], seeds=1, bench_dir=tmp_path / "b", out_dir=tmp_path / "o", inline=True
+        )
+    )
+    (run,) = RunStore(tmp_path / "b" / "runs").list()
+    scale = run_calibration(run)["eval"]
+    man = json.loads((tmp_path / "b" / "manifest.json").read_text())["runs"]
+    ref, row = man[f"{REFERENCE}/0"], man["iterative_rs/0"]
+    assert ref["scale"] == row["scale"] == scale_key(scale) != scale_key(None)
+    # the base model's K samples: their rewards recomputed on the run's scale, not the data statistics
+    base = validate(RunConfig.load(p), ["frac_a", "frac_b", "length"])
+    cached = pd.read_parquet(tmp_path / "b" / "candidates" / f"{REFERENCE}-s0.parquet")
+    on_run = evaluate_table(on_scale(cached, base, scale))["avg_reward"]
+    on_data = evaluate_table(on_scale(cached, base, None))["avg_reward"]
+    assert ref["eval"]["avg_reward"] == pytest.approx(on_run) and on_run != pytest.approx(on_data)
+    # the run's own candidates were scored on that scale by its worker: evaluating them is a no-op
+    df = load_candidates(run)
+    pd.testing.assert_frame_equal(on_scale(df, run.config(), scale)[df.columns], df, check_exact=False)

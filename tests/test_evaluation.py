@@ -1,13 +1,14 @@
 """Evaluation metrics (Pareto mask, ICV eq. 16, hypervolume, evaluate, seed aggregation) and the
 candidate table builder on the toy domain. Hand-computed small cases plus a brute-force property test."""
 
+import copy
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from irs.candidates import duplicate_flags, evaluate_table, merge_tables, score_candidates
+from irs.candidates import duplicate_flags, evaluate_table, merge_tables, rescore, score_candidates
 from irs.domains import toy
 from irs.domains.base import Domain
 from irs.evaluation import aggregate_seeds, evaluate, format_mean_std, hypervolume, icv, pareto_flags, pareto_mask
@@ -298,3 +299,27 @@ def test_table_survives_parquet(tmp_path):
 
 def test_duplicate_flags():
     assert duplicate_flags(["a", None, "a", None, "b", "b"]).tolist() == [False, False, True, False, False, True]
+
+
+def test_rescore_recomputes_rewards_and_pareto_from_raw_scores_without_the_oracle():
+    objs = toy.DOMAIN.objectives()
+    a = score_candidates(TEXTS, toy.DOMAIN, objs, set_name="final")
+    b = score_candidates(["aaaa", "bbbbbbbb"], toy.DOMAIN, objs, set_name="remerge")
+    df = merge_tables([a, b])
+    # another scale: frac_b's range shrunk to [0, 0.5], so every b-fraction above 0.5 saturates
+    other = [copy.copy(o) for o in objs]
+    other[1].hi = 0.5
+    for o in other:
+        o.n_scored = 0
+    out = rescore(df, other)
+    assert [o.n_scored for o in other] == [0, 0, 0]  # the oracle was not called
+    fresh = merge_tables(
+        [
+            score_candidates(TEXTS, toy.DOMAIN, other, set_name="final"),
+            score_candidates(["aaaa", "bbbbbbbb"], toy.DOMAIN, other, set_name="remerge"),
+        ]
+    )
+    pd.testing.assert_frame_equal(out, fresh)
+    assert not out["reward_frac_b"].equals(df["reward_frac_b"]) and df.equals(merge_tables([a, b]))  # a copy
+    with pytest.raises(ValueError, match="raw column"):
+        rescore(df.drop(columns=["frac_b"]), other)

@@ -18,6 +18,48 @@ log = logging.getLogger(__name__)
 
 
 # ---- evaluation -------------------------------------------------------------------------------------
+def bench_scale(runs) -> dict | None:
+    """The one reward scale every row of a bench is evaluated on, so that methods and the base model are
+    compared in the same units: the "eval" scale of the calibration its finished `runs` trained with
+    (calibration.json; one starting model and a fixed calibration seed give every run the same one;
+    RiC's only when no other run has one), or None when they use the objectives' data statistics."""
+    from irs.runs import run_calibration
+
+    found = []
+    for run in runs:
+        cal = run_calibration(run)
+        if cal is not None:
+            found.append((run.config().method == "ric", run.id, cal["eval"]))
+    if not found:
+        return None
+    found.sort(key=lambda f: f[0])  # RL runs first
+    scale = found[0][2]
+    for _, rid, other in found[1:]:
+        if other != scale:
+            log.warning(
+                "bench: run %s was calibrated on another scale than run %s; using %s's", rid, found[0][1], found[0][1]
+            )
+    return scale
+
+
+def scale_key(scale: dict | None) -> str:
+    """A short fingerprint of a bench scale, stored with each evaluation so a change re-evaluates."""
+    import hashlib
+
+    return "data" if scale is None else hashlib.sha256(json.dumps(scale, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def on_scale(df, cfg: RunConfig, scale: dict | None):
+    """The candidate table with its rewards recomputed from the raw oracle scores on `scale` (None: the
+    objectives' data statistics)."""
+    from irs.candidates import objective_names, rescore
+    from irs.domains import get_domain
+    from irs.runs import oracle_objectives
+
+    names = set(objective_names(df))
+    return rescore(df, [o for o in oracle_objectives(get_domain(cfg.domain), cfg, {"eval": scale}) if o.name in names])
+
+
 def _ric_candidates(run, cfg: RunConfig, cache_dir: Path):
     """RiC's candidates must be sampled with its preference prompt. If the worker's candidates are exactly
     what a prompted sampling with the worker's settings gives, use them; otherwise sample with the prompt
@@ -76,7 +118,7 @@ def _ric_candidates(run, cfg: RunConfig, cache_dir: Path):
     return df, "bench (prompted)"
 
 
-def reference_eval(base: RunConfig, seed: int, cache_dir: Path) -> dict:
+def reference_eval(base: RunConfig, seed: int, cache_dir: Path, scale: dict | None = None) -> dict:
     """The starting point every method fine-tunes: K samples of the base model (run seed, run sampling
     settings), scored by the oracle. Not a run and not in the verdict: it shows what the methods added."""
     import pandas as pd
@@ -91,7 +133,7 @@ def reference_eval(base: RunConfig, seed: int, cache_dir: Path) -> dict:
         df = starting_candidates(cfg, seed, set_name="pretrained")
         cache_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(cache, df.to_parquet(index=False))
-    return _table_eval(df, "bench (base model)", proxy_queries=0, train_s=0.0)
+    return _table_eval(on_scale(df, cfg, scale), "bench (base model)", proxy_queries=0, train_s=0.0)
 
 
 def _table_eval(df, source: str, proxy_queries, train_s) -> dict:
@@ -128,8 +170,8 @@ def _proxy_queries(run) -> int | None:
     return int(sum(n for n, _ in counts)) if counts else 0
 
 
-def evaluate_run_row(run, cfg: RunConfig, cache_dir: Path) -> tuple[dict, object]:
-    """(numbers of one run, its candidate table)."""
+def evaluate_run_row(run, cfg: RunConfig, cache_dir: Path, scale: dict | None = None) -> tuple[dict, object]:
+    """(numbers of one run, its candidate table), the rewards on the bench's `scale` (bench_scale)."""
     from irs.runs import load_candidates
 
     cfg = _validated(cfg)
@@ -137,6 +179,7 @@ def evaluate_run_row(run, cfg: RunConfig, cache_dir: Path) -> tuple[dict, object
         df, source = _ric_candidates(run, cfg, cache_dir)
     else:
         df, source = load_candidates(run), "worker"
+    df = on_scale(df, cfg, scale)
     steps = [r for r in run.metrics() if r.get("type") == "step"]
     ev = _table_eval(df, source, _proxy_queries(run), float(sum(r.get("seconds") or 0.0 for r in steps)))
     return ev, df

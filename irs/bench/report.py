@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from irs.bench.evaluate import _validated, evaluate_run_row, reference_eval
+from irs.bench.evaluate import _validated, bench_scale, evaluate_run_row, reference_eval, scale_key
 from irs.bench.manifest import Manifest, _iso, _now, _spans_total
 from irs.bench.plan import DISPLAY, NULL, REFERENCE, BenchSpec, Variant, paper_table, samples_per_step
 from irs.config import RunConfig
@@ -50,6 +50,9 @@ def write_report(
 
     rows = []
     cache_dir = bench_dir / "candidates"
+    done = {k: e for k, e in man.data["runs"].items() if e.get("state") == "done"}
+    scale = bench_scale([store.get(e["run_id"]) for e in done.values()])
+    skey = scale_key(scale)  # an evaluation on another scale (or before scales existed) is redone
     if spec.reference:
         vs = vs + [Variant(REFERENCE, REFERENCE, None)]
     for v in vs:
@@ -57,8 +60,9 @@ def write_report(
             key = f"{v.label}/{s}"
             e = man.data["runs"].get(key, {})
             if v.method == REFERENCE:
-                if e.get("eval") is None:
-                    e.update(state="reference", eval=json_clean(reference_eval(base, s, cache_dir)), spans=[])
+                if e.get("eval") is None or e.get("scale") != skey:
+                    ev = reference_eval(base, s, cache_dir, scale)
+                    e.update(state="reference", eval=json_clean(ev), scale=skey, spans=[])
                     man.data["runs"][key] = e
                     man.save()
                 rows.append(_row(task, v, base, s, "", e["eval"], 0.0, reference=True))
@@ -67,9 +71,9 @@ def write_report(
                 continue
             run = store.get(e["run_id"])
             cfg = _validated(run.config())
-            if e.get("eval") is None:
-                ev, _ = evaluate_run_row(run, cfg, cache_dir)
-                e["eval"] = json_clean(ev)
+            if e.get("eval") is None or e.get("scale") != skey:
+                ev, _ = evaluate_run_row(run, cfg, cache_dir, scale)
+                e["eval"], e["scale"] = json_clean(ev), skey
                 man.save()
             rows.append(_row(task, v, cfg, s, run.id, e["eval"], _spans_total(e.get("spans", []))))
     if session is not None:  # the bench session's time includes the evaluation above
