@@ -145,12 +145,17 @@ def test_proxy_objectives_shapes():
 
 @pytest.mark.skipif(not (ORACLE.is_file() and MODEL.is_file()), reason="assets/dna/oracle or dnagpt2 not built")
 def test_cnn_proxy_learns_the_oracles_logits_and_ships_them_in_fp16(tmp_path):
-    from irs.domains.dna.oracle import load_oracle
     from irs.checkpoint import load_model_dir
+    from irs.domains.dna.oracle import load_oracle
     from irs.domains.dna.proxy_cnn import CONFIG, fresh_samples, load_proxy, train_cnn_proxy
 
     res = train_cnn_proxy(
-        out_dir=tmp_path / "p", results_path=None, n_real=2000, n_generated=40, n_fresh=64, cfg=replace(CONFIG, epochs=4)
+        out_dir=tmp_path / "p",
+        results_path=None,
+        n_real=2000,
+        n_generated=40,
+        n_fresh=64,
+        cfg=replace(CONFIG, epochs=4),
     )
     proxy, oracle = load_proxy(tmp_path / "p"), load_oracle()
     assert proxy.cell_types == oracle.cell_types and res["subset"]["n"] == 2040
@@ -164,7 +169,9 @@ def test_cnn_proxy_learns_the_oracles_logits_and_ships_them_in_fp16(tmp_path):
     assert np.isnan(p[-1]).all() and len(fresh) == res["fresh_samples"]["n_distinct_valid"]
     assert np.corrcoef(p[:-1, 0], q[:, 0])[0, 1] == pytest.approx(res["cells"]["k562"]["fresh_r_probability"], abs=1e-6)
     seqs = data.sequences("test")[:300]
-    assert np.corrcoef(proxy.predict(seqs)[:, 0], oracle.predict(seqs)[:, 0])[0, 1] > 0.15  # learned: noise is r ~ 0 ± 0.06
+    assert (
+        np.corrcoef(proxy.predict(seqs)[:, 0], oracle.predict(seqs)[:, 0])[0, 1] > 0.15
+    )  # learned: noise is r ~ 0 ± 0.06
 
 
 def test_the_3cell_cnn_preset_trains_on_the_cnn_proxy_and_is_scored_by_the_oracle():

@@ -291,7 +291,8 @@ class Trainer(TrainerState):
         reward, R, canon = self._step_reward(ex, s.texts, ctx, t)
         scores = torch.tensor(reward, dtype=torch.float32, device=self.device)
         ro = make_rollout(ex.model, self.ref, ex.value_head, s, scores, self.cfg.rl, self.bf16)
-        stats = update(ex.model, ex.value_head, ex.optimizer, ro, self.cfg.rl, self.bf16, ex.generator)
+        r = self.cfg.rl
+        stats = update(ex.model, ex.value_head, ex.optimizer, ro, r, self.bf16, ex.generator, t >= r.vf_warmup)
         valid = [c for c in canon if c is not None]
         rec = {
             "type": "step",

@@ -107,6 +107,10 @@ class RLConfig:
     )
     diversity_bucket: int = _f(25, "how often one canonical form (or scaffold) may be rewarded per expert")
     vf_lr: float = _f(0.0, "PPO value head learning rate; 0 means rl.lr")
+    vf_detach: bool = _f(
+        False, "PPO: the value head reads the policy's hidden states detached (the value loss does not move the policy)"
+    )
+    vf_warmup: int = _f(0, "PPO: each expert's first vf_warmup steps train only the value head, not the policy")
     samples_per_prompt: int = _f(
         0,
         "prompt domains (text): summaries sampled per prompt in a batch, as consecutive "

@@ -142,6 +142,13 @@ def validate(cfg: RunConfig, available: list[str] | None = None) -> RunConfig:
     )
     _check(r.diversity_bucket >= 1, "rl.diversity_bucket", r.diversity_bucket, "must be >= 1")
     _check(r.vf_lr >= 0 and math.isfinite(r.vf_lr), "rl.vf_lr", r.vf_lr, "must be >= 0 (0 = rl.lr)")
+    _check(r.vf_warmup >= 0, "rl.vf_warmup", r.vf_warmup, "must be >= 0")
+    _check(
+        r.vf_warmup == 0 or r.algo == "ppo",
+        "rl.vf_warmup",
+        r.vf_warmup,
+        "needs rl.algo = 'ppo' (RLOO has no value head)",
+    )
     _check(
         cfg.method == "ric" or r.temperature > 0,
         "rl.temperature",

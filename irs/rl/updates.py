@@ -154,8 +154,10 @@ def update(
     cfg: RLConfig,
     bf16: bool | None,
     generator: torch.Generator | None = None,
+    train_policy: bool = True,
 ) -> dict:
-    """ppo_epochs passes of the clipped surrogate (+ clipped value loss under PPO) over minibatches."""
+    """ppo_epochs passes of the clipped surrogate (+ clipped value loss under PPO) over minibatches.
+    train_policy=False (PPO's value warm-up, rl.vf_warmup): only the value loss is optimized."""
     B = ro.scores.shape[0]
     mb = cfg.minibatch_size or B
     params = [p for g in optimizer.param_groups for p in g["params"]]
@@ -176,13 +178,16 @@ def update(
             ratio = torch.exp(logp - ro.old_logp[idx])
             adv = ro.advantages[idx]
             pg = torch.max(-adv * ratio, -adv * ratio.clamp(1 - cfg.cliprange, 1 + cfg.cliprange))
-            loss = pg_loss = masked_mean(pg, mask)
-            if in_loss:  # β · mean per-token exact KL(π || π_ref): a low-variance pull towards the reference
+            pg_loss = masked_mean(pg, mask)
+            loss = pg_loss if train_policy else 0.0
+            if (
+                in_loss and train_policy
+            ):  # β · mean per-token exact KL(π || π_ref): a low-variance pull towards the reference
                 kl_loss = masked_mean(exact_kl(out[2], ro.ref_dist[idx]), mask)
                 loss = loss + cfg.beta * kl_loss
                 stats["kl_loss"] = stats.get("kl_loss", 0.0) + float(kl_loss.detach())
             if value_head is not None:
-                v = value_head(h)
+                v = value_head(h.detach() if cfg.vf_detach else h)
                 old_v, ret = ro.old_values[idx], ro.returns[idx]
                 v_clip = old_v + (v - old_v).clamp(-cfg.cliprange_value, cfg.cliprange_value)
                 vf_loss = 0.5 * masked_mean(torch.max((v - ret) ** 2, (v_clip - ret) ** 2), mask)

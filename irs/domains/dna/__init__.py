@@ -104,7 +104,12 @@ DOMAIN = Domain(
     "Presets: 3cell (K562, HepG2, GM12878 activity; paper 5.2), specificity (K562 up, HepG2 "
     "down), motifs (JASPAR motif hits and GC content).",
     default_model="assets/dna/dnagpt2",
-    presets={"3cell": _proxies_3cell, "3cell-cnn": _proxies_3cell_cnn, "specificity": _proxies_specificity, "motifs": _motifs},
+    presets={
+        "3cell": _proxies_3cell,
+        "3cell-cnn": _proxies_3cell_cnn,
+        "specificity": _proxies_specificity,
+        "motifs": _motifs,
+    },
     default_preset="3cell",
     canonicalize=canonicalize,
     oracles={"3cell": _oracle_3cell, "3cell-cnn": _oracle_3cell, "specificity": _oracle_specificity},

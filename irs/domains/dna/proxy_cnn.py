@@ -63,7 +63,9 @@ def save_proxy(proxy: Oracle, directory: str | Path) -> None:
     d.mkdir(parents=True, exist_ok=True)
     state = {k: (v.half() if v.is_floating_point() else v) for k, v in proxy.model.state_dict().items()}
     save_tensors(state, d / "proxy.safetensors")
-    atomic_write_json(d / "proxy.json", {"cell_types": list(proxy.cell_types), "config": asdict(proxy.cfg), **proxy.info})
+    atomic_write_json(
+        d / "proxy.json", {"cell_types": list(proxy.cell_types), "config": asdict(proxy.cfg), **proxy.info}
+    )
 
 
 def load_proxy(directory: str | Path = PROXY_CNN_DIR) -> Oracle:
@@ -253,7 +255,11 @@ def train_cnn_proxy(
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog=f"python -m {__name__}", description=__doc__.splitlines()[0])
     p.add_argument("--oracle", default=None, help="oracle dir (default: assets/dna/oracle)")
-    p.add_argument("--backbone", default="assets/dna/dnagpt2", help="model sampled for the generated part (default: assets/dna/dnagpt2)")
+    p.add_argument(
+        "--backbone",
+        default="assets/dna/dnagpt2",
+        help="model sampled for the generated part (default: assets/dna/dnagpt2)",
+    )
     p.add_argument("--out", default=PROXY_CNN_DIR, help=f"proxy dir (default: {PROXY_CNN_DIR})")
     p.add_argument("--results", default=RESULTS_PATH, help=f"results JSON, '' for none (default: {RESULTS_PATH})")
     p.add_argument("--n-real", type=int, default=16000, help="real training sites to label (default: 16000)")
