@@ -18,10 +18,25 @@ import torch
 
 from irs.checkpoint import load_tensors, save_tensors
 from irs.io import atomic_write_json
+from irs.paths import portable
 from irs.runs.store import Run
 
 KEEP = ("config.toml", "status.json", "metrics.jsonl", "candidates.parquet")
 OPTIONAL = ("calibration.json",)  # the run's reward scale (runs since calibrated normalization)
+
+
+def portable_model(config: Path) -> None:
+    """Write the config's model path relative to the checkout (a shipped run must load from any clone)."""
+    import tomllib
+
+    model = tomllib.loads(config.read_text()).get("model") or ""
+    rel = portable(model)
+    if rel != model:
+        text = config.read_text()
+        line = f"model = {json.dumps(model)}\n"
+        if line not in text:
+            raise SystemExit(f"{config}: cannot find the line {line.strip()!r} to rewrite")
+        config.write_text(text.replace(line, f"model = {json.dumps(rel)}\n", 1))
 
 
 def main(argv=None) -> int:
@@ -40,6 +55,7 @@ def main(argv=None) -> int:
     tmp.mkdir(parents=True)
     for name in KEEP:
         shutil.copy2(run.path / name, tmp / name)
+    portable_model(tmp / "config.toml")
     for name in OPTIONAL:
         if (run.path / name).is_file():
             shutil.copy2(run.path / name, tmp / name)
