@@ -107,7 +107,7 @@ def test_domain_registered_and_motif_preset():
     from irs.domains import get_domain
 
     d = get_domain("dna")
-    assert d.default_preset == "3cell" and set(d.presets) == {"3cell", "specificity", "motifs"}
+    assert d.default_preset == "3cell" and set(d.presets) == {"3cell", "3cell-cnn", "specificity", "motifs"}
     assert d.max_new_tokens == 51 and d.export_formats == ("fasta",)
     objs = d.objectives("motifs")
     assert [o.name for o in objs] == ["motif_gata1", "motif_hnf4a", "motif_spi1", "gc"]

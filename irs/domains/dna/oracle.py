@@ -153,43 +153,52 @@ class Oracle:
 
     __call__ = predict
 
-    def save(self, directory: str | os.PathLike, dtype: torch.dtype = torch.float16) -> None:
+    def save(self, directory: str | os.PathLike, dtype: torch.dtype = torch.float16, stem: str = "oracle") -> None:
+        """<stem>.safetensors (weights in `dtype`) + <stem>.json (cell types, architecture, self.info)."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         state = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in self.model.state_dict().items()}
-        save_tensors(state, d / "oracle.safetensors")
+        save_tensors(state, d / f"{stem}.safetensors")
         cfg = asdict(self.cfg)
-        atomic_write_json(d / "oracle.json", {"cell_types": list(self.cell_types), "config": cfg, **self.info})
+        atomic_write_json(d / f"{stem}.json", {"cell_types": list(self.cell_types), "config": cfg, **self.info})
 
     @classmethod
-    def load(cls, directory: str | os.PathLike = ORACLE_DIR) -> Oracle:
+    def load(
+        cls,
+        directory: str | os.PathLike = ORACLE_DIR,
+        stem: str = "oracle",
+        how: str = "train one with `irs train-oracle --domain dna`",
+    ) -> Oracle:
         d = Path(directory)
         if not d.is_absolute():
             d = ROOT / d
-        p = d / "oracle.json"
+        p = d / f"{stem}.json"
         if not p.is_file():
-            raise FileNotFoundError(
-                f"no DNA oracle in {d} (missing oracle.json); train one with `irs train-oracle --domain dna`"
-            )
+            raise FileNotFoundError(f"no DNA {stem} in {d} (missing {stem}.json); {how}")
         meta = json.loads(p.read_text())
         cfg = OracleConfig.from_dict(meta["config"])
         model = ActivityCNN(cfg, len(meta["cell_types"]))
-        state = load_tensors(d / "oracle.safetensors")
+        state = load_tensors(d / f"{stem}.safetensors")
         own = model.state_dict()
         model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
         info = {k: v for k, v in meta.items() if k not in ("cell_types", "config")}
         return cls(model, cfg, meta["cell_types"], info)
 
 
-_LOADED: dict[str, Oracle] = {}
+_LOADED: dict[tuple, Oracle] = {}
 
 
-def load_oracle(directory: str | os.PathLike = ORACLE_DIR) -> Oracle:
-    """The oracle in `directory`, loaded once per process."""
-    key = str(directory)
+def load_oracle(directory: str | os.PathLike = ORACLE_DIR, stem: str = "oracle", **kw) -> Oracle:
+    """The CNN (<stem>.json/.safetensors) in `directory`, loaded once per process."""
+    key = (str(directory), stem)
     if key not in _LOADED:
-        _LOADED[key] = Oracle.load(directory)
+        _LOADED[key] = Oracle.load(directory, stem, **kw)
     return _LOADED[key]
+
+
+def forget(directory: str | os.PathLike, stem: str = "oracle") -> None:
+    """Drop a loaded CNN (after it was retrained in this process)."""
+    _LOADED.pop((str(directory), stem), None)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -400,11 +409,14 @@ def train_oracle(
 # ----------------------------------------------------------------------------------------------
 # Objectives
 # ----------------------------------------------------------------------------------------------
-def activity_objective(cell: str, goal: str = "max", directory: str = ORACLE_DIR):
-    """Oracle-scored Objective: probability of activity in `cell` (0..1), maximized or minimized."""
+def activity_objective(
+    cell: str, goal: str = "max", directory: str = ORACLE_DIR, oracle: Oracle | None = None, what: str = "oracle CNN"
+):
+    """Objective: the probability of activity in `cell` (0..1) by the oracle in `directory` (or by another
+    CNN of the same kind, `oracle`; e.g. the CNN proxy), maximized or minimized."""
     from irs.objectives import Objective
 
-    oracle = load_oracle(directory)
+    oracle = oracle or load_oracle(directory)
     j = oracle.index(cell)
     cache: dict = {}
 
@@ -422,5 +434,5 @@ def activity_objective(cell: str, goal: str = "max", directory: str = ORACLE_DIR
         hi=1.0,
         goal=goal,
         unit="probability",
-        description=f"oracle CNN: probability of regulatory activity in {cell} ({verb} is better)",
+        description=f"{what}: probability of regulatory activity in {cell} ({verb} is better)",
     )

@@ -27,9 +27,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from irs.checkpoint import load_tensors, save_tensors
 from irs.domains.dna.motifs import encode
-from irs.domains.dna.oracle import ActivityCNN, Oracle, OracleConfig, load_oracle, one_hot, rc_onehot
+from irs.domains.dna.oracle import (
+    ActivityCNN,
+    Oracle,
+    OracleConfig,
+    activity_objective,
+    forget,
+    load_oracle,
+    one_hot,
+    rc_onehot,
+)
 from irs.early_stopping import EarlyStopping
 from irs.io import atomic_write_json
 from irs.paths import ROOT
@@ -58,61 +66,17 @@ def _abs(p: str | Path) -> Path:
     return Path(p) if Path(p).is_absolute() else ROOT / p
 
 
-def save_proxy(proxy: Oracle, directory: str | Path) -> None:
-    d = _abs(directory)
-    d.mkdir(parents=True, exist_ok=True)
-    state = {k: (v.half() if v.is_floating_point() else v) for k, v in proxy.model.state_dict().items()}
-    save_tensors(state, d / "proxy.safetensors")
-    atomic_write_json(
-        d / "proxy.json", {"cell_types": list(proxy.cell_types), "config": asdict(proxy.cfg), **proxy.info}
-    )
+STEM = "proxy"
 
 
 def load_proxy(directory: str | Path = PROXY_CNN_DIR) -> Oracle:
-    """The CNN proxy in `directory` (proxy.json + proxy.safetensors), an Oracle-shaped predictor."""
-    import json
-
-    d = _abs(directory)
-    p = d / "proxy.json"
-    if not p.is_file():
-        raise FileNotFoundError(f"no DNA CNN proxy in {d} (missing proxy.json); train one with `python -m {__name__}`")
-    meta = json.loads(p.read_text())
-    cfg = OracleConfig.from_dict(meta["config"])
-    model = ActivityCNN(cfg, len(meta["cell_types"]))
-    own = model.state_dict()
-    model.load_state_dict({k: v.to(own[k].dtype) for k, v in load_tensors(d / "proxy.safetensors").items()})
-    return Oracle(model, cfg, meta["cell_types"], {k: v for k, v in meta.items() if k not in ("cell_types", "config")})
-
-
-_LOADED: dict[str, Oracle] = {}
+    """The CNN proxy in `directory` (proxy.json + proxy.safetensors), loaded once per process."""
+    return load_oracle(_abs(directory), STEM, how=f"train one with `python -m {__name__}`")
 
 
 def proxy_objective(cell: str, goal: str = "max", directory: str = PROXY_CNN_DIR):
     """Proxy-scored Objective: the CNN proxy's activity probability in `cell` (the oracle's units)."""
-    from irs.objectives import Objective
-
-    key = str(_abs(directory))
-    if key not in _LOADED:
-        _LOADED[key] = load_proxy(directory)
-    proxy = _LOADED[key]
-    j = proxy.index(cell)
-    cache: dict = {}
-
-    def score(cands):
-        k = tuple(cands)
-        if cache.get("key") != k:  # the three objectives score the same batch: one forward pass
-            cache["key"], cache["p"] = k, proxy.predict(list(cands))
-        return cache["p"][:, j]
-
-    return Objective(
-        cell.lower(),
-        score,
-        lo=0.0,
-        hi=1.0,
-        goal=goal,
-        unit="probability",
-        description=f"CNN proxy of the oracle's activity probability in {cell} ({'high' if goal == 'max' else 'low'} is better)",
-    )
+    return activity_objective(cell, goal, oracle=load_proxy(directory), what="CNN proxy of the oracle")
 
 
 def _r(p: np.ndarray, q: np.ndarray) -> float:
@@ -245,8 +209,8 @@ def train_cnn_proxy(
         "wall_time_s": round(time.time() - t0, 1),
     }
     proxy.info = {k: results[k] for k in ("command", "oracle", "subset", "label", "best_epoch", "cells")}
-    save_proxy(proxy, out_dir)
-    _LOADED.pop(str(_abs(out_dir)), None)
+    proxy.save(_abs(out_dir), stem=STEM)
+    forget(_abs(out_dir), STEM)
     if results_path:
         atomic_write_json(_abs(results_path), results)
     return results
