@@ -208,10 +208,11 @@ def test_value_head_gets_its_own_learning_rate():
 
 
 def test_a_shipped_demo_run_from_before_calibration_still_evaluates_and_exports(tmp_path):
+    from pathlib import Path
+
     from irs.domains import get_domain
     from irs.export import export
     from irs.runs import evaluate_run, load_config
-    from pathlib import Path
 
     # the DNA demo run shipped before calibrated normalization (PPO, data statistics), kept as a fixture
     src = Path(__file__).parent / "fixtures" / "runs" / "dna-3cell-20261126-233837-c96a"
