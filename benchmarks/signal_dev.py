@@ -5,6 +5,7 @@ calibrated scale. Prints one JSON line: base and final figures, the lift of the 
 standard error, the last steps' KL and reward.
 
     .venv/bin/python benchmarks/signal_dev.py '{"merge.total_steps": 24, "rl.algo": "rloo", "rl.lr": 3e-5}' 100
+    .venv/bin/python benchmarks/signal_dev.py '{"rl.lr": 1e-4}' 100 examples/signal-dna.toml   # another task
 
 Overrides are "section.field": value (or "field": value). Seeds 100+ are development seeds; the
 benchmark (benchmarks/learning_signal.py) runs on seeds 0, 1, 2 with the settings chosen here.
@@ -67,8 +68,13 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.WARNING)
     over = json.loads(argv[0])
     seed = int(argv[1]) if len(argv) > 1 else 100
-    cfg = RunConfig.load(ROOT / "examples/molecules-druglike.toml")
-    cfg.seed, cfg.model, cfg.rl.max_new_tokens, cfg.rl.bf16 = seed, "assets/molecules/molgpt2", 63, "off"
+    config = argv[2] if len(argv) > 2 else None
+    if config is None:  # the drug-likeness probe the defaults were chosen with
+        cfg = RunConfig.load(ROOT / "examples/molecules-druglike.toml")
+        cfg.seed, cfg.model, cfg.rl.max_new_tokens, cfg.rl.bf16 = seed, "assets/molecules/molgpt2", 63, "off"
+    else:  # another task's benchmark config (e.g. examples/signal-dna.toml), its settings as they are
+        cfg = RunConfig.load(ROOT / config if not Path(config).is_absolute() else config)
+        cfg.seed = seed
     for k, v in over.items():
         sec, key = k.split(".") if "." in k else (None, k)
         setattr(getattr(cfg, sec) if sec else cfg, key, v)
@@ -84,6 +90,7 @@ def main(argv=None) -> int:
         json.dumps(
             {
                 "over": over,
+                **({"config": config} if config else {}),
                 "seed": seed,
                 "min": round((time.time() - t0) / 60, 1),
                 "base": base,
