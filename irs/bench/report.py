@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from irs.bench.evaluate import _validated, bench_scale, evaluate_run_row, reference_eval, scale_key
+from irs.bench.evaluate import _validated, bench_scale, evaluate_run_row, on_scale, reference_eval, scale_key
 from irs.bench.manifest import Manifest, _iso, _now, _spans_total
 from irs.bench.plan import DISPLAY, NULL, REFERENCE, BenchSpec, Variant, paper_table, samples_per_step
 from irs.config import RunConfig
@@ -95,7 +95,7 @@ def write_report(
         if evs:
             agg[v.label] = aggregate_seeds(evs)
     atomic_write_json(bench_dir / "aggregate.json", json_clean(agg))
-    pngs = _scatter_pngs(store, man, vs, seeds[0], names, out, task, bench_dir) if rows else []
+    pngs = _scatter_pngs(store, man, vs, seeds[0], names, out, task, bench_dir, base, scale) if rows else []
     md = _markdown(spec, base, task, vs, seeds, df_rows, names, man, pngs, csv_path, agg)
     md_path = out / f"{task}.md"
     atomic_write_text(md_path, md)
@@ -158,9 +158,9 @@ def _nan_for_none(ev: dict) -> dict:
     return out
 
 
-def _scatter_pngs(store, man, vs, seed, names, out: Path, task: str, bench_dir: Path) -> list[Path]:
+def _scatter_pngs(store, man, vs, seed, names, out: Path, task: str, bench_dir: Path, base, scale) -> list[Path]:
     """One PNG per objective pair: every valid unique candidate of each main method (seed `seed`) in
-    reward space, its Pareto set drawn larger (Figure 1's view)."""
+    reward space (the bench's `scale`), its Pareto set drawn larger (Figure 1's view)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -175,13 +175,14 @@ def _scatter_pngs(store, man, vs, seed, names, out: Path, task: str, bench_dir: 
         if v.method == REFERENCE:
             cache = bench_dir / "candidates" / f"{REFERENCE}-s{seed}.parquet"
             if cache.is_file():
-                tables[v.label] = pd.read_parquet(cache)
+                tables[v.label] = on_scale(pd.read_parquet(cache), _validated(base), scale)
             continue
         if e.get("state") != "done":
             continue
         run = store.get(e["run_id"])
         cache = bench_dir / "candidates" / f"{run.id}.parquet"
-        tables[v.label] = pd.read_parquet(cache if cache.is_file() else run.candidates_path)
+        df = pd.read_parquet(cache if cache.is_file() else run.candidates_path)
+        tables[v.label] = on_scale(df, _validated(run.config()), scale)
     colors = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00")
     paths = []
     for i in range(len(names)):
