@@ -106,7 +106,11 @@ class RLConfig:
         "(the same per Bemis-Murcko scaffold; molecules)",
     )
     diversity_bucket: int = _f(25, "how often one canonical form (or scaffold) may be rewarded per expert")
-    vf_lr: float = _f(0.0, "PPO value head learning rate; 0 means rl.lr")
+    vf_lr: float = _f(
+        1e-3,
+        "PPO value head learning rate, its own optimizer group (0 means rl.lr; 1e-3 removed PPO's drift "
+        "under the null control, docs/learning-signal.md)",
+    )
     vf_detach: bool = _f(
         False, "PPO: the value head reads the policy's hidden states detached (the value loss does not move the policy)"
     )
