@@ -7,7 +7,7 @@ Used by the benchmarks only (`benchmarks/molgpt2_quality.py`), never by the libr
 - and one fix: Frag and Scaf compare fragment/scaffold *count* vectors with scipy's cosine, which under
   today's NumPy multiplies their int64 dot products and overflows on 30,000 samples ("math domain
   error", or a silently wrong value after an overflow warning). The vectors are cast to float64 first.
-`get_all_metrics()` imports moses after installing both, so callers need nothing else.
+`get_all_metrics()` and `fraction_valid()` import moses after installing both, so callers need nothing else.
 """
 
 from __future__ import annotations
@@ -45,3 +45,11 @@ def get_all_metrics(*args, **kwargs):
     mm.cos_distance = lambda u, v: cosine(np.asarray(u, dtype=np.float64), np.asarray(v, dtype=np.float64))
 
     return _get(*args, **kwargs)
+
+
+def fraction_valid(smiles):
+    """moses.metrics.metrics.fraction_valid (MOSES's `valid`: RDKit parses and sanitizes), after install()."""
+    install()
+    from moses.metrics.metrics import fraction_valid as _valid
+
+    return _valid(smiles)

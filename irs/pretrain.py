@@ -166,8 +166,13 @@ def lr_at(cfg: PretrainConfig, step: int, progress: float) -> tuple[float, str]:
 
 
 def init_weights(model, src: str | os.PathLike, cfg: PretrainConfig, tokenizer: VocabTokenizer) -> dict:
-    """Copy the weights of model directory `src` into `model` (same shape and vocabulary, else a
-    ValueError naming the difference); returns the source's meta.json (or {})."""
+    """Copy the weights of model directory `src` into `model` (same vocabulary and width, else a
+    ValueError naming the difference); returns the source's meta.json (or {}).
+
+    A deeper `cfg.n_layer` grows the source function-preservingly: its blocks keep their order, spread
+    evenly over the new depth (old block i goes to floor(i * n_new / n_old)), and every new block starts
+    as the identity (its attention and MLP output projections zero, so it adds nothing to the residual
+    stream until training moves them)."""
     import json
 
     from irs.checkpoint import load_model_dir
@@ -180,9 +185,32 @@ def init_weights(model, src: str | os.PathLike, cfg: PretrainConfig, tokenizer: 
         )
     want = {"n_layer": cfg.n_layer, "n_embd": cfg.n_embd, "n_head": cfg.n_head, "n_positions": cfg.max_len}
     got = {k: getattr(m.config, k, None) for k in want}
-    if got != want:
-        raise ValueError(f"--init-from {src}: the model has {got}, this pretraining {want}")
-    model.load_state_dict({k: v.float() for k, v in m.state_dict().items()})
+    same_width = all(got[k] == want[k] for k in want if k != "n_layer")
+    if not same_width or got["n_layer"] > want["n_layer"]:
+        raise ValueError(
+            f"--init-from {src}: the model has {got}, this pretraining {want} (only a deeper n_layer can grow it)"
+        )
+    n_old, n_new = got["n_layer"], want["n_layer"]
+    where = {i: i * n_new // n_old for i in range(n_old)}  # old block -> new block
+    state = model.state_dict()
+    for k, v in m.state_dict().items():
+        if k.startswith("transformer.h."):
+            i, rest = k[len("transformer.h.") :].split(".", 1)
+            k = f"transformer.h.{where[int(i)]}.{rest}"
+        state[k] = v.float()
+    for j in sorted(set(range(n_new)) - set(where.values())):
+        for proj in ("attn.c_proj", "mlp.c_proj"):
+            for part in ("weight", "bias"):
+                state[f"transformer.h.{j}.{proj}.{part}"].zero_()
+    model.load_state_dict(state)
+    if n_new > n_old:
+        log.info(
+            "grew %s from %d to %d layers (new blocks %s start as the identity)",
+            src,
+            n_old,
+            n_new,
+            sorted(set(range(n_new)) - set(where.values())),
+        )
     f = src / "meta.json"
     return json.loads(f.read_text()) if f.is_file() else {}
 

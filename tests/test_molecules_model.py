@@ -220,3 +220,32 @@ def test_pretrain_init_from_continues_a_model_directory(tmp_path):
             texts, tok, dataclasses.replace(cfg, n_embd=64), tmp_path / "bad", ckpt_dir=tmp_path / "c3", init_from=src
         )
     assert not (tmp_path / "bad").exists() and not (tmp_path / "c3").exists()
+
+
+def test_pretrain_init_from_a_shallower_model_grows_it_function_preservingly(tmp_path):
+    """--init-from with a deeper n_layer: the grown model computes exactly the source's logits before
+    training (new blocks start as the identity), then trains; a shallower n_layer is refused."""
+    import dataclasses
+
+    from irs.pretrain import build_model, init_weights, pretrain
+
+    tok, cfg = _tok(), _tiny_cfg(steps=10, n_layer=2)
+    texts = CORPUS * 8
+    src = tmp_path / "src"
+    pretrain(texts, tok, cfg, src, ckpt_dir=tmp_path / "c1", save_dtype=torch.float32)
+    deep = dataclasses.replace(cfg, n_layer=cfg.n_layer * 2 + 1)
+    grown = build_model(deep, tok.vocab_size, tok)
+    init_weights(grown, src, deep, tok)
+    x = torch.tensor([tok.encode("CCOc1ccccc1", add_eos=True)])
+    want = load_model_dir(src)[0].eval()(input_ids=x).logits
+    assert torch.allclose(grown.eval()(input_ids=x).logits, want, atol=1e-5)
+    model = pretrain(
+        texts, tok, dataclasses.replace(deep, steps=5), tmp_path / "deep", ckpt_dir=tmp_path / "c2", init_from=src
+    )
+    assert model.config.n_layer == deep.n_layer
+    assert not torch.allclose(model.eval()(input_ids=x).logits.float(), want, atol=1e-3)  # it trained
+    with pytest.raises(ValueError, match="only a deeper n_layer"):
+        pretrain(
+            texts, tok, dataclasses.replace(cfg, n_layer=1), tmp_path / "bad", ckpt_dir=tmp_path / "c3", init_from=src
+        )
+    assert not (tmp_path / "bad").exists()
