@@ -198,19 +198,14 @@ def init_weights(model, src: str | os.PathLike, cfg: PretrainConfig, tokenizer: 
             i, rest = k[len("transformer.h.") :].split(".", 1)
             k = f"transformer.h.{where[int(i)]}.{rest}"
         state[k] = v.float()
-    for j in sorted(set(range(n_new)) - set(where.values())):
+    added = sorted(set(range(n_new)) - set(where.values()))
+    for j in added:
         for proj in ("attn.c_proj", "mlp.c_proj"):
             for part in ("weight", "bias"):
                 state[f"transformer.h.{j}.{proj}.{part}"].zero_()
     model.load_state_dict(state)
-    if n_new > n_old:
-        log.info(
-            "grew %s from %d to %d layers (new blocks %s start as the identity)",
-            src,
-            n_old,
-            n_new,
-            sorted(set(range(n_new)) - set(where.values())),
-        )
+    if added:
+        log.info("grew %s from %d to %d layers (new blocks %s start as the identity)", src, n_old, n_new, added)
     f = src / "meta.json"
     return json.loads(f.read_text()) if f.is_file() else {}
 
