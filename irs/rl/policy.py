@@ -99,6 +99,53 @@ def rollout_inputs(s: Samples):
     return ids, attn, pos, s.prompt_ids.shape[1]
 
 
+def shared_prompts(prompt_ids: torch.Tensor):
+    """(first, rows) when some rows share a prompt (RLOO's samples per prompt): `first` [U] indexes one
+    row of each distinct prompt, `rows` [B] gives each row's prompt among them. None when all differ or
+    the prompt is a single token (nothing worth sharing)."""
+    if prompt_ids.shape[1] < 2:
+        return None
+    uniq, rows = torch.unique(prompt_ids, dim=0, return_inverse=True)
+    B = prompt_ids.shape[0]
+    if len(uniq) == B:
+        return None
+    first = torch.full((len(uniq),), B, dtype=torch.long, device=prompt_ids.device)
+    first = first.scatter_reduce(0, rows, torch.arange(B, device=prompt_ids.device), "amin")
+    return first, rows
+
+
+def _shared_prompt_forward(model, ids, attn, pos, P, padded, hidden, shared):
+    """The logits (and last hidden states) that predict the generated tokens, [B, L, ...], with each
+    distinct prompt run once: its KV cache is copied to the rows that share it and the generations
+    attend to it (gradients flow back through the copies). Same math as one pass over the whole batch;
+    the prompt's own logits, never used, are not computed (logits_to_keep=1)."""
+    first, rows = (x.to(ids.device) for x in shared)
+    pm = attn[first, :P]
+    out_p = model(
+        input_ids=ids[first, :P],
+        attention_mask=pm.long() if padded else None,
+        position_ids=pos[first, :P],
+        use_cache=True,
+        logits_to_keep=1,
+        output_hidden_states=hidden,
+    )
+    cache = out_p.past_key_values
+    cache.batch_select_indices(rows)
+    out_c = model(
+        input_ids=ids[:, P:-1],
+        attention_mask=attn[:, :-1].long() if padded else None,
+        position_ids=pos[:, P:-1],
+        cache=cache,
+        use_cache=True,
+        output_hidden_states=hidden,
+    )
+    logits = torch.cat([out_p.logits[:, -1:][rows], out_c.logits], 1)
+    hs = None
+    if hidden:
+        hs = torch.cat([out_p.hidden_states[-1][:, -1:][rows], out_c.hidden_states[-1]], 1)
+    return logits, hs
+
+
 def forward_logprobs(model, s: Samples, bf16: bool | None = None, hidden: bool = False, full: bool = False):
     """Per-token log-probs of the generated tokens, [B, L] (0 where masked), under the distribution the
     sampler drew them from (`s.sampling`: temperature, top-k/top-p, banned tokens), and optionally the
@@ -114,6 +161,8 @@ def forward_logprobs(model, s: Samples, bf16: bool | None = None, hidden: bool =
             T = ids.shape[1] - 1
             hs = fast_gpt2.forward(model, ids[:, :T], pos[:, :T], attn[:, :T] if padded else None)[:, P - 1 :]
             logits = model.lm_head(hs)
+        elif shared_prompts(s.prompt_ids) is not None and ids.shape[1] > P + 1:
+            logits, hs = _shared_prompt_forward(model, ids, attn, pos, P, padded, hidden, shared_prompts(s.prompt_ids))
         else:
             out = model(
                 input_ids=ids,

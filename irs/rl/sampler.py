@@ -213,6 +213,28 @@ def _next_token(logits, sp: SamplingParams, generator):
     return tok, logp.gather(1, tok[:, None]).squeeze(1)
 
 
+def _decode_llama(model, ids, pmask, max_new_tokens, step_fn):
+    """Prefill the whole prompt in one pass through the lean Llama decoder, then decode. Rows with the
+    same prompt (RLOO's samples per prompt) share one prefill: its cache and logits are copied to them."""
+    from irs.rl.fast_llama import LlamaDecoder
+    from irs.rl.policy import shared_prompts
+
+    B, P = ids.shape
+    dec = LlamaDecoder(model, B, P + max_new_tokens)
+    pos = (pmask.long().cumsum(1) - 1).clamp(min=0)
+    key_mask = None
+    if not bool(pmask.all()):
+        key_mask = torch.cat([pmask, pmask.new_ones(B, max_new_tokens)], 1)
+    shared = shared_prompts(ids)  # ids fix the padding, hence the mask and positions
+    if shared is not None:
+        first, rows = shared
+        logits = dec.prefill_shared(ids[first], pos[first], None if key_mask is None else key_mask[first], rows)
+    else:
+        logits = dec.forward(ids, pos, key_mask)
+    next_pos = pos[:, -1:] + 1
+    return step_fn(logits, lambda tok, t: dec.forward(tok[:, None], next_pos + t, key_mask))
+
+
 def _decode_fast(model, ids, pmask, max_new_tokens, step_fn):
     """Prefill the prompt token by token through the lean GPT-2 decoder, then decode."""
     from irs.rl.fast_gpt2 import GPT2Decoder
@@ -267,7 +289,7 @@ def _sample_batch(
     fast=True,
     threads=None,
 ):
-    from irs.rl import fast_gpt2
+    from irs.rl import fast_gpt2, fast_llama
 
     device = next(model.parameters()).device
     ids, pmask = prompt_ids.to(device), prompt_mask.to(device)
@@ -290,7 +312,12 @@ def _sample_batch(
         return max_new_tokens
 
     with autocast(bf16, device), decode_threads(device, threads):
-        decode = _decode_fast if fast and fast_gpt2.supports(model) else _decode_hf
+        if fast and fast_gpt2.supports(model):
+            decode = _decode_fast
+        elif fast and fast_llama.supports(model):
+            decode = _decode_llama
+        else:
+            decode = _decode_hf
         L = decode(model, ids, pmask, max_new_tokens, loop)
     out = out[:, :L]
     is_eos = out == eos_id
@@ -317,7 +344,8 @@ def sample(
 ) -> Samples:
     """Sample `n` sequences (in chunks of `batch_size`). temperature 0 means greedy decoding.
 
-    fast: use the lean GPT-2 decoder where the model supports it (same math; see fast_gpt2).
+    fast: use the lean GPT-2 or Llama decoder where the model supports it (same math; see fast_gpt2,
+    fast_llama).
     threads: torch threads for the token loop; None = one on a busy CPU, else torch's setting
     (see decode_threads)."""
     if n < 1 or max_new_tokens < 1:
