@@ -202,3 +202,48 @@ def test_a_calibrated_bench_scores_the_base_model_and_every_run_on_the_runs_scal
     # the run's own candidates were scored on that scale by its worker: evaluating them is a no-op
     df = load_candidates(run)
     pd.testing.assert_frame_equal(on_scale(df, run.config(), scale)[df.columns], df, check_exact=False)
+
+
+def test_a_bench_with_parallel_2_keeps_two_runs_in_flight_and_reports_them_all(config, tmp_path, monkeypatch):
+    """--parallel 2 on a regular bench: real workers, two at a time in plan order, every run done once, and
+    a rerun starts nothing new."""
+    from irs.bench import runner
+
+    monkeypatch.setenv("IRS_MAX_RUNS", "2")
+    in_flight, peak = set(), [0]
+    start, end = runner.start_one, runner.end_one
+
+    def spy_start(store, man, key, cfg, inline=False):
+        run = start(store, man, key, cfg, inline)
+        if run is not None:
+            in_flight.add(key)
+            peak[0] = max(peak[0], len(in_flight))
+        return run
+
+    def spy_end(man, key, run):
+        in_flight.discard(key)
+        return end(man, key, run)
+
+    monkeypatch.setattr(runner, "start_one", spy_start)
+    monkeypatch.setattr(runner, "end_one", spy_end)
+    spec = BenchSpec(
+        config=str(config),
+        methods=["iterative_rs", "morlhf"],
+        seeds=2,
+        bench_dir=str(tmp_path / "bench"),
+        out_dir=str(tmp_path / "out"),
+        parallel=2,
+        reference=False,
+    )
+    res = run_bench(spec)
+    assert peak[0] == 2
+    assert sorted((r["method"], r["seed"]) for r in res["rows"]) == [
+        ("iterative_rs", 0),
+        ("iterative_rs", 1),
+        ("morlhf", 0),
+        ("morlhf", 1),
+    ]
+    ids = sorted(r["run_id"] for r in res["rows"])
+    assert sorted(r["run_id"] for r in run_bench(spec)["rows"]) == ids  # all done: nothing new runs
+    with pytest.raises(ValueError, match="--parallel 0"):
+        run_bench(BenchSpec(config=str(config), parallel=0, bench_dir=str(tmp_path / "b2")))

@@ -116,6 +116,7 @@ class BenchSpec:
     runs_dir: str | os.PathLike | None = None  # default <bench_dir>/runs
     out_dir: str | os.PathLike = "docs/results"
     inline: bool = False  # run workers in this process (tests)
+    parallel: int = 1  # runs kept in flight at once (the run queue's limit still applies)
     report_only: bool = False  # evaluate and report what is finished; start nothing
     reference: bool = True  # add the pretrained model (no fine-tuning) as a row
     null_control: bool = False  # add IterativeRS with shuffled rewards as a row

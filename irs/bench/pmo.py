@@ -28,7 +28,7 @@ import numpy as np
 
 from irs.bench.manifest import Manifest, _now, _spans_total
 from irs.bench.plan import _config_key
-from irs.bench.runner import _run_one, end_one, start_one
+from irs.bench.runner import run_all
 from irs.config import RunConfig
 from irs.domains.molecules import pmo
 from irs.io import atomic_write_json, atomic_write_text
@@ -92,6 +92,8 @@ def check_spec(spec: PMOSpec) -> None:
             raise ValueError(f"unknown PMO method {m!r}; known: {', '.join(METHODS)}")
     if spec.seeds < 1:
         raise ValueError(f"--seeds {spec.seeds}: need at least 1")
+    if spec.parallel < 1:
+        raise ValueError(f"--parallel {spec.parallel}: need at least 1")
 
 
 def plan(spec: PMOSpec, base: RunConfig) -> list[tuple[str, str, int]]:
@@ -130,43 +132,9 @@ def run_pmo(spec: PMOSpec) -> dict:
 
 
 def _run_plan(spec: PMOSpec, base: RunConfig, store, man: Manifest, session: list) -> None:
-    """Every planned run to `done`, up to spec.parallel at once, started in plan order. A run that ends
-    other than done stops the bench once the runs in flight have finished (rerun it to resume)."""
-    import time
-
-    from irs.runs.store import FINISHED
-
-    todo = list(plan(spec, base))
-    if spec.inline or spec.parallel <= 1:
-        for t, m, s in todo:
-            _run_one(store, man, run_key(t, m, s), task_config(base, t, m, s), spec.inline)
-            session[1] = _now()
-            man.save()
-        return
-    flying: dict[str, object] = {}
-    failure = None
-    while todo or flying:
-        while todo and len(flying) < spec.parallel and failure is None:
-            t, m, s = todo.pop(0)
-            run = start_one(store, man, run_key(t, m, s), task_config(base, t, m, s))
-            if run is not None:
-                flying[run_key(t, m, s)] = run
-        if failure is not None and not flying:
-            raise failure
-        if not flying:
-            continue
-        time.sleep(2.0)
-        for key, run in list(flying.items()):
-            if run.status()["state"] in FINISHED:
-                del flying[key]
-                try:
-                    end_one(man, key, run)
-                except RuntimeError as e:
-                    failure = failure or e
-                session[1] = _now()
-                man.save()
-        if failure is not None and not flying:
-            raise failure
+    """Every planned run to `done`, up to spec.parallel at once, started in plan order."""
+    items = [(run_key(t, m, s), task_config(base, t, m, s)) for t, m, s in plan(spec, base)]
+    run_all(store, man, items, spec.inline, spec.parallel, session)
 
 
 # ---- the report ----------------------------------------------------------------------------------------

@@ -70,6 +70,49 @@ def start_one(store, man: Manifest, key: str, cfg: RunConfig, inline: bool = Fal
     return run
 
 
+def run_all(store, man: Manifest, items, inline: bool = False, parallel: int = 1, session: list | None = None) -> None:
+    """Every (key, cfg) of `items` to `done`, up to `parallel` at once, started in order (the run queue's
+    limit still applies). A run that ends other than done stops the bench once the runs in flight have
+    finished (rerun it to resume). session: the manifest's session span, closed after each run."""
+
+    def saved():
+        if session is not None:
+            session[1] = _now()
+        man.save()
+
+    items = list(items)
+    if inline or parallel <= 1:
+        for key, cfg in items:
+            _run_one(store, man, key, cfg, inline)
+            saved()
+        return
+    from irs.runs.store import FINISHED
+
+    flying: dict[str, object] = {}
+    failure = None
+    while items or flying:
+        while items and len(flying) < parallel and failure is None:
+            key, cfg = items.pop(0)
+            run = start_one(store, man, key, cfg)
+            if run is not None:
+                flying[key] = run
+        if failure is not None and not flying:
+            raise failure
+        if not flying:
+            continue
+        time.sleep(2.0)
+        for key, run in list(flying.items()):
+            if run.status()["state"] in FINISHED:
+                del flying[key]
+                try:
+                    end_one(man, key, run)
+                except RuntimeError as e:
+                    failure = failure or e
+                saved()
+        if failure is not None and not flying:
+            raise failure
+
+
 def end_one(man: Manifest, key: str, run) -> str:
     """Close the run's span and record its state; RuntimeError unless it is done."""
     e = man.entry(key)
@@ -130,6 +173,8 @@ def run_bench(spec: BenchSpec) -> dict:
         raise ValueError(f"--algo {spec.algo!r}: use ppo or rloo")
     if spec.K is not None and spec.K < 1:
         raise ValueError(f"--K {spec.K}: need at least 1")
+    if spec.parallel < 1:
+        raise ValueError(f"--parallel {spec.parallel}: need at least 1")
     seeds = [base.seed + i for i in range(spec.seeds)]
     vs = variants(methods, sweep, base.merge.merge_every, T, spec.null_control)
     bench_dir = Path(spec.bench_dir or Path("runs") / "bench" / task)
@@ -150,14 +195,9 @@ def run_bench(spec: BenchSpec) -> dict:
     plan = [(v, s) for s in seeds for v in vs if not v.sweep or s in seeds[:n_sweep]]
     session = man.start_session(spec.command) if not spec.report_only else [_now(), None]
     try:
-        for v, s in plan:
-            key = f"{v.label}/{s}"
-            cfg = budget_config(base, v, s, task, spec.algo, spec.K)
-            if spec.report_only:
-                continue
-            _run_one(store, man, key, cfg, spec.inline)
-            session[1] = _now()
-            man.save()
+        if not spec.report_only:
+            items = [(f"{v.label}/{s}", budget_config(base, v, s, task, spec.algo, spec.K)) for v, s in plan]
+            run_all(store, man, items, spec.inline, spec.parallel, session)
     finally:
         if not spec.report_only:
             session[1] = _now()

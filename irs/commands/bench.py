@@ -42,8 +42,8 @@ def add_parser(sub):
         type=int,
         default=1,
         metavar="N",
-        help="--suite pmo: runs kept in flight at once; the run queue's limit still applies (`irs queue "
-        "--max-runs N`, or IRS_MAX_RUNS) (default: 1)",
+        help="runs kept in flight at once, started in plan order; the run queue's limit still applies "
+        "(`irs queue --max-runs N`, or IRS_MAX_RUNS) (default: 1)",
     )
     p.add_argument(
         "--methods",
@@ -142,6 +142,7 @@ def run(args) -> int:
         runs_dir=args.runs_dir,
         out_dir=args.out,
         inline=args.inline,
+        parallel=args.parallel,
         report_only=args.report_only,
         reference=not args.no_reference,
         null_control=args.null_control,
