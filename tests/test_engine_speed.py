@@ -81,20 +81,8 @@ def test_reused_rollout_pass_gives_the_same_update(algo, minibatch):
     ]
 
 
-@pytest.mark.parametrize("two_threads", [False, True], ids=["one-thread", "two-threads"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_merge_into_is_bit_identical_to_merged_tensors(dtype, two_threads, monkeypatch):
-    from irs.algorithms import merging
-
-    monkeypatch.setattr(merging, "_SMALL", 1000)  # the tiny model's matrices take the large-parameter path
-    calls = []
-    if two_threads:  # the split over two Python threads, taken when a second core is idle
-        monkeypatch.setattr(merging, "busy_cpu", lambda: False)
-        real = merging._write_merged_parallel
-        monkeypatch.setattr(merging, "_write_merged_parallel", lambda *a: calls.append(1) or real(*a))
-        n = torch.get_num_threads()
-        torch.set_num_threads(2)
-        monkeypatch.setattr(merging, "_PARALLEL_MERGE", True)
+def test_merge_into_is_bit_identical_to_merged_tensors(dtype):
     models = [_model(seed)[0].to(dtype) for seed in range(3)]
     with torch.no_grad():  # signed zeros must come out as the reference sum makes them (0 + -0 = +0)
         for m in models:
@@ -108,9 +96,6 @@ def test_merge_into_is_bit_identical_to_merged_tensors(dtype, two_threads, monke
             for p, r in zip(trainable_params(m), ref):
                 assert torch.equal(p, r) and torch.equal(torch.signbit(p), torch.signbit(r))
         assert models[0].lm_head.weight.data_ptr() == models[0].transformer.wte.weight.data_ptr()  # still tied
-    if two_threads:
-        torch.set_num_threads(n)
-        assert len(calls) == 6  # every merge above went the two-thread way
 
 
 def test_decode_threads_keep_the_tokens_and_restore_the_setting():

@@ -14,9 +14,7 @@ from collections.abc import Sequence
 
 import torch
 
-from irs.threads import busy_cpu, intra_op_threads
-
-_PARALLEL_MERGE = True  # split a CPU merge over two Python threads when a second core is idle
+from irs.threads import intra_op_threads
 
 
 def _lora_layers(model):
@@ -59,56 +57,17 @@ def merged_tensors(
 _SMALL = 1 << 15  # parameters below this many elements are merged together with foreach ops
 
 
-def _split_two(sizes: list[int]) -> tuple[list[int], list[int]]:
-    """Parameter indices in two groups of about equal total size (largest first, greedy)."""
-    a, b, na, nb = [], [], 0, 0
-    for j in sorted(range(len(sizes)), key=lambda j: -sizes[j]):
-        if na <= nb:
-            a.append(j)
-            na += sizes[j]
-        else:
-            b.append(j)
-            nb += sizes[j]
-    return sorted(a), sorted(b)
-
-
 @torch.no_grad()
-def _write_merged_parallel(models, lam: list[float], targets, lora: dict) -> None:
-    """`_write_merged` with the parameters split between this thread and one more, each running its
-    own one-thread torch ops (which release the GIL): the merge is memory-bound and one core does not
-    saturate the memory bus. The same ops per element, so the same bits."""
-    import threading
-
-    params = trainable_params(models[0], lora[id(models[0])])
-    first, second = _split_two([p.numel() for p in params])
-    err = []
-
-    def other():
-        try:
-            _write_merged(models, lam, targets, lora, set(second))
-        except BaseException as e:  # re-raised in the caller's thread
-            err.append(e)
-
-    t = threading.Thread(target=other, daemon=True)
-    t.start()
-    _write_merged(models, lam, targets, lora, set(first))
-    t.join()
-    if err:
-        raise err[0]
-
-
-@torch.no_grad()
-def _write_merged(models, lam: list[float], targets, lora: dict, only: set[int] | None = None) -> None:
+def _write_merged(models, lam: list[float], targets, lora: dict) -> None:
     """ρ = Σ λ_i θ_i written into every target with the same per-element arithmetic as `merged_tensors`
     (zero, then add each rounded product in expert order: the same bits), but faster: the merge is
     memory-bound, so each large parameter goes through two buffers of its size that stay in cache
     (no full-model temporaries), and the many small ones go together through foreach ops (few calls).
     Parameter j of every source is read before parameter j of any target is written, so targets may
-    be the sources themselves. only: the parameter indices to merge (default all)."""
+    be the sources themselves."""
     params = {id(m): trainable_params(m, lora[id(m)]) for m in [*models, *targets]}
     srcs, dsts = [params[id(m)] for m in models], [params[id(t)] for t in targets]
-    todo = set(range(len(srcs[0]))) if only is None else only
-    small = [j for j, p in enumerate(srcs[0]) if p.numel() < _SMALL and j in todo]
+    small = [j for j, p in enumerate(srcs[0]) if p.numel() < _SMALL]
     if small:
         rho = [torch.zeros_like(srcs[0][j]) for j in small]
         for l, ps in zip(lam, srcs):
@@ -117,11 +76,11 @@ def _write_merged(models, lam: list[float], targets, lora: dict, only: set[int] 
             torch._foreach_copy_([ds[j] for j in small], rho)
     bufs = {}
     for j, p0 in enumerate(srcs[0]):
-        if p0.numel() < _SMALL or j not in todo:
+        if p0.numel() < _SMALL:
             continue
         key = (p0.dtype, p0.device)
         if key not in bufs:
-            n = max(p.numel() for i, p in enumerate(srcs[0]) if (p.dtype, p.device) == key and i in todo)
+            n = max(p.numel() for p in srcs[0] if (p.dtype, p.device) == key)
             # λ as 0-dim tensors (no scalar conversion per op) in the dtype a Python float is computed
             # in: float32 for float32/bf16/fp16 parameters, float64 for float64
             sd = torch.float64 if p0.dtype == torch.float64 else torch.float32
@@ -182,12 +141,10 @@ def merge_into(
     if comm is not None:
         comm.allreduce_(rho + [d for _, _, d in deltas])
     elif rho is None:
-        # one-thread torch ops: ~8 ops per parameter of <= a few MB each, where an OpenMP fork-join costs
-        # more than it saves (3 x 4.9M params, 2 cores: 14-17 ms on one thread, 16-31 ms on two). With
-        # a second idle core, a second Python thread takes half the parameters instead.
-        two = _PARALLEL_MERGE and torch.get_num_threads() > 1 and not busy_cpu()
+        # one thread: ~8 ops per parameter of <= a few MB each, where fork-join costs more than it
+        # saves (3 x 4.9M params, 2 cores: 14-17 ms on one thread, 16-31 ms on two unless OpenMP spins)
         with intra_op_threads(1):
-            (_write_merged_parallel if two else _write_merged)(models, lam, targets, lora)
+            _write_merged(models, lam, targets, lora)
     for tgt in targets:
         if rho:
             torch._foreach_copy_(trainable_params(tgt, lora[id(tgt)]), rho)
