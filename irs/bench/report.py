@@ -362,8 +362,9 @@ def _markdown(spec, base: RunConfig, task, vs, seeds, df, names, man, pngs, csv_
     L.append(
         f"- whole comparison: {total_runs / 60:.1f} min of run time over {len(runs_df)} runs "
         f"({_spans_total(sessions) / 60:.1f} min of bench sessions, {len(sessions)} session(s), "
-        f"evaluation included in sessions since this report format), one run at a time on this machine; "
-        f"a run's time covers its training and the oracle scoring of its K candidates"
+        f"evaluation included in sessions since this report format); a session runs one run at a time, or "
+        f"N at once with `--parallel N`, so run time can exceed session time; a run's time covers its "
+        f"training and the oracle scoring of its K candidates"
     )
     for v in vs:
         sub = df[df["label"] == v.label]
