@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from irs.rl import fast_gpt2
+from irs.rl import fast_gpt2, fast_llama
 from irs.rl.sampler import Samples, autocast, sampling_logprobs
 from irs.tokenizer import VocabTokenizer
 
@@ -161,8 +161,9 @@ def forward_logprobs(model, s: Samples, bf16: bool | None = None, hidden: bool =
             T = ids.shape[1] - 1
             hs = fast_gpt2.forward(model, ids[:, :T], pos[:, :T], attn[:, :T] if padded else None)[:, P - 1 :]
             logits = model.lm_head(hs)
-        elif shared_prompts(s.prompt_ids) is not None and ids.shape[1] > P + 1:
-            logits, hs = _shared_prompt_forward(model, ids, attn, pos, P, padded, hidden, shared_prompts(s.prompt_ids))
+        elif ids.shape[1] > P + 1 and fast_llama.supports(model) and (shared := shared_prompts(s.prompt_ids)):
+            # the Llama family (what this path is tested on): each distinct prompt once
+            logits, hs = _shared_prompt_forward(model, ids, attn, pos, P, padded, hidden, shared)
         else:
             out = model(
                 input_ids=ids,
