@@ -228,6 +228,7 @@ def our_trainer(model, tok, algo: str, bf16: bool) -> Trainer:
     r = cfg.rl
     r.algo, r.batch_size, r.max_new_tokens, r.ppo_epochs, r.beta = algo, BATCH, NEW_TOKENS, 1, 0.05
     r.temperature, r.bf16 = TEMPERATURE, "on" if bf16 else "off"
+    r.normalization = "data"  # a stand-in reward on a random model: nothing to calibrate on
     cfg.merge.total_steps = 10_000
     tr = Trainer(cfg, objectives=[objective()], model=copy.deepcopy(model), tokenizer=tok)
     # every non-empty string is a valid candidate (the toy domain accepts only 'abc' strings)
