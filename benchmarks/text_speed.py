@@ -181,7 +181,6 @@ def main(argv=None) -> int:
             "new_tokens": L,
             "threads": args.threads,
             "repeats": args.repeats,
-            "load_avg_start_end": None,
             "torch": torch.__version__,
         },
         "greedy_identical_to_generate": greedy_identical,
@@ -193,7 +192,7 @@ def main(argv=None) -> int:
         "step_speedup": round(med["step_generic"] / med["step_lean"], 3),
         "lean_step_phases_s": {k: round(v, 3) for k, v in phases.items()},
     }
-    res["setup"]["load_avg_start_end"] = round(os.getloadavg()[0], 2)
+    res["setup"]["load_avg_at_end"] = round(os.getloadavg()[0], 2)
     atomic_write_json(args.out, res)
     print(
         f"greedy: ours {med['greedy_ours']:.2f} s, generate {med['greedy_generate']:.2f} s "

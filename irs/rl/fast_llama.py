@@ -109,16 +109,15 @@ class LlamaDecoder:
         """Prefill U distinct prompts [U, T] once, then give batch row b the cache and logits of prompt
         rows[b] -> logits [B, V]. Same arithmetic per prompt as `forward` on the full batch."""
         U, T = ids.shape
-        B = self.k.shape[1]
-        part = LlamaDecoder.__new__(LlamaDecoder)
-        part.__dict__.update(self.__dict__)
-        part.k, part.v = self.k[:, :U], self.v[:, :U]  # views: the U prompts' cache is written in place
-        logits = part.forward(ids, pos, key_mask)
-        cached = slice(self.t, self.t + T)
-        k, v = part.k[:, :, :, cached].clone(), part.v[:, :, :, cached].clone()
-        self.k[:, :B, :, cached] = k[:, rows]
-        self.v[:, :B, :, cached] = v[:, rows]
-        self.t += T
+        t0, k, v = self.t, self.k, self.v
+        self.k, self.v = k[:, :U], v[:, :U]  # views: the U prompts' cache is written in place
+        try:
+            logits = self.forward(ids, pos, key_mask)
+        finally:
+            self.k, self.v = k, v
+        cached = slice(t0, t0 + T)
+        k[:, :, :, cached] = k[:, :U, :, cached][:, rows]  # the index copies before the write
+        v[:, :, :, cached] = v[:, :U, :, cached][:, rows]
         return logits[rows]
 
     def forward(self, ids: torch.Tensor, pos: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:

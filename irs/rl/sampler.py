@@ -213,6 +213,15 @@ def _next_token(logits, sp: SamplingParams, generator):
     return tok, logp.gather(1, tok[:, None]).squeeze(1)
 
 
+def _positions_and_key_mask(pmask, max_new_tokens):
+    """Positions of the left-padded prompt (counting real tokens only) and the cache's key mask over
+    prompt + generation (None when no row is padded)."""
+    pos = (pmask.long().cumsum(1) - 1).clamp(min=0)
+    if bool(pmask.all()):
+        return pos, None
+    return pos, torch.cat([pmask, pmask.new_ones(pmask.shape[0], max_new_tokens)], 1)
+
+
 def _decode_llama(model, ids, pmask, max_new_tokens, step_fn):
     """Prefill the whole prompt in one pass through the lean Llama decoder, then decode. Rows with the
     same prompt (RLOO's samples per prompt) share one prefill: its cache and logits are copied to them."""
@@ -221,10 +230,7 @@ def _decode_llama(model, ids, pmask, max_new_tokens, step_fn):
 
     B, P = ids.shape
     dec = LlamaDecoder(model, B, P + max_new_tokens)
-    pos = (pmask.long().cumsum(1) - 1).clamp(min=0)
-    key_mask = None
-    if not bool(pmask.all()):
-        key_mask = torch.cat([pmask, pmask.new_ones(B, max_new_tokens)], 1)
+    pos, key_mask = _positions_and_key_mask(pmask, max_new_tokens)
     shared = shared_prompts(ids)  # ids fix the padding, hence the mask and positions
     if shared is not None:
         first, rows = shared
@@ -241,10 +247,7 @@ def _decode_fast(model, ids, pmask, max_new_tokens, step_fn):
 
     B, P = ids.shape
     dec = GPT2Decoder(model, B, P + max_new_tokens)
-    pos = (pmask.long().cumsum(1) - 1).clamp(min=0)
-    key_mask = None
-    if not bool(pmask.all()):
-        key_mask = torch.cat([pmask, pmask.new_ones(B, max_new_tokens)], 1)
+    pos, key_mask = _positions_and_key_mask(pmask, max_new_tokens)
     for j in range(P):
         logits = dec.step(ids[:, j], pos[:, j], key_mask)
     next_pos = pos[:, -1] + 1
