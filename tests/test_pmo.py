@@ -403,3 +403,32 @@ def test_the_pmo_bench_runs_in_parallel_resumes_and_reports_from_the_call_logs(t
     ids = sorted(r["run_id"] for r in res["rows"])
     again = run_pmo(spec)  # everything done: nothing new runs, the same report
     assert sorted(r["run_id"] for r in again["rows"]) == ids
+    import shutil
+
+    shutil.rmtree(tmp_path / "bench")  # a fresh machine: the run store is gone, the committed report is not
+    fresh = run_pmo(spec)
+    assert not list((tmp_path / "bench" / "runs").glob("*"))  # nothing was rerun
+    assert {(r["task"], r["method"]): r["auc_top10"] for r in fresh["rows"]} == {
+        k: r["auc_top10"] for k, r in rows.items()
+    }
+    assert "| qed | " in (tmp_path / "out" / "pmo.md").read_text()
+
+
+def test_a_pmo_bench_does_not_reuse_a_report_made_from_another_config(tmp_path):
+    from irs.bench.pmo import PMOSpec, archived
+    from irs.io import atomic_write_json
+    from irs.runs import load_config
+
+    base = tmp_path / "pmo.toml"
+    base.write_text('name = "pmo"\ndomain = "molecules"\nmodel = "assets/molecules/molgpt2"\noracle_budget = 600\n')
+    spec = PMOSpec(config=str(base), tasks=("qed",), seeds=1, out_dir=str(tmp_path / "out"))
+    (tmp_path / "out" / "pmo").mkdir(parents=True)
+    (tmp_path / "out" / "pmo" / "qed-iterative_rs-0.csv.gz").write_bytes(b"")
+    row = {"task": "qed", "method": "iterative_rs", "seed": 0, "run_id": "r", "seconds": 1.0}
+    from irs.bench.plan import _config_key
+
+    key = _config_key(load_config(str(base)))
+    atomic_write_json(tmp_path / "out" / "pmo.json", {"config_key": key, "rows": [row]})
+    assert set(archived(spec, load_config(str(base)))) == {"qed/iterative_rs/0"}
+    atomic_write_json(tmp_path / "out" / "pmo.json", {"config_key": {**key, "oracle_budget": 10}, "rows": [row]})
+    assert archived(spec, load_config(str(base))) == {}

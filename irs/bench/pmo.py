@@ -132,9 +132,55 @@ def run_pmo(spec: PMOSpec) -> dict:
 
 
 def _run_plan(spec: PMOSpec, base: RunConfig, store, man: Manifest, session: list) -> None:
-    """Every planned run to `done`, up to spec.parallel at once, started in plan order."""
+    """Every planned run to `done`, up to spec.parallel at once, started in plan order; a run whose call
+    log is archived under the report (same base config) is not run again."""
+    done = archived(spec, base)
     items = [(run_key(t, m, s), task_config(base, t, m, s)) for t, m, s in plan(spec, base)]
+    items = [(k, c) for k, c in items if k not in done or man.data["runs"].get(k, {}).get("state") == "done"]
     run_all(store, man, items, spec.inline, spec.parallel, session)
+
+
+def archived(spec: PMOSpec, base: RunConfig) -> dict[str, dict]:
+    """Rows of the committed report (OUT/<report>.json) by run key, when it was made from this base
+    config and its call log is there: the record that outlives the run store (runs/ is not committed,
+    so a later session or machine continues the bench from them instead of rerunning it)."""
+    js = Path(spec.out_dir) / f"{spec.report}.json"
+    if not js.exists():
+        return {}
+    import json
+
+    data = json.loads(js.read_text())
+    if data.get("config_key") != _config_key(base):
+        log.info("%s was made from another base config: its runs are not reused", js)
+        return {}
+    out = {}
+    for r in data.get("rows", []):
+        path = Path(spec.out_dir) / spec.report / f"{r['task']}-{r['method']}-{r['seed']}.csv.gz"
+        if path.exists():
+            out[run_key(r["task"], r["method"], r["seed"])] = {**r, "log": str(path)}
+    return out
+
+
+def _earlier_commands(spec: PMOSpec, base: RunConfig) -> list[str]:
+    js = Path(spec.out_dir) / f"{spec.report}.json"
+    if not js.exists():
+        return []
+    import json
+
+    data = json.loads(js.read_text())
+    return list(data.get("commands") or []) if data.get("config_key") == _config_key(base) else []
+
+
+def _read_scores(path: Path) -> np.ndarray:
+    """The scores of a call log, plain or gzip-compressed (the committed copies)."""
+    if path.suffix != ".gz":
+        return pmo.read_call_log(path)[1]
+    import tempfile
+
+    with gzip.open(path, "rb") as g, tempfile.NamedTemporaryFile(suffix=".csv") as tmp:
+        shutil.copyfileobj(g, tmp)
+        tmp.flush()
+        return pmo.read_call_log(tmp.name)[1]
 
 
 # ---- the report ----------------------------------------------------------------------------------------
@@ -144,9 +190,22 @@ def collect(spec: PMOSpec, base: RunConfig, man: Manifest, store) -> list[dict]:
     from irs.runs import RunNotFound
 
     rows = []
+    done = archived(spec, base)
     for t, m, s in plan(spec, base):
         e = man.data["runs"].get(run_key(t, m, s), {})
         if e.get("state") != "done":
+            if run_key(t, m, s) in done:  # finished in an earlier run store: its committed call log
+                a = done[run_key(t, m, s)]
+                scores = _read_scores(Path(a["log"]))
+                rows.append(
+                    {
+                        **a,
+                        "method": m,
+                        "auc_top10": pmo.top_auc(scores, base.oracle_budget),
+                        "top10": float(np.mean(np.sort(scores)[::-1][:10])) if len(scores) else 0.0,
+                        "calls": int(len(scores)),
+                    }
+                )
             continue
         try:
             run = store.get(e["run_id"])
@@ -181,6 +240,8 @@ def write_report(spec: PMOSpec, base: RunConfig, man: Manifest, store) -> dict:
     logs.mkdir(parents=True, exist_ok=True)
     for r in rows:  # the call logs the figures come from, compressed
         dst = logs / f"{r['task']}-{r['method']}-{r['seed']}.csv.gz"
+        if Path(r["log"]).resolve() == dst.resolve():  # archived already
+            continue
         with open(r["log"], "rb") as f, open(dst.with_suffix(".tmp"), "wb") as raw:
             with gzip.GzipFile(dst.stem, "wb", fileobj=raw, mtime=0) as g:  # mtime 0: same log, same bytes
                 shutil.copyfileobj(f, g)
@@ -190,6 +251,8 @@ def write_report(spec: PMOSpec, base: RunConfig, man: Manifest, store) -> dict:
     for r in rows:
         by.setdefault((r["task"], r["method"]), []).append(r)
     reinvent = pmo.PUBLISHED["REINVENT"]
+    commands = _earlier_commands(spec, base)  # of the run stores before this one, then this one's
+    commands += [c for c in man.data.get("commands") or [] if c not in commands]
     lines = [
         "# PMO benchmark: AUC top-10 under 10,000 oracle calls",
         "",
@@ -235,13 +298,22 @@ def write_report(spec: PMOSpec, base: RunConfig, man: Manifest, store) -> dict:
         + ", ".join(f"{k} {v:.2f}" for k, v in pmo.PUBLISHED_SUMS.items())
         + " (Gao et al. 2022).",
         "",
-        "Command: `" + ("`, then `".join(man.data.get("commands") or [spec.command or "irs bench --suite pmo"])) + "`",
+        "Command: `" + ("`, then `".join(commands or [spec.command or "irs bench --suite pmo"])) + "`",
         "",
     ]
     md = out / f"{spec.report}.md"
     atomic_write_text(md, "\n".join(lines))
     js = out / f"{spec.report}.json"
     atomic_write_json(
-        js, {"budget": base.oracle_budget, "config": spec.config, "rows": rows, "common_tasks": common, "sums": sums}
+        js,
+        {
+            "budget": base.oracle_budget,
+            "config": spec.config,
+            "config_key": _config_key(base),
+            "commands": commands,
+            "rows": rows,
+            "common_tasks": common,
+            "sums": sums,
+        },
     )
     return {"md": str(md), "json": str(js), "rows": rows}
