@@ -140,10 +140,8 @@ def _run_plan(spec: PMOSpec, base: RunConfig, store, man: Manifest, session: lis
     run_all(store, man, items, spec.inline, spec.parallel, session)
 
 
-def archived(spec: PMOSpec, base: RunConfig) -> dict[str, dict]:
-    """Rows of the committed report (OUT/<report>.json) by run key, when it was made from this base
-    config and its call log is there: the record that outlives the run store (runs/ is not committed,
-    so a later session or machine continues the bench from them instead of rerunning it)."""
+def _committed(spec: PMOSpec, base: RunConfig) -> dict:
+    """The committed report (OUT/<report>.json) when it was made from this base config, else {}."""
     js = Path(spec.out_dir) / f"{spec.report}.json"
     if not js.exists():
         return {}
@@ -153,34 +151,19 @@ def archived(spec: PMOSpec, base: RunConfig) -> dict[str, dict]:
     if data.get("config_key") != _config_key(base):
         log.info("%s was made from another base config: its runs are not reused", js)
         return {}
+    return data
+
+
+def archived(spec: PMOSpec, base: RunConfig) -> dict[str, dict]:
+    """Rows of the committed report by run key, when it was made from this base config and its call log
+    is there: the record that outlives the run store (runs/ is not committed, so a later session or
+    machine continues the bench from them instead of rerunning it)."""
     out = {}
-    for r in data.get("rows", []):
+    for r in _committed(spec, base).get("rows", []):
         path = Path(spec.out_dir) / spec.report / f"{r['task']}-{r['method']}-{r['seed']}.csv.gz"
         if path.exists():
             out[run_key(r["task"], r["method"], r["seed"])] = {**r, "log": str(path)}
     return out
-
-
-def _earlier_commands(spec: PMOSpec, base: RunConfig) -> list[str]:
-    js = Path(spec.out_dir) / f"{spec.report}.json"
-    if not js.exists():
-        return []
-    import json
-
-    data = json.loads(js.read_text())
-    return list(data.get("commands") or []) if data.get("config_key") == _config_key(base) else []
-
-
-def _read_scores(path: Path) -> np.ndarray:
-    """The scores of a call log, plain or gzip-compressed (the committed copies)."""
-    if path.suffix != ".gz":
-        return pmo.read_call_log(path)[1]
-    import tempfile
-
-    with gzip.open(path, "rb") as g, tempfile.NamedTemporaryFile(suffix=".csv") as tmp:
-        shutil.copyfileobj(g, tmp)
-        tmp.flush()
-        return pmo.read_call_log(tmp.name)[1]
 
 
 # ---- the report ----------------------------------------------------------------------------------------
@@ -196,7 +179,7 @@ def collect(spec: PMOSpec, base: RunConfig, man: Manifest, store) -> list[dict]:
         if e.get("state") != "done":
             if run_key(t, m, s) in done:  # finished in an earlier run store: its committed call log
                 a = done[run_key(t, m, s)]
-                scores = _read_scores(Path(a["log"]))
+                _, scores = pmo.read_call_log(a["log"])
                 rows.append(
                     {
                         **a,
@@ -251,7 +234,7 @@ def write_report(spec: PMOSpec, base: RunConfig, man: Manifest, store) -> dict:
     for r in rows:
         by.setdefault((r["task"], r["method"]), []).append(r)
     reinvent = pmo.PUBLISHED["REINVENT"]
-    commands = _earlier_commands(spec, base)  # of the run stores before this one, then this one's
+    commands = list(_committed(spec, base).get("commands") or [])  # earlier run stores', then this one's
     commands += [c for c in man.data.get("commands") or [] if c not in commands]
     lines = [
         "# PMO benchmark: AUC top-10 under 10,000 oracle calls",

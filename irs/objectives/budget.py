@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import gzip
 import io
 import math
 import os
@@ -44,10 +45,15 @@ def budget_text(status: dict) -> str | None:
 
 
 def read_log(path: str | os.PathLike) -> list[tuple[int, str, float]]:
-    """Rows (call, smiles, score) of a call log; a torn last line (no newline) is ignored. ValueError
-    names the first row that is out of sequence or not a score in [0, 1]."""
+    """Rows (call, smiles, score) of a call log, plain or gzip-compressed (.gz, the committed copies); a
+    torn last line (no newline) is ignored. ValueError names the first row that is out of sequence or not
+    a score in [0, 1]."""
     p = Path(path)
-    text = p.read_text(encoding="utf-8")
+    if p.suffix == ".gz":
+        with gzip.open(p, "rt", encoding="utf-8") as f:
+            text = f.read()
+    else:
+        text = p.read_text(encoding="utf-8")
     if text and not text.endswith("\n"):
         text = text[: text.rfind("\n") + 1]
     rows = list(csv.reader(io.StringIO(text)))
