@@ -24,6 +24,17 @@ def threads() -> int | None:
     return int(v)
 
 
+def cores() -> int:
+    """The cores one run may use: IRS_THREADS when set, else the cores this process may run on."""
+    n = threads()
+    if n is not None:
+        return n
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def device() -> str:
     """IRS_DEVICE: auto (CUDA when available), cpu or cuda."""
     v = os.environ.get("IRS_DEVICE", "auto").strip().lower() or "auto"

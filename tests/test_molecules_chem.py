@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pandas as pd
@@ -74,7 +75,7 @@ def test_qm9_split_sizes_disjoint_deterministic():
 def test_oracle_in_process_finite_and_nan():
     from irs.domains.molecules.oracle import QM9Oracle, oracle_objectives
 
-    orc = QM9Oracle(n_conf=2, n_workers=1)
+    orc = QM9Oracle(n_conf=2, n_workers=0)
     res = orc.score(["CCO", "c1ccccc1", "CC(=O)O", "C1CC", "CCO"])
     for k in ("alpha", "gap", "u0"):
         assert np.isfinite(res[k][:3]).all() and np.isnan(res[k][3]), k
@@ -100,6 +101,31 @@ def test_oracle_pool_and_timeout_never_raise():
     out = compute_raw_many(["CCO", "CCN"], n_conf=1, n_workers=2, timeout_s=1e-3)
     # a fresh worker needs over a second to start, so these time out: workers killed and replaced, no raise
     assert [r["status"] for r in out] == ["timeout", "timeout"]
+
+
+def test_oracle_pool_size_follows_the_runs_cores(monkeypatch):
+    """The pool gets the run's cores (IRS_THREADS, else every core), so parallel runs do not oversubscribe."""
+    from irs import env
+    from irs.domains.molecules.oracle import pool
+
+    seen = []
+
+    class FakePool:
+        def __init__(self, max_workers, **kwargs):
+            seen.append(max_workers)
+            raise RuntimeError("stop here")
+
+    monkeypatch.setattr("pebble.ProcessPool", FakePool)
+    monkeypatch.setenv("IRS_THREADS", "1")
+    with pytest.raises(RuntimeError, match="stop here"):
+        pool.compute_raw_many(["CCO", "CCN"], n_conf=1)
+    monkeypatch.delenv("IRS_THREADS")
+    with pytest.raises(RuntimeError, match="stop here"):
+        pool.compute_raw_many(["CCO", "CCN", "CCC", "CCCC"] * 8, n_conf=1)
+    assert seen == [1, min(32, len(os.sched_getaffinity(0)))]
+    assert env.cores() == len(os.sched_getaffinity(0))
+    with pytest.raises(ValueError, match="n_workers must be >= 0"):
+        pool.compute_raw_many(["CCO"], n_workers=-1)
 
 
 def test_sdf_round_trip(tmp_path):

@@ -28,11 +28,11 @@ def add_parser(sub):
         help=f"lowest-MMFF conformers that get GFN2-xTB (default: {DEFAULT_N_XTB})",
     )
     c.add_argument("--seed", type=int, default=DEFAULT_SEED, help="sampling and embedding seed (default: 0)")
-    c.add_argument("--workers", type=int, default=None, help="worker processes (default: min(2, CPUs))")
+    c.add_argument("--workers", type=int, default=None, help="worker processes (default: IRS_THREADS, else every core)")
     r = s2.add_parser("ranges", help="only remeasure the MOSES normalization ranges with the shipped calibration")
     r.add_argument("--n-moses", type=int, default=1000, help="MOSES test molecules (default: 1000)")
     r.add_argument("--seed", type=int, default=DEFAULT_SEED, help="MOSES sample seed (default: 0)")
-    r.add_argument("--workers", type=int, default=None, help="worker processes (default: min(2, CPUs))")
+    r.add_argument("--workers", type=int, default=None, help="worker processes (default: IRS_THREADS, else every core)")
     s = s2.add_parser("score", help="score SMILES given as arguments and print alpha, gap, u0")
     s.add_argument("smiles", nargs="+", help="SMILES strings (required)")
     p.set_defaults(func=run)

@@ -52,8 +52,8 @@ def compute_raw_many(
     """`compute_raw` over many SMILES with `n_workers` spawned processes (pebble.ProcessPool) and a
     per-molecule timeout.
 
-    n_workers: default min(2, CPU count); 0 or 1 computes in this process (no timeout guard; for tests
-    and tiny batches). A molecule past `timeout_s` gets status "timeout" and pebble replaces its worker;
+    n_workers: default the run's cores (`irs.env.cores()`: IRS_THREADS, else every core); 0 computes in this process (no timeout guard; for tests and
+    tiny batches). A molecule past `timeout_s` gets status "timeout" and pebble replaces its worker;
     a crashed worker gives status "error". The clock starts when a worker takes the molecule, so a fresh
     worker's start-up (imports, 1-3 s) counts towards its first molecule.
     """
@@ -61,8 +61,12 @@ def compute_raw_many(
 
     n = len(smiles)
     if n_workers is None:
-        n_workers = min(2, os.cpu_count() or 1)
-    if n_workers <= 1 or n == 0:
+        from irs import env
+
+        n_workers = env.cores()
+    if n_workers < 0:
+        raise ValueError(f"n_workers must be >= 0, got {n_workers}")
+    if n_workers == 0 or n == 0:
         return [compute_raw(s, n_conf, seed, n_xtb) for s in smiles]
     if timeout_s <= 0:
         raise ValueError(f"timeout_s must be positive, got {timeout_s}")
