@@ -177,6 +177,29 @@ def objective() -> Objective:
 
 
 # ---- sampler vs generate -----------------------------------------------------------------------------
+def sampler_flops(model, batch: int = BATCH, new_tokens: int = NEW_TOKENS) -> float:
+    """Multiply-add FLOPs of sampling `batch` x `new_tokens` from one BOS token with a KV cache: per position,
+    the blocks' matmuls (12 E^2 per layer), attention over the cached positions (4 E per position per layer)
+    and the LM head (E V); 2 FLOPs per multiply-add."""
+    c = model.config
+    E, L, V = c.n_embd, c.n_layer, c.vocab_size
+    per_row = sum(2 * (12 * E * E * L + 4 * E * (t + 1) * L + E * V) for t in range(new_tokens))
+    return float(batch * per_row)
+
+
+def gemm_gflops(bf16: bool, n: int = 1024, repeats: int = 10) -> float:
+    """Dense n x n x n matmul rate (GFLOP/s, median of `repeats`) on torch's current threads."""
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    a @ b
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        times.append(time.perf_counter() - t0)
+    return 2 * n**3 / median(times) / 1e9
+
+
 def bench_sampler(model, tok, bf16: bool, repeats: int) -> dict:
     model.eval()
     bos = torch.full((BATCH, 1), tok.bos_id, dtype=torch.long)
@@ -217,6 +240,11 @@ def bench_sampler(model, tok, bf16: bool, repeats: int) -> dict:
         out[k]["tokens_per_s"] = n_tok / out[k]["wall_s"]
     out["speedup"] = out["generate"]["wall_s"] / out["ours"]["wall_s"]
     out["speedup_cpu"] = out["generate"]["cpu_s"] / out["ours"]["cpu_s"]
+    # The arithmetic limit: this work's FLOPs at the machine's dense GEMM rate (the issue: within 2x).
+    out["flops"] = sampler_flops(model)
+    out["gemm_gflops"] = gemm_gflops(bf16)
+    out["arithmetic_limit_s"] = out["flops"] / (out["gemm_gflops"] * 1e9)
+    out["ours_over_limit"] = out["ours"]["wall_s"] / out["arithmetic_limit_s"]
     return out
 
 
@@ -413,12 +441,17 @@ def main(argv=None) -> int:
         if "sampler" in parts:
             r = res.setdefault("sampler", {})[prec] = bench_sampler(model, tok, bf16, args.repeats)
             log.info(
-                "sampler %s: ours %.3fs, generate %.3fs: x%.2f (cpu x%.2f)",
+                "sampler %s: ours %.3fs, generate %.3fs: x%.2f (cpu x%.2f); %.1f GFLOP at %.0f GFLOP/s dense "
+                "GEMM: arithmetic limit %.3fs, ours %.1fx it",
                 prec,
                 r["ours"]["wall_s"],
                 r["generate"]["wall_s"],
                 r["speedup"],
                 r["speedup_cpu"],
+                r["flops"] / 1e9,
+                r["gemm_gflops"],
+                r["arithmetic_limit_s"],
+                r["ours_over_limit"],
             )
         if "rl" in parts:
             with tempfile.TemporaryDirectory() as d:
@@ -468,6 +501,13 @@ def table(res) -> str:
                 f"{r['generate']['tokens_per_s']:.0f} | {r['speedup']:.3f}x faster | "
                 f"{r['speedup_cpu']:.3f}x faster | >= 3x | {'yes' if r['speedup'] >= 3 else 'no'} |"
             )
+            if "arithmetic_limit_s" in r:
+                x = r["ours_over_limit"]
+                rows.append(
+                    f"| sampler / arithmetic limit ({r['flops'] / 1e9:.1f} GFLOP at {r['gemm_gflops']:.0f} GFLOP/s) "
+                    f"| {prec} | {r['ours']['wall_s'] * 1e3:.0f} ms | {r['arithmetic_limit_s'] * 1e3:.0f} ms | "
+                    f"{x:.2f}x | | <= 2x | {'yes' if x <= 2 else 'no'} |"
+                )
     r = res.get("merge")
     if r:
         rows.append(

@@ -127,17 +127,30 @@ class GPT2Decoder:
         """tok, pos: [B]; key_mask: [B, t+1] bool of attendable cache slots (None = all). -> logits [B, V]."""
         B, E, H, D, t = tok.shape[0], self.E, self.H, self.D, self.t
         x = self.wte[tok] + self.wpe[pos]  # [B, E]
-        am = None if key_mask is None else key_mask[:, None, None, : t + 1]  # [B, 1, 1, t+1]
+        # One query per row: plain batched matmuls beat SDPA's flash kernel, which is built for long
+        # queries (3x faster at B = 64, H = 4, 64 cached positions on 2 cores).
+        drop = (
+            None
+            if key_mask is None
+            else ~key_mask[:, None, None, : t + 1].expand(B, H, 1, t + 1).reshape(B * H, 1, t + 1)
+        )
+        scale = D**-0.5
         for i, (l1w, l1b, aw, ab, pw, pb, l2w, l2b, fw, fb, mw, mb) in enumerate(self.layers):
             h = F.layer_norm(x, (E,), l1w, l1b, self.eps)
             qkv = torch.addmm(ab, h, aw).view(B, 3, H, D)  # [B, 3, H, D]
             self.k[i, :, :, t] = qkv[:, 1]
             self.v[i, :, :, t] = qkv[:, 2]
-            q = qkv[:, 0, :, None, :]  # [B, H, 1, D]
-            a = F.scaled_dot_product_attention(
-                q, self.k[i, :, :, : t + 1], self.v[i, :, :, : t + 1], attn_mask=am
-            )  # [B, H, 1, D]
-            x = x + torch.addmm(pb, a.reshape(B, E), pw)
+            q = qkv[:, 0].reshape(B * H, 1, D)
+            k = self.k[i, :, :, : t + 1].reshape(B * H, t + 1, D)  # views: B and H merge without a copy
+            v = self.v[i, :, :, : t + 1].reshape(B * H, t + 1, D)
+            s = torch.bmm(q, k.transpose(1, 2)).mul_(scale)  # [B*H, 1, t+1]
+            if drop is not None:
+                s.masked_fill_(drop, float("-inf"))
+            p = torch.softmax(s, dim=-1)
+            if drop is not None:  # a left-pad position sees no key: zero output, as SDPA gives
+                p = p.nan_to_num_(0.0)
+            a = torch.bmm(p, v)  # [B*H, 1, D]
+            x = x + torch.addmm(pb, a.view(B, E), pw)
             h = F.layer_norm(x, (E,), l2w, l2b, self.eps)
             x = x + torch.addmm(mb, F.gelu(torch.addmm(fb, h, fw), approximate=self.approx), mw)
         self.t += 1
