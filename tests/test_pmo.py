@@ -432,3 +432,18 @@ def test_a_pmo_bench_does_not_reuse_a_report_made_from_another_config(tmp_path):
     assert set(archived(spec, load_config(str(base)))) == {"qed/iterative_rs/0"}
     atomic_write_json(tmp_path / "out" / "pmo.json", {"config_key": {**key, "oracle_budget": 10}, "rows": [row]})
     assert archived(spec, load_config(str(base))) == {}
+
+
+@pytest.mark.parametrize("text", ['{"config_key": ', "[1, 2]"])
+def test_a_damaged_committed_report_is_a_clear_error_naming_the_file(tmp_path, text):
+    from irs.bench.pmo import PMOSpec, archived
+    from irs.runs import load_config
+
+    base = tmp_path / "pmo.toml"
+    base.write_text('name = "pmo"\ndomain = "molecules"\nmodel = "assets/molecules/molgpt2"\noracle_budget = 600\n')
+    spec = PMOSpec(config=str(base), tasks=("qed",), seeds=1, out_dir=str(tmp_path / "out"))
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "pmo.json").write_text(text)
+    with pytest.raises(ValueError, match=r"pmo\.json is damaged .*git checkout"):
+        archived(spec, load_config(str(base)))
+    assert (tmp_path / "out" / "pmo.json").read_text() == text  # left as it was

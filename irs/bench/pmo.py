@@ -147,7 +147,14 @@ def _committed(spec: PMOSpec, base: RunConfig) -> dict:
         return {}
     import json
 
-    data = json.loads(js.read_text())
+    try:
+        data = json.loads(js.read_text())
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as e:  # json.JSONDecodeError included; nothing is written or rerun
+        raise ValueError(
+            f"{js} is damaged ({e}): restore it (git checkout -- {js}) or move it away to rerun every task"
+        ) from None
     if data.get("config_key") != _config_key(base):
         log.info("%s was made from another base config: its runs are not reused", js)
         return {}
