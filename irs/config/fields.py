@@ -126,7 +126,7 @@ class RLConfig:
 @dataclass
 class MergeConfig:
     __pydantic_config__ = STRICT
-    total_steps: int = _f(100, "T: total training steps")
+    total_steps: int = _f(24, "T: total training steps (measured default, docs/learning-signal.md; paper: 100)")
     merge_every: int = _f(4, "m: merge every m steps (1 = MORLHF-like, T = Rewarded Soups)")
     subset_size: int = _f(0, "M: objectives drawn per round, uniformly without replacement; 0 means all N")
     lambdas: str = _f(
