@@ -128,7 +128,7 @@ class GPT2Decoder:
         B, E, H, D, t = tok.shape[0], self.E, self.H, self.D, self.t
         x = self.wte[tok] + self.wpe[pos]  # [B, E]
         # One query per row: plain batched matmuls beat SDPA's flash kernel, which is built for long
-        # queries (3x faster at B = 64, H = 4, 64 cached positions on 2 cores).
+        # queries (180 against 343 µs a call at B = 64, H = 4, 64 cached positions on 2 cores).
         drop = (
             None
             if key_mask is None
@@ -146,10 +146,10 @@ class GPT2Decoder:
             s = torch.bmm(q, k.transpose(1, 2)).mul_(scale)  # [B*H, 1, t+1]
             if drop is not None:
                 s.masked_fill_(drop, float("-inf"))
-            p = torch.softmax(s, dim=-1)
+            p = torch.softmax(s.float(), dim=-1)  # fp32 under bf16 autocast too, as SDPA accumulates
             if drop is not None:  # a left-pad position sees no key: zero output, as SDPA gives
                 p = p.nan_to_num_(0.0)
-            a = torch.bmm(p, v)  # [B*H, 1, D]
+            a = torch.bmm(p.to(v.dtype), v)  # [B*H, 1, D]
             x = x + torch.addmm(pb, a.view(B, E), pw)
             h = F.layer_norm(x, (E,), l2w, l2b, self.eps)
             x = x + torch.addmm(mb, F.gelu(torch.addmm(fb, h, fw), approximate=self.approx), mw)
