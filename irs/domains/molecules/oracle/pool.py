@@ -52,8 +52,8 @@ def compute_raw_many(
     """`compute_raw` over many SMILES with `n_workers` spawned processes (pebble.ProcessPool) and a
     per-molecule timeout.
 
-    n_workers: default the run's cores (`irs.env.cores()`: IRS_THREADS, else every core); 0 computes in this process (no timeout guard; for tests and
-    tiny batches). A molecule past `timeout_s` gets status "timeout" and pebble replaces its worker;
+    n_workers: default the run's cores (`irs.env.cores()`: IRS_THREADS, else every core); 0 computes in
+    this process (no timeout guard; for tests and tiny batches). A molecule past `timeout_s` gets status "timeout" and pebble replaces its worker;
     a crashed worker gives status "error". The clock starts when a worker takes the molecule, so a fresh
     worker's start-up (imports, 1-3 s) counts towards its first molecule.
     """
