@@ -23,6 +23,9 @@ Fairness notes
   the same temperature, top_k=0, top_p=1, in the same autocast context. Our sampler runs its token loop
   on one thread when the CPU is busy (`irs.rl.sampler.decode_threads`); `generate` and everything else
   use the 2 threads. setup.sampler_one_thread_fraction says how often that happened in the run.
+- Arithmetic limit of the sampler: the work's FLOPs (`sampler_flops`: block matmuls, attention over the
+  cache, LM head) at the dense 1024^3 GEMM rate measured in the same run (`gemm_gflops`); the issue asks
+  for the sampler within 2x of it.
 - Merge: `merge_into` of 3 experts (6 layers, 256 wide: 4.9M parameters each) into themselves.
 - Runs alternate (TRL step, our steps, TRL step, ...) in one process and medians are reported, because
   the machine is shared with other jobs: absolute times move with the load, the ratios from one run
