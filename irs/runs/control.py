@@ -176,6 +176,14 @@ def _signal_worker(pid: int, sig: int) -> bool:
         return False
 
 
+def _lock_free(run: Run) -> bool:
+    try:
+        with run.lock():
+            return True
+    except RunLocked:
+        return False
+
+
 def _wait_until(cond: Callable[[], bool], timeout: float, poll: float = 0.2) -> bool:
     end = time.monotonic() + timeout
     while True:
@@ -248,6 +256,8 @@ def cancel_run(
     if not wait:
         return run.status()
     if _wait_until(lambda: run.status()["state"] in FINISHED, timeout):
+        # the worker writes its last status, then exits: wait for its lock, so a resume can start at once
+        _wait_until(lambda: _lock_free(run), KILL_GRACE)
         return run.status()
     pid = run.read_status().get("pid")
     if isinstance(pid, int) and pid_alive(pid):
