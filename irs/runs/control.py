@@ -204,11 +204,7 @@ def _hung_worker(run: Run, st: dict) -> int | None:
         return None
     if not pid_alive(pid):
         return None
-    try:
-        with run.lock():
-            return None  # the lock is free: nothing holds the run
-    except RunLocked:
-        return pid
+    return None if _lock_free(run) else pid
 
 
 def _stop_hung_worker(run: Run, pid: int) -> dict:
