@@ -132,3 +132,53 @@ def test_decode_threads_keep_the_tokens_and_restore_the_setting():
         assert seen and set(seen) == {1} and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(n)
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+@pytest.mark.parametrize("prompts", [None, "padded"])
+def test_row_split_decode_gives_the_one_batch_tokens_and_logprobs(bf16, prompts):
+    from irs.rl import sampler
+
+    m, tok = _model()
+    n = 2 * sampler.MIN_GROUP_ROWS + 3  # two uneven groups
+    prompt = None if prompts is None else [["ab", "a", "abcab", "c"][i % 4] for i in range(n)]
+    split_groups, seen = [], []
+    real_groups, real_step = sampler.row_groups, fast_gpt2.GPT2Decoder.step
+
+    def step(self, tok_, *a, **kw):
+        seen.append((tok_.shape[0], torch.get_num_threads(), torch.is_inference_mode_enabled()))
+        return real_step(self, tok_, *a, **kw)
+
+    def run(groups):
+        def fake(B, device, threads=None):
+            split_groups.append(groups(B))
+            return groups(B)
+
+        with mock.patch.object(sampler, "row_groups", fake), mock.patch.object(fast_gpt2.GPT2Decoder, "step", step):
+            return sample(
+                m,
+                tok,
+                n,
+                max_new_tokens=12,
+                temperature=1.0,
+                prompt=prompt,
+                generator=torch.Generator().manual_seed(3),
+                bf16=bf16,
+            )
+
+    one = run(lambda B: [slice(0, B)])
+    seen.clear()
+    two = run(lambda B: real_groups(B, "cpu", threads=2))
+    assert [g.stop - g.start for g in split_groups[-1]] == [17, 18]
+    assert torch.equal(one.tokens, two.tokens) and torch.equal(one.logprobs, two.logprobs)
+    assert {s[0] for s in seen} == {17, 18} and all(t == 1 and inf for _, t, inf in seen)
+
+
+def test_row_groups_split_only_cpu_batches_with_enough_rows_per_thread():
+    from irs.rl.sampler import MIN_GROUP_ROWS, row_groups
+
+    assert row_groups(64, "cpu", threads=2) == [slice(0, 32), slice(32, 64)]
+    assert row_groups(2 * MIN_GROUP_ROWS - 1, "cpu", threads=2) == [slice(0, 2 * MIN_GROUP_ROWS - 1)]
+    assert row_groups(64, "cpu", threads=1) == [slice(0, 64)]
+    assert row_groups(64, "meta", threads=8) == [slice(0, 64)]  # not a CPU: one batch
+    assert len(row_groups(256, "cpu", threads=4)) == 4
