@@ -1,16 +1,16 @@
 """Text-domain speed: the lean Llama decoder (irs.rl.fast_llama) against the generic Hugging Face path and
 `model.generate`, and one text expert step, on SmolLM2-135M-Instruct with the run's LoRA adapters.
 
-    .venv/bin/python benchmarks/text_speed.py [--config examples/text-aclsum.toml] [--repeats 3] [--threads 2]
+    .venv/bin/python benchmarks/text_speed.py [--config examples/text-aclsum.toml] [--repeats 3] [--threads 2] [--bf16 on]
 
 Setup: the Trainer of the config (ACLSum train prompts, chat template, LoRA r = 8 on SmolLM2's default
 target modules, batch = prompts x samples per prompt, 32 new tokens). The adapters' B is set to small
 random values first, so that the LoRA path does real work (a fresh adapter has B = 0).
 
 - Greedy: ours (lean decoder) against `model.generate(do_sample=False)` on the same left-padded prompts.
-  The outputs must be identical (asserted), so both did the same work.
+  The outputs must be identical (checked and recorded), so both did the same work.
 - Sampled: ours with the lean decoder against ours through the generic path (`fast_llama.supports`
-  switched off), from the same generator: the same tokens (asserted), so again the same work.
+  switched off), from the same generator: the same tokens (checked and recorded), so again the same work.
 - Expert step: `Trainer.expert_step` (sample, reward, reference and policy log-probs, one update),
   with the lean paths (the decoder; each distinct prompt run once in the log-prob passes) and with the
   generic ones, and where a lean step's time goes.
@@ -52,6 +52,7 @@ def main(argv=None) -> int:
     ap.add_argument("--config", default=str(ROOT / "examples/text-aclsum.toml"))
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--bf16", choices=["off", "on"], default="off", help="bf16 autocast everywhere (default fp32)")
     ap.add_argument("--out", default=str(ROOT / "docs/results/text_speed.json"))
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -64,7 +65,8 @@ def main(argv=None) -> int:
     from irs.config import RunConfig
 
     cfg = RunConfig.load(args.config)
-    cfg.rl.bf16 = "off"
+    cfg.rl.bf16 = args.bf16
+    bf16 = args.bf16 == "on"
     tr = Trainer(cfg)
     ex = tr.experts[0]
     g = torch.Generator().manual_seed(0)
@@ -91,10 +93,10 @@ def main(argv=None) -> int:
         policy.shared_prompts = shared if on else (lambda ids: None)
 
     def ours_greedy():
-        return sample(ex.model, tok, len(prompts), max_new_tokens=L, temperature=0, prompt=prompts, bf16=False)
+        return sample(ex.model, tok, len(prompts), max_new_tokens=L, temperature=0, prompt=prompts, bf16=bf16)
 
     def hf_greedy():
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             return ex.model.generate(
                 input_ids=ids,
                 attention_mask=mask.long(),
@@ -116,7 +118,7 @@ def main(argv=None) -> int:
                 temperature=cfg.rl.temperature,
                 prompt=prompts,
                 generator=torch.Generator().manual_seed(2),
-                bf16=False,
+                bf16=bf16,
             )
         finally:
             generic(True)
@@ -180,6 +182,7 @@ def main(argv=None) -> int:
             "prompt_tokens_padded": int(ids.shape[1]),
             "new_tokens": L,
             "threads": args.threads,
+            "bf16": bf16,
             "repeats": args.repeats,
             "torch": torch.__version__,
         },
