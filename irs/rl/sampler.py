@@ -256,12 +256,12 @@ def row_groups(B: int, device, threads: int | None = None) -> list[slice]:
 
 
 class _RowThreads:
-    """Runs fn(i) for every row group i at once: group 0 on the calling thread, the others on a pool,
-    each with one torch thread. A decode step's ops are too small to split well across threads
+    """Runs fn(i) for every row group i at once: group 0 on the calling thread, the others on a pool
+    (the caller sets torch to one thread). A decode step's ops are too small to split well across threads
     (fork-join per op, and the batch's matmuls run at a fraction of the dense rate), so whole row groups
-    go to whole threads instead: 64 x 64 tokens of the 3.2M GPT-2 took 0.55 s as 2 x 32 rows against
-    0.76-0.81 s as one batch on 1 or 2 threads (2 idle cores). torch releases the GIL inside ops.
-    Grad mode, inference mode and autocast are per thread, so the callers' are re-entered in each."""
+    go to whole threads instead: 1.9x faster than one batch for 64 x 64 tokens of the 3.2M GPT-2 on 2
+    idle cores (benchmarks/engine_speed.py, row_split_speedup). torch releases the GIL inside ops.
+    Inference mode and autocast are per thread, so the caller's are re-entered in each."""
 
     def __init__(self, n: int, device):
         import concurrent.futures
@@ -290,7 +290,8 @@ class _RowThreads:
 
 @contextlib.contextmanager
 def _thread_context(autocast_on: bool, device_type: str):
-    with torch.inference_mode(), intra_op_threads(1):
+    # torch's thread count is process-wide: the caller has set it to 1 for the whole decode
+    with torch.inference_mode():
         if autocast_on:
             with torch.autocast(device_type=device_type, dtype=torch.bfloat16):
                 yield
