@@ -160,3 +160,18 @@ def test_shared_prompt_training_forward_matches_one_pass_with_gradients(monkeypa
     assert shared[2].keys() == full[2].keys() and any("lora_A" in n for n in full[2])
     for n in full[2]:
         torch.testing.assert_close(shared[2][n], full[2][n], atol=1e-4, rtol=1e-4)
+
+
+def test_few_row_matmuls_run_transposed_and_match_the_linear_layer(monkeypatch):
+    g = torch.Generator().manual_seed(0)
+    w, b = torch.randn(96, 64, generator=g), torch.randn(96, generator=g)
+    calls = []
+    real_mm = torch.mm
+    monkeypatch.setattr(torch, "mm", lambda *a: calls.append(a[0].shape) or real_mm(*a))
+    for rows in (1, fast_llama.SKINNY_ROWS):
+        x = torch.randn(rows, 1, 64, generator=g)
+        y = fast_llama._apply((w, b, []), x)
+        assert y.shape == (rows, 1, 96) and torch.allclose(y, torch.nn.functional.linear(x, w, b), atol=1e-5)
+    assert calls == [w.shape, w.shape]  # both took the transposed product (W x^T)^T
+    x = torch.randn(fast_llama.SKINNY_ROWS + 1, 64, generator=g)
+    assert torch.equal(fast_llama._apply((w, b, []), x), torch.nn.functional.linear(x, w, b)) and len(calls) == 2
