@@ -9,9 +9,7 @@ docs/results/pmo/qed-null-0.csv.gz); its first 3,000 molecules stand for what th
 
 from __future__ import annotations
 
-import gzip
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,17 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 from irs.domains.molecules import pmo  # noqa: E402
 from irs.io import atomic_write_json  # noqa: E402
-from irs.objectives.budget import read_log  # noqa: E402
 from irs.tokenizer import VocabTokenizer  # noqa: E402
-
-
-def _log_smiles(path: Path) -> list[str]:
-    if path.suffix != ".gz":
-        return [r[1] for r in read_log(path)]
-    with tempfile.TemporaryDirectory() as d:
-        tmp = Path(d) / "oracle_calls.csv"
-        tmp.write_text(gzip.open(path, "rt").read())
-        return [r[1] for r in read_log(tmp)]
 
 
 def main(argv: list[str]) -> int:
@@ -40,7 +28,7 @@ def main(argv: list[str]) -> int:
     log = Path(argv[0]) if argv else ROOT / "docs" / "results" / "pmo" / "qed-null-0.csv.gz"
     tok = VocabTokenizer.load(ROOT / "assets" / "molecules" / "molgpt2")
     vocab = set(tok.vocab)
-    heavy = np.array([Chem.MolFromSmiles(s).GetNumHeavyAtoms() for s in _log_smiles(log)[:3000]])
+    heavy = np.array([Chem.MolFromSmiles(s).GetNumHeavyAtoms() for s in pmo.read_call_log(log)[0][:3000]])
     tanimoto = pmo.guacamol("common_scoring_functions").TanimotoScoringFunction
     targets = {}
     for t in pmo.TASKS:
