@@ -21,6 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from irs.bench.pmo import single_component  # noqa: E402
 from irs.domains.molecules import pmo  # noqa: E402
 from irs.io import atomic_write_json  # noqa: E402
 
@@ -58,7 +59,7 @@ def main(argv=None) -> int:
         rows = {}
         for m in METHODS:
             log = LOGS / f"{task}-{m}-{args.seed}.csv.gz"
-            if not log.exists() and m in ("morlhf", "rl_score") and pmo.single_component(task):
+            if not log.exists() and m in ("morlhf", "rl_score") and single_component(task):
                 log = LOGS / f"{task}-iterative_rs-{args.seed}.csv.gz"  # one run stands for the three
             if not log.exists():
                 continue
