@@ -249,7 +249,9 @@ def write_report(spec: PMOSpec, base: RunConfig, man: Manifest, store) -> dict:
         f"(`irs.domains.molecules.pmo.top_auc`, PMO's definition); mean ± std over the seeds that finished "
         f"(n in brackets). Base config `{spec.config}`; settings fixed before any result (docs/pmo.md).",
         "",
-        "| task | " + " | ".join(DISPLAY[m] for m in spec.methods) + " | "
+        "| task | "
+        + " | ".join(DISPLAY[m] for m in spec.methods)
+        + " | "
         + " | ".join(f"{k} (published)" for k in pmo.PUBLISHED)
         + " | wall s / run |",
         "|---|" + "---|" * (len(spec.methods) + len(pmo.PUBLISHED) + 1),
@@ -277,9 +279,7 @@ def write_report(spec: PMOSpec, base: RunConfig, man: Manifest, store) -> dict:
     sums = {m: sum(means[(t, m)] for t in common) for m in spec.methods}
     ref_sums = [sum(pub.get(t, float("nan")) for t in common) for pub in pmo.PUBLISHED.values()]
     label = "sum" if len(common) == len(pmo.TASKS) else f"sum over the {len(common)} tasks every method has"
-    lines.append(
-        f"| **{label}** | " + " | ".join(f"**{v:.2f}**" for v in [*sums.values(), *ref_sums]) + " | |"
-    )
+    lines.append(f"| **{label}** | " + " | ".join(f"**{v:.2f}**" for v in [*sums.values(), *ref_sums]) + " | |")
     lines += [
         "",
         "¹ A single-component task gives IterativeRS, MORLHF and RL on the score the same reward and random "
