@@ -19,9 +19,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
-
-from irs.bench.pmo import METHODS, ORDER, run_key
+from irs.bench.pmo import METHODS, ORDER, _seed_sums_line, seed_sums
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- PMO TABLE -->", "<!-- /PMO TABLE -->"
@@ -44,22 +42,14 @@ def replace_table(readme: str, rows: list[str]) -> str:
 
 def seed_figures(results: dict) -> list[str]:
     rows = results["rows"]
-    auc = {(r["task"], r["method"], r["seed"]): r["auc_top10"] for r in rows}
-    lines, full = [], {}
+    lines = []
     for seed in sorted({r["seed"] for r in rows}):
         runs = [r for r in rows if r["seed"] == seed]
         lines.append(f"seed {seed}: {len(runs)} runs, {len({r['task'] for r in runs})} of {len(ORDER)} tasks")
-        keys = {m: [run_key(t, m, seed).split("/") for t in ORDER] for m in METHODS}
-        if all((t, m, int(s)) in auc for ks in keys.values() for t, m, s in ks):
-            full[seed] = {m: sum(auc[t, k, int(s)] for t, k, s in ks) for m, ks in keys.items()}
-            lines.append("  sums: " + ", ".join(f"{m} {v:.2f}" for m, v in full[seed].items()))
-    if len(full) > 1:  # the sum's spread over the seeds that cover every task
-        sums = np.array([list(v.values()) for v in full.values()])
-        se = sums.std(axis=0, ddof=1) / np.sqrt(len(sums))
-        lines.append(
-            f"sum over {len(sums)} full seeds, mean ± s.e.: "
-            + ", ".join(f"{m} {mu:.2f} ± {e:.2f}" for m, mu, e in zip(METHODS, sums.mean(axis=0), se))
-        )
+    by_seed = seed_sums(rows, ORDER, METHODS)
+    if by_seed:
+        lines.append(_seed_sums_line(by_seed))
+    auc = {(r["task"], r["method"], r["seed"]): r["auc_top10"] for r in rows}
     same_run: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
     for (task, method, seed), v in auc.items():
         same_run[task, method][seed] = v

@@ -374,6 +374,28 @@ def test_the_pmo_suite_plans_each_distinct_run_once_task_by_task():
         check_spec(PMOSpec(methods=("reinvent",)))
 
 
+def test_seed_sums_count_a_shared_run_for_each_method_and_skip_unfinished_seeds():
+    from irs.bench.pmo import _seed_sums_line, seed_sums
+
+    methods = ("iterative_rs", "morlhf")
+    rows = [  # qed is single-component: its one IterativeRS run stands for MORLHF too
+        {"task": "qed", "method": "iterative_rs", "seed": s, "auc_top10": 0.9 + s / 10} for s in range(3)
+    ] + [
+        {"task": "median1", "method": m, "seed": s, "auc_top10": a + s / 10}
+        for s in range(3)
+        for m, a in zip(methods, (0.1, 0.2))
+        if (m, s) != ("morlhf", 2)  # seed 2 has not finished median1's MORLHF
+    ]
+    by_seed = seed_sums(rows, ("qed", "median1"), methods)
+    assert list(by_seed) == [0, 1]
+    assert by_seed[0] == pytest.approx({"iterative_rs": 1.0, "morlhf": 1.1})
+    assert by_seed[1] == pytest.approx({"iterative_rs": 1.2, "morlhf": 1.3})
+    line = _seed_sums_line(by_seed)  # sums 1.0, 1.2: mean 1.1, s.e. std(ddof=1)/sqrt(2) = 0.1
+    assert "seed 0: IterativeRS 1.00, MORLHF 1.10" in line
+    assert "over those 2 seeds: IterativeRS 1.10 ± 0.10, MORLHF 1.20 ± 0.10." in line
+    assert "standard error" not in _seed_sums_line({0: by_seed[0]})
+
+
 @pytest.mark.slow
 def test_the_pmo_bench_runs_in_parallel_resumes_and_reports_from_the_call_logs(tmp_path):
     import gzip
@@ -408,6 +430,7 @@ def test_the_pmo_bench_runs_in_parallel_resumes_and_reports_from_the_call_logs(t
     assert "| REINVENT (published) | Graph GA (published) |" in md
     median1 = next(line for line in md.splitlines() if line.startswith("| median1 |"))
     assert "| 0.356 | 0.294 |" in median1  # REINVENT's and Graph GA's published AUC top-10
+    assert "Sums per seed, over the seeds whose every run finished: seed 0: IterativeRS " in md
     ids = sorted(r["run_id"] for r in res["rows"])
     again = run_pmo(spec)  # everything done: nothing new runs, the same report
     assert sorted(r["run_id"] for r in again["rows"]) == ids

@@ -65,10 +65,14 @@ def single_component(task: str) -> bool:
     return len(pmo.components(task)) == 1
 
 
+def shared_method(task: str, method: str) -> str:
+    """The method whose run stands for `method` on `task`: single-component tasks share IterativeRS's."""
+    return "iterative_rs" if single_component(task) and method in SAME_AS_IRS else method
+
+
 def run_key(task: str, method: str, seed: int) -> str:
     """The manifest key of a run; single-component tasks share one run across the methods."""
-    m = "iterative_rs" if single_component(task) and method in SAME_AS_IRS else method
-    return f"{task}/{m}/{seed}"
+    return f"{task}/{shared_method(task, method)}/{seed}"
 
 
 def task_config(base: RunConfig, task: str, method: str, seed: int) -> RunConfig:
@@ -223,6 +227,30 @@ def _mean_std(v: list[float]) -> tuple[float, float]:
     return float(np.mean(v)), float(np.std(v, ddof=1)) if len(v) > 1 else 0.0
 
 
+def seed_sums(rows: list[dict], tasks, methods) -> dict[int, dict[str, float]]:
+    """Each method's AUC sum over `tasks`, per seed, for the seeds whose every run finished."""
+    auc = {(r["task"], r["method"], r["seed"]): r["auc_top10"] for r in rows}
+    out = {}
+    for s in sorted({r["seed"] for r in rows}):
+        keys = {m: [(t, shared_method(t, m), s) for t in tasks] for m in methods}
+        if all(k in auc for ks in keys.values() for k in ks):
+            out[s] = {m: sum(auc[k] for k in ks) for m, ks in keys.items()}
+    return out
+
+
+def _seed_sums_line(by_seed: dict[int, dict[str, float]]) -> str:
+    """The report's line on the sums per seed and, over two or more seeds, their standard error."""
+    short = {m: DISPLAY[m].split(" (")[0] for m in next(iter(by_seed.values()))}
+    per = "; ".join(f"seed {s}: " + ", ".join(f"{short[m]} {v:.2f}" for m, v in d.items()) for s, d in by_seed.items())
+    line = f"Sums per seed, over the seeds whose every run finished: {per}."
+    if len(by_seed) > 1:
+        a = np.array([list(d.values()) for d in by_seed.values()])
+        se = a.std(axis=0, ddof=1) / np.sqrt(len(a))
+        line += f" Mean ± standard error over those {len(a)} seeds: "
+        line += ", ".join(f"{n} {mu:.2f} ± {e:.2f}" for n, mu, e in zip(short.values(), a.mean(axis=0), se)) + "."
+    return line
+
+
 def write_report(spec: PMOSpec, base: RunConfig, man: Manifest, store) -> dict:
     rows = collect(spec, base, man, store)
     out = Path(spec.out_dir)
@@ -260,15 +288,14 @@ def write_report(spec: PMOSpec, base: RunConfig, man: Manifest, store) -> dict:
     for t in spec.tasks:
         cells, secs = [], []
         for m in spec.methods:
-            k = "iterative_rs" if single_component(t) and m in SAME_AS_IRS else m
-            rs = by.get((t, k), [])
+            rs = by.get((t, shared_method(t, m)), [])
             if not rs:
                 cells.append("—")
                 continue
             mu, sd = _mean_std([r["auc_top10"] for r in rs])
             means[(t, m)] = mu
             secs += [r["seconds"] for r in rs]
-            same = " ¹" if single_component(t) and m in SAME_AS_IRS else ""
+            same = " ¹" if shared_method(t, m) != m else ""
             spread = f" ± {sd:.3f}" if len(rs) > 1 else ""
             cells.append(f"{mu:.3f}{spread} ({len(rs)}){same}")
         wall = f"{np.mean(secs):.0f}" if secs else "—"
@@ -280,6 +307,9 @@ def write_report(spec: PMOSpec, base: RunConfig, man: Manifest, store) -> dict:
     ref_sums = [sum(pub.get(t, float("nan")) for t in common) for pub in pmo.PUBLISHED.values()]
     label = "sum" if len(common) == len(pmo.TASKS) else f"sum over the {len(common)} tasks every method has"
     lines.append(f"| **{label}** | " + " | ".join(f"**{v:.2f}**" for v in [*sums.values(), *ref_sums]) + " | |")
+    by_seed = seed_sums(rows, spec.tasks, spec.methods)
+    if by_seed:
+        lines += ["", _seed_sums_line(by_seed)]
     lines += [
         "",
         "¹ A single-component task gives IterativeRS, MORLHF and RL on the score the same reward and random "
@@ -305,6 +335,7 @@ def write_report(spec: PMOSpec, base: RunConfig, man: Manifest, store) -> dict:
             "rows": rows,
             "common_tasks": common,
             "sums": sums,
+            "seed_sums": {str(k): v for k, v in by_seed.items()},
         },
     )
     return {"md": str(md), "json": str(js), "rows": rows}
