@@ -19,7 +19,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from irs.bench.pmo import METHODS, ORDER, _seed_sums_line, seed_sums
+from irs.bench.pmo import METHODS, ORDER, seed_sums, seed_sums_line
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- PMO TABLE -->", "<!-- /PMO TABLE -->"
@@ -48,7 +48,7 @@ def seed_figures(results: dict) -> list[str]:
         lines.append(f"seed {seed}: {len(runs)} runs, {len({r['task'] for r in runs})} of {len(ORDER)} tasks")
     by_seed = seed_sums(rows, ORDER, METHODS)
     if by_seed:
-        lines.append(_seed_sums_line(by_seed))
+        lines.append(seed_sums_line(by_seed))
     auc = {(r["task"], r["method"], r["seed"]): r["auc_top10"] for r in rows}
     same_run: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
     for (task, method, seed), v in auc.items():

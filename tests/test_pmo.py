@@ -375,7 +375,7 @@ def test_the_pmo_suite_plans_each_distinct_run_once_task_by_task():
 
 
 def test_seed_sums_count_a_shared_run_for_each_method_and_skip_unfinished_seeds():
-    from irs.bench.pmo import _seed_sums_line, seed_sums
+    from irs.bench.pmo import seed_sums, seed_sums_line
 
     methods = ("iterative_rs", "morlhf")
     rows = [  # qed is single-component: its one IterativeRS run stands for MORLHF too
@@ -390,10 +390,10 @@ def test_seed_sums_count_a_shared_run_for_each_method_and_skip_unfinished_seeds(
     assert list(by_seed) == [0, 1]
     assert by_seed[0] == pytest.approx({"iterative_rs": 1.0, "morlhf": 1.1})
     assert by_seed[1] == pytest.approx({"iterative_rs": 1.2, "morlhf": 1.3})
-    line = _seed_sums_line(by_seed)  # sums 1.0, 1.2: mean 1.1, s.e. std(ddof=1)/sqrt(2) = 0.1
+    line = seed_sums_line(by_seed)  # sums 1.0, 1.2: mean 1.1, s.e. std(ddof=1)/sqrt(2) = 0.1
     assert "seed 0: IterativeRS 1.00, MORLHF 1.10" in line
     assert "over those 2 seeds: IterativeRS 1.10 ± 0.10, MORLHF 1.20 ± 0.10." in line
-    assert "standard error" not in _seed_sums_line({0: by_seed[0]})
+    assert "standard error" not in seed_sums_line({0: by_seed[0]})
 
 
 @pytest.mark.slow

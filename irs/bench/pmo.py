@@ -238,7 +238,7 @@ def seed_sums(rows: list[dict], tasks, methods) -> dict[int, dict[str, float]]:
     return out
 
 
-def _seed_sums_line(by_seed: dict[int, dict[str, float]]) -> str:
+def seed_sums_line(by_seed: dict[int, dict[str, float]]) -> str:
     """The report's line on the sums per seed and, over two or more seeds, their standard error."""
     short = {m: DISPLAY[m].split(" (")[0] for m in next(iter(by_seed.values()))}
     per = "; ".join(f"seed {s}: " + ", ".join(f"{short[m]} {v:.2f}" for m, v in d.items()) for s, d in by_seed.items())
@@ -309,7 +309,7 @@ def write_report(spec: PMOSpec, base: RunConfig, man: Manifest, store) -> dict:
     lines.append(f"| **{label}** | " + " | ".join(f"**{v:.2f}**" for v in [*sums.values(), *ref_sums]) + " | |")
     by_seed = seed_sums(rows, spec.tasks, spec.methods)
     if by_seed:
-        lines += ["", _seed_sums_line(by_seed)]
+        lines += ["", seed_sums_line(by_seed)]
     lines += [
         "",
         "¹ A single-component task gives IterativeRS, MORLHF and RL on the score the same reward and random "
